@@ -1,0 +1,262 @@
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+
+use crate::{Error, Key, Result};
+
+/// How much more a query term matching the title counts than one matching the abstract.
+/// Tuned on SciFact train (BENCHMARKS.md): titles are short and dense with topic words.
+pub const TITLE_BOOST: f32 = 2.0;
+const WRITER_MEMORY: usize = 64 << 20;
+const TOKENIZER: &str = "en_stem";
+
+/// What the lexical index needs of a paper.
+#[derive(Debug, Clone, Copy)]
+pub struct LexicalDoc<'a> {
+    pub key: Key,
+    pub title: &'a str,
+    pub abstract_text: &'a str,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Fields {
+    key: Field,
+    title: Field,
+    abstract_text: Field,
+}
+
+/// BM25 over title (boosted) and abstract, English stemming. Each commit records the store
+/// generation it reflects (in tantivy's commit payload), so an index left behind by a crash
+/// is found stale and caught up on open.
+pub struct LexicalIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    location: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for LexicalIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LexicalIndex").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let key = b.add_i64_field("key", NumericOptions::default().set_indexed().set_fast());
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let title = b.add_text_field("title", text.clone());
+    let abstract_text = b.add_text_field("abstract", text);
+    (b.build(), Fields { key, title, abstract_text })
+}
+
+impl LexicalIndex {
+    /// Opens the index in `dir`, creating it if absent. An index with another schema (from an
+    /// older paperscout) is an error that says to run `paperscout reindex`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Open { path: dir.into(), message: e.to_string() })?;
+        let (schema, _) = schema();
+        let index = if dir.join("meta.json").exists() {
+            let index = Index::open_in_dir(dir)?;
+            if index.schema() != schema {
+                return Err(Error::Open {
+                    path: dir.into(),
+                    message: "it was built with another schema; run `paperscout reindex`".into(),
+                });
+            }
+            index
+        } else {
+            Index::create_in_dir(dir, schema)?
+        };
+        Self::with_index(index, Some(dir.to_path_buf()))
+    }
+
+    /// An index in memory (for scratch work and tests).
+    pub fn in_memory() -> Result<Self> {
+        Self::with_index(Index::create_in_ram(schema().0), None)
+    }
+
+    fn with_index(index: Index, location: Option<PathBuf>) -> Result<Self> {
+        let fields = schema().1;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(LexicalIndex { index, reader, fields, location })
+    }
+
+    /// The store generation this index reflects (0 when never committed).
+    pub fn generation(&self) -> Result<u64> {
+        let metas = self.index.load_metas()?;
+        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn writer(&self) -> Result<IndexWriter> {
+        Ok(self.index.writer(WRITER_MEMORY)?)
+    }
+
+    /// Adds or replaces (by key) `docs` and commits, recording `generation`. Nothing is
+    /// visible until the commit, and a crash before it leaves the previous commit intact.
+    pub fn apply<'a>(&self, docs: impl IntoIterator<Item = LexicalDoc<'a>>, generation: u64) -> Result<usize> {
+        let mut writer = self.writer()?;
+        let n = self.add_all(&mut writer, docs)?;
+        self.commit(writer, generation)?;
+        Ok(n)
+    }
+
+    /// Replaces the whole index with `docs`, committing once at the end.
+    pub fn rebuild<'a>(&self, docs: impl IntoIterator<Item = LexicalDoc<'a>>, generation: u64) -> Result<usize> {
+        let mut writer = self.writer()?;
+        writer.delete_all_documents()?;
+        let n = self.add_all(&mut writer, docs)?;
+        self.commit(writer, generation)?;
+        Ok(n)
+    }
+
+    /// A writer for callers that stream documents in pieces (see [`LexicalIndex::apply`]).
+    pub fn batch(&self) -> Result<LexicalBatch<'_>> {
+        Ok(LexicalBatch { index: self, writer: self.writer()?, added: 0 })
+    }
+
+    fn add_all<'a>(&self, writer: &mut IndexWriter, docs: impl IntoIterator<Item = LexicalDoc<'a>>) -> Result<usize> {
+        let mut n = 0;
+        for d in docs {
+            self.add(writer, d)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn add(&self, writer: &mut IndexWriter, d: LexicalDoc<'_>) -> Result<()> {
+        let f = self.fields;
+        writer.delete_term(Term::from_field_i64(f.key, d.key));
+        writer.add_document(doc!(f.key => d.key, f.title => d.title, f.abstract_text => d.abstract_text))?;
+        Ok(())
+    }
+
+    fn commit(&self, mut writer: IndexWriter, generation: u64) -> Result<()> {
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&generation.to_string());
+        prepared.commit()?;
+        writer.wait_merging_threads()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The best `limit` papers for `query` by BM25. Query syntax errors never fail a search:
+    /// the query is parsed leniently (quotes for phrases, `+`/`-` work when well formed).
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(Key, f32)>> {
+        if limit == 0 || query.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut parser = QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.abstract_text]);
+        parser.set_field_boost(self.fields.title, TITLE_BOOST);
+        let (query, _errors) = parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut columns: Vec<Option<tantivy::columnar::Column<i64>>> = vec![None; searcher.segment_readers().len()];
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let slot = &mut columns[addr.segment_ord as usize];
+            if slot.is_none() {
+                *slot = Some(searcher.segment_reader(addr.segment_ord).fast_fields().i64("key")?);
+            }
+            if let Some(key) = slot.as_ref().and_then(|c| c.first(addr.doc_id)) {
+                hits.push((key, score));
+            }
+        }
+        Ok(hits)
+    }
+}
+
+/// Documents added in pieces and committed once.
+pub struct LexicalBatch<'a> {
+    index: &'a LexicalIndex,
+    writer: IndexWriter,
+    added: usize,
+}
+
+impl std::fmt::Debug for LexicalBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LexicalBatch").field("added", &self.added).finish_non_exhaustive()
+    }
+}
+
+impl LexicalBatch<'_> {
+    pub fn add(&mut self, d: LexicalDoc<'_>) -> Result<()> {
+        self.index.add(&mut self.writer, d)?;
+        self.added += 1;
+        Ok(())
+    }
+
+    pub fn clear(&mut self) -> Result<()> {
+        self.writer.delete_all_documents()?;
+        Ok(())
+    }
+
+    pub fn commit(self, generation: u64) -> Result<usize> {
+        self.index.commit(self.writer, generation)?;
+        Ok(self.added)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs() -> Vec<LexicalDoc<'static>> {
+        vec![
+            LexicalDoc { key: 1, title: "Dense passage retrieval", abstract_text: "We embed passages with a dual encoder." },
+            LexicalDoc { key: 2, title: "Sparse lexical models", abstract_text: "BM25 remains strong for retrieving documents." },
+            LexicalDoc { key: 3, title: "Image segmentation", abstract_text: "Pixels and masks; retrieval is not discussed." },
+        ]
+    }
+
+    #[test]
+    fn search_ranks_by_bm25_with_stemming_and_title_boost() {
+        let idx = LexicalIndex::in_memory().unwrap();
+        idx.apply(docs(), 1).unwrap();
+        let hits = idx.search("retrieving", 10).unwrap();
+        let keys: Vec<_> = hits.iter().map(|h| h.0).collect();
+        // "retrieving" stems to "retriev": matches all three; the title match ranks first.
+        assert_eq!(keys[0], 1);
+        assert_eq!(keys.len(), 3);
+        assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn malformed_queries_do_not_fail() {
+        let idx = LexicalIndex::in_memory().unwrap();
+        idx.apply(docs(), 1).unwrap();
+        for q in ["\"unclosed", "title:", "((", "AND OR", "+-", "*", "bm25 [x TO"] {
+            idx.search(q, 5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        }
+        assert!(idx.search("   ", 5).unwrap().is_empty());
+    }
+
+    #[test]
+    fn apply_replaces_by_key_and_records_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let idx = LexicalIndex::open(dir.path()).unwrap();
+            assert_eq!(idx.generation().unwrap(), 0);
+            idx.apply(docs(), 3).unwrap();
+            idx.apply([LexicalDoc { key: 3, title: "Cell segmentation", abstract_text: "Masks." }], 4).unwrap();
+        }
+        let idx = LexicalIndex::open(dir.path()).unwrap();
+        assert_eq!(idx.generation().unwrap(), 4);
+        assert_eq!(idx.num_docs(), 3);
+        assert_eq!(idx.search("cell", 5).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), [3]);
+        assert!(idx.search("pixels", 5).unwrap().is_empty());
+        idx.rebuild([LexicalDoc { key: 9, title: "Only", abstract_text: "one" }], 5).unwrap();
+        assert_eq!(idx.num_docs(), 1);
+    }
+}

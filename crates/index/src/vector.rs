@@ -1,0 +1,178 @@
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::{Error, Key, Result};
+
+/// Nearest-neighbour search over unit-length embeddings by inner product (= cosine).
+///
+/// [`FlatIndex`] answers exactly; an approximate index (HNSW, IVF) can implement this trait
+/// later without the rest of paperscout changing.
+pub trait VectorIndex: Send + Sync {
+    fn dim(&self) -> usize;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Adds or replaces the vector of `key`.
+    fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()>;
+    fn get(&self, key: Key) -> Option<&[f32]>;
+    /// The `k` keys with the highest inner product with `query`, best first.
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>>;
+}
+
+/// Exact search: every vector in one contiguous matrix, scanned per query.
+#[derive(Debug, Clone)]
+pub struct FlatIndex {
+    dim: usize,
+    keys: Vec<Key>,
+    data: Vec<f32>,
+    rows: HashMap<Key, usize>,
+}
+
+impl FlatIndex {
+    pub fn new(dim: usize) -> Self {
+        FlatIndex { dim, keys: Vec::new(), data: Vec::new(), rows: HashMap::new() }
+    }
+}
+
+/// A (score, key) pair ordered so that a `BinaryHeap` of them is a min-heap on score: the
+/// worst of the current top k sits on top and is cheap to replace.
+#[derive(PartialEq)]
+struct Candidate(f32, Key);
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reverse on score for a min-heap; ties broken by key so results are deterministic.
+        other.0.total_cmp(&self.0).then_with(|| self.1.cmp(&other.1))
+    }
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent accumulators let the compiler vectorise without reassociating floats.
+    let mut acc = [0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+impl VectorIndex for FlatIndex {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dim {
+            return Err(Error::Dimension { expected: self.dim, found: vector.len() });
+        }
+        match self.rows.get(&key) {
+            Some(&row) => self.data[row * self.dim..(row + 1) * self.dim].copy_from_slice(vector),
+            None => {
+                self.rows.insert(key, self.keys.len());
+                self.keys.push(key);
+                self.data.extend_from_slice(vector);
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: Key) -> Option<&[f32]> {
+        self.rows.get(&key).map(|&row| &self.data[row * self.dim..(row + 1) * self.dim])
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
+        if query.len() != self.dim {
+            return Err(Error::Dimension { expected: self.dim, found: query.len() });
+        }
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut heap = BinaryHeap::with_capacity(k + 1);
+        for (row, &key) in self.data.chunks_exact(self.dim).zip(&self.keys) {
+            let score = dot(query, row);
+            if heap.len() < k {
+                heap.push(Candidate(score, key));
+            } else if let Some(worst) = heap.peek() {
+                if score > worst.0 {
+                    heap.pop();
+                    heap.push(Candidate(score, key));
+                }
+            }
+        }
+        let mut out: Vec<(Key, f32)> = heap.into_iter().map(|c| (c.1, c.0)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn flat_search_matches_brute_force_sort() {
+        // A deterministic pseudo-random set, checked against a plain sort of all scores.
+        let dim = 19;
+        let mut idx = FlatIndex::new(dim);
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let mut all = Vec::new();
+        for key in 0..500 {
+            let v = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
+            idx.upsert(key, &v).unwrap();
+            all.push((key, v));
+        }
+        let q = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
+        let mut expected: Vec<(Key, f32)> =
+            all.iter().map(|(k, v)| (*k, v.iter().zip(&q).map(|(a, b)| a * b).sum())).collect();
+        expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let got = idx.search(&q, 10).unwrap();
+        assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), expected[..10].iter().map(|h| h.0).collect::<Vec<_>>());
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g.1 - e.1).abs() < 1e-5);
+        }
+        assert_eq!(idx.search(&q, 1000).unwrap().len(), 500);
+    }
+
+    #[test]
+    fn upsert_replaces_and_dimensions_are_checked() {
+        let mut idx = FlatIndex::new(2);
+        idx.upsert(1, &[1.0, 0.0]).unwrap();
+        idx.upsert(2, &[0.0, 1.0]).unwrap();
+        idx.upsert(1, &[0.0, -1.0]).unwrap();
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.get(1), Some(&[0.0, -1.0][..]));
+        assert_eq!(idx.search(&[0.0, 1.0], 2).unwrap(), vec![(2, 1.0), (1, -1.0)]);
+        assert!(idx.upsert(3, &[1.0]).is_err());
+        assert!(idx.search(&[1.0, 2.0, 3.0], 1).is_err());
+        assert!(idx.search(&[1.0, 0.0], 0).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,68 @@
+use std::io::BufRead;
+
+use crate::RecordError;
+
+/// One line of input with its 1-based number.
+#[derive(Debug)]
+pub(crate) struct Line {
+    pub number: usize,
+    pub text: String,
+}
+
+/// Reads lines one at a time, tolerating bad bytes per line: a line that is not UTF-8 becomes
+/// a [`RecordError`] for that line and reading goes on with the next one.
+pub(crate) struct Lines<R> {
+    name: String,
+    reader: R,
+    number: usize,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub fn new(name: &str, reader: R) -> Self {
+        Lines { name: name.to_string(), reader, number: 0, buf: Vec::new(), failed: false }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn error(&self, line: usize, field: Option<&str>, message: impl Into<String>) -> RecordError {
+        RecordError { file: self.name.clone(), line, field: field.map(str::to_string), message: message.into() }
+    }
+}
+
+impl<R: BufRead> Iterator for Lines<R> {
+    type Item = Result<Line, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        self.buf.clear();
+        match self.reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                self.number += 1;
+                while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                    self.buf.pop();
+                }
+                let number = self.number;
+                Some(match String::from_utf8(std::mem::take(&mut self.buf)) {
+                    Ok(text) => Ok(Line { number, text }),
+                    Err(e) => Err(self.error(
+                        number,
+                        None,
+                        format!("not valid UTF-8 (bad byte at column {})", e.utf8_error().valid_up_to() + 1),
+                    )),
+                })
+            }
+            Err(e) => {
+                // A read error (not a content error) ends the stream: nothing after it can be trusted.
+                self.failed = true;
+                Some(Err(self.error(self.number + 1, None, format!("read failed: {e}"))))
+            }
+        }
+    }
+}

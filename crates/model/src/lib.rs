@@ -1,0 +1,12 @@
+//! Plain data types shared by every paperscout crate: papers, their ids, search modes and hits.
+//! No IO lives here.
+
+mod id;
+mod paper;
+mod search;
+mod text;
+
+pub use id::{PaperId, PaperIdError};
+pub use paper::{embedding_text, Links, Paper, Source};
+pub use search::{Hit, SearchMode, SearchModeError, Snippet};
+pub use text::{normalize_title, normalize_whitespace};

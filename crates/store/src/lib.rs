@@ -1,0 +1,398 @@
+//! The ground truth: papers and their embeddings in SQLite (embedded, no server).
+//!
+//! Every index paperscout keeps is derived from this store and can be rebuilt from it. Each
+//! write transaction that changes papers bumps the store's *generation* and stamps the changed
+//! rows with it, so a derived index that records the generation it reflects can catch up with
+//! exactly the rows it missed (after a crash, or another process's ingest).
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{NaiveDate, Utc};
+use paperscout_model::{embedding_text, Links, Paper, PaperId, Source};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store at {path} has schema version {found}, newer than this paperscout understands ({supported}); upgrade paperscout")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("the store holds a bad row (paper key {key}): {message}")]
+    Corrupt { key: i64, message: String },
+}
+
+/// A paper's key in the store: a small integer, stable for the paper's lifetime, that derived
+/// indexes use instead of the (longer) [`PaperId`].
+pub type PaperKey = i64;
+
+/// A paper as stored, with its bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPaper {
+    pub key: PaperKey,
+    pub paper: Paper,
+    pub content_hash: String,
+    pub generation: u64,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    /// The store's generation after the write.
+    pub generation: u64,
+}
+
+/// A paper whose embedding (for some model) is missing or stale.
+#[derive(Debug, Clone)]
+pub struct PendingEmbedding {
+    pub key: PaperKey,
+    pub content_hash: String,
+    pub text: String,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
+        Self::init(conn, path.to_path_buf())
+    }
+
+    /// A private store in memory, for tests and scratch work.
+    pub fn open_in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn init(conn: Connection, path: PathBuf) -> Result<Store> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        if path.as_os_str() != ":memory:" {
+            // WAL: readers never block the writer; a crash mid-transaction rolls back on open.
+            conn.pragma_update(None, "journal_mode", "wal")?;
+            conn.pragma_update(None, "synchronous", "normal")?;
+        }
+        schema::migrate(&conn, &path)?;
+        Ok(Store { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The generation of the last write that changed papers; 0 for an empty store.
+    pub fn generation(&self) -> Result<u64> {
+        Ok(meta_get(&self.conn(), "generation")?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn count(&self) -> Result<usize> {
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM papers", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+
+    /// Number of papers per source, sorted by source.
+    pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        meta_get(&self.conn(), key)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        meta_set(&self.conn(), key, value)
+    }
+
+    /// Inserts new papers and updates known ones (matched by id) in one transaction: either
+    /// all of them are written or, on any error, none.
+    pub fn upsert(&self, papers: &[Paper]) -> Result<UpsertReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let report = upsert_tx(&tx, papers)?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE id = ?1"))?;
+        stmt.query_row([id.as_str()], row_raw).optional()?.map(RawPaper::into_stored).transpose()
+    }
+
+    pub fn get_by_key(&self, key: PaperKey) -> Result<Option<StoredPaper>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
+        stmt.query_row([key], row_raw).optional()?.map(RawPaper::into_stored).transpose()
+    }
+
+    /// The papers with these keys, in the order asked; unknown keys are left out.
+    pub fn get_many(&self, keys: &[PaperKey]) -> Result<Vec<StoredPaper>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for &key in keys {
+            if let Some(raw) = stmt.query_row([key], row_raw).optional()? {
+                out.push(raw.into_stored()?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` for every paper changed after `generation` (all papers for 0), in key order,
+    /// streaming rows so that memory stays flat on large stores.
+    pub fn for_each_since(&self, generation: u64, mut f: impl FnMut(StoredPaper) -> Result<()>) -> Result<()> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("{SELECT_PAPER} WHERE generation > ?1 ORDER BY key"))?;
+        let mut rows = stmt.query([generation as i64])?;
+        while let Some(row) = rows.next()? {
+            f(row_raw(row)?.into_stored()?)?;
+        }
+        Ok(())
+    }
+
+    /// Number of papers changed after `generation`.
+    pub fn count_since(&self, generation: u64) -> Result<usize> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM papers WHERE generation > ?1", [generation as i64], |r| r.get::<_, i64>(0))?
+            as usize)
+    }
+
+    /// Papers with no embedding from `model` for their current content, in key order.
+    pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT p.key, p.content_hash, p.title, p.abstract FROM papers p
+             LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
+             WHERE e.content_hash IS NULL OR e.content_hash != p.content_hash
+             ORDER BY p.key",
+        )?;
+        let rows = stmt.query_map([model], |r| {
+            let title: String = r.get(2)?;
+            let abstract_text: String = r.get(3)?;
+            Ok(PendingEmbedding {
+                key: r.get(0)?,
+                content_hash: r.get(1)?,
+                text: embedding_text(&title, &abstract_text),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores embeddings from `model` in one transaction. An embedding whose content hash no
+    /// longer matches its paper (the paper changed meanwhile) is dropped, not stored.
+    pub fn put_embeddings(&self, model: &str, embeddings: &[(PaperKey, String, Vec<f32>)]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut written = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO embeddings (paper_key, model, content_hash, vector)
+                 SELECT key, ?2, ?3, ?4 FROM papers WHERE key = ?1 AND content_hash = ?3
+                 ON CONFLICT(paper_key, model) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector",
+            )?;
+            for (key, hash, vector) in embeddings {
+                written += stmt.execute(params![key, model, hash, vector_to_blob(vector)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(written)
+    }
+
+    /// Calls `f` with every current embedding from `model` (stale ones are skipped).
+    pub fn for_each_embedding(&self, model: &str, mut f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = ?1 AND e.content_hash = p.content_hash ORDER BY e.paper_key",
+        )?;
+        let mut rows = stmt.query([model])?;
+        while let Some(row) = rows.next()? {
+            let key: PaperKey = row.get(0)?;
+            let blob: Vec<u8> = row.get(1)?;
+            let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
+                key,
+                message: format!("embedding blob of {} bytes is not a whole number of f32s", blob.len()),
+            })?;
+            f(key, vector);
+        }
+        Ok(())
+    }
+
+    /// The stored embedding of one paper, if current.
+    pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
+        let conn = self.conn();
+        let blob: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+                 WHERE e.model = ?1 AND e.paper_key = ?2 AND e.content_hash = p.content_hash",
+                params![model, key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        blob.map(|b| {
+            blob_to_vector(&b).ok_or_else(|| Error::Corrupt { key, message: "embedding blob length".into() })
+        })
+        .transpose()
+    }
+}
+
+fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_vector(b: &[u8]) -> Option<Vec<f32>> {
+    (b.len() % 4 == 0).then(|| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// A hash of every stored field, to tell an update that changes nothing from a real one.
+fn record_hash(p: &Paper) -> String {
+    let json = serde_json::to_vec(p).expect("a Paper always serialises");
+    Sha256::digest(&json)[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
+    let current: u64 = meta_get(tx, "generation")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let generation = current + 1;
+    let now = Utc::now().to_rfc3339();
+    let mut report = UpsertReport::default();
+    {
+        let mut existing = tx.prepare_cached("SELECT record_hash FROM papers WHERE id = ?1")?;
+        let mut write = tx.prepare_cached(
+            "INSERT INTO papers (id, title, abstract, authors, published, categories, links, source,
+                                 content_hash, record_hash, generation, added_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+             ON CONFLICT(id) DO UPDATE SET
+                title = excluded.title, abstract = excluded.abstract, authors = excluded.authors,
+                published = excluded.published, categories = excluded.categories, links = excluded.links,
+                source = excluded.source, content_hash = excluded.content_hash,
+                record_hash = excluded.record_hash, generation = excluded.generation,
+                updated_at = excluded.updated_at",
+        )?;
+        for paper in papers {
+            let hash = record_hash(paper);
+            let old: Option<String> = existing.query_row([paper.id.as_str()], |r| r.get(0)).optional()?;
+            match old {
+                Some(old) if old == hash => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                Some(_) => report.updated += 1,
+                None => report.added += 1,
+            }
+            write.execute(params![
+                paper.id.as_str(),
+                paper.title,
+                paper.abstract_text,
+                serde_json::to_string(&paper.authors).expect("strings serialise"),
+                paper.published.map(|d| d.to_string()),
+                serde_json::to_string(&paper.categories).expect("strings serialise"),
+                serde_json::to_string(&paper.links).expect("links serialise"),
+                paper.source.as_str(),
+                paper.content_hash(),
+                hash,
+                generation as i64,
+                now,
+            ])?;
+        }
+    }
+    if report.added + report.updated > 0 {
+        meta_set(tx, "generation", &generation.to_string())?;
+        report.generation = generation;
+    } else {
+        report.generation = current;
+    }
+    Ok(report)
+}
+
+const SELECT_PAPER: &str = "SELECT key, id, title, abstract, authors, published, categories, links, source, \
+                            content_hash, generation FROM papers";
+
+struct RawPaper {
+    key: i64,
+    id: String,
+    title: String,
+    abstract_text: String,
+    authors: String,
+    published: Option<String>,
+    categories: String,
+    links: String,
+    source: String,
+    content_hash: String,
+    generation: i64,
+}
+
+fn row_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPaper> {
+    Ok(RawPaper {
+        key: r.get(0)?,
+        id: r.get(1)?,
+        title: r.get(2)?,
+        abstract_text: r.get(3)?,
+        authors: r.get(4)?,
+        published: r.get(5)?,
+        categories: r.get(6)?,
+        links: r.get(7)?,
+        source: r.get(8)?,
+        content_hash: r.get(9)?,
+        generation: r.get(10)?,
+    })
+}
+
+impl RawPaper {
+    fn into_stored(self) -> Result<StoredPaper> {
+        let key = self.key;
+        let corrupt = |message: String| Error::Corrupt { key, message };
+        let paper = Paper {
+            id: self.id.parse().map_err(|e| corrupt(format!("id: {e}")))?,
+            title: self.title,
+            abstract_text: self.abstract_text,
+            authors: serde_json::from_str(&self.authors).map_err(|e| corrupt(format!("authors: {e}")))?,
+            published: self
+                .published
+                .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+                .transpose()
+                .map_err(|e| corrupt(format!("published: {e}")))?,
+            categories: serde_json::from_str(&self.categories).map_err(|e| corrupt(format!("categories: {e}")))?,
+            links: serde_json::from_str::<Links>(&self.links).map_err(|e| corrupt(format!("links: {e}")))?,
+            source: Source::parse(&self.source).ok_or_else(|| corrupt(format!("source `{}`", self.source)))?,
+        };
+        Ok(StoredPaper { key, paper, content_hash: self.content_hash, generation: self.generation as u64 })
+    }
+}
+
+#[cfg(test)]
+mod tests;
