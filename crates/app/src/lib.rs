@@ -1,1 +1,32 @@
+//! The application: wires ingest, encoder, indexes and store into the operations users run
+//! (ingest, search, similar, reindex, export, eval). No HTTP, no terminal: front ends call in
+//! and render; long work reports through [`Progress`].
 
+mod engine;
+mod error;
+pub mod eval;
+mod progress;
+
+pub use engine::{
+    Config, Engine, IngestOptions, IngestReport, Timings, DEMO_LISTING, MAX_QUERY_CHARS,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use progress::{NoProgress, Progress};
+
+pub use paperscout_encoder::{ModelSpec, DEFAULT_REPO};
+pub use paperscout_index::Fusion;
+pub use paperscout_ingest::{Format, Input};
+pub use paperscout_model::{Hit, Paper, PaperId, SearchMode, Snippet};
+
+/// Peak resident memory of this process so far, in MiB (Linux; `None` elsewhere).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Finds (fetching if needed) the model files; see `paperscout_encoder::resolve`.
+pub fn resolve_model(spec: &ModelSpec) -> Result<paperscout_encoder::ResolvedModel> {
+    Ok(paperscout_encoder::resolve(spec)?)
+}

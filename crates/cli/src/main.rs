@@ -1,1 +1,676 @@
-fn main(){}
+//! `paperscout`: the command-line front end. Parses flags (and their environment variables),
+//! sets up logging and progress bars, calls into `paperscout_app`, and prints.
+
+mod progress;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use paperscout_app::eval::{evaluate, load_qrels, load_queries};
+use paperscout_app::{
+    peak_rss_mb, Config, Engine, ErrorKind, Format, Fusion, Hit, IngestOptions, Input, ModelSpec,
+    PaperId, SearchMode, DEFAULT_REPO,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::progress::Bars;
+
+/// Discover research papers: ingest them, then search by keywords (BM25), by meaning (a
+/// sentence encoder) or by both.
+#[derive(Parser, Debug)]
+#[command(name = "paperscout", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Where papers and indexes are kept [default: the XDG data dir, ~/.local/share/paperscout]
+    #[arg(long, env = "PAPERSCOUT_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Cache for models and evaluation scratch data [default: ~/.cache/paperscout]
+    #[arg(long, env = "PAPERSCOUT_CACHE_DIR", global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// A local sentence-transformers model folder (config.json, tokenizer.json, model.safetensors)
+    #[arg(long, env = "PAPERSCOUT_MODEL", global = true, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// The Hugging Face repo of the model, used when --model is not given
+    #[arg(long, env = "PAPERSCOUT_MODEL_REPO", global = true, default_value = DEFAULT_REPO, value_name = "REPO")]
+    model_repo: String,
+    /// Start a new data dir empty instead of with the bundled demo corpus
+    #[arg(long, env = "PAPERSCOUT_NO_DEMO", global = true)]
+    no_demo: bool,
+    /// Texts per encoder forward pass
+    #[arg(
+        long,
+        env = "PAPERSCOUT_BATCH_SIZE",
+        global = true,
+        default_value_t = 32,
+        value_name = "N"
+    )]
+    batch_size: usize,
+    /// How hybrid search fuses the rankings: convex[:ALPHA] or rrf[:K]
+    #[arg(long, env = "PAPERSCOUT_FUSION", global = true, default_value_t = Fusion::DEFAULT, value_name = "F")]
+    fusion: Fusion,
+    /// Log more (-v: info, -vv: debug); PAPERSCOUT_LOG takes a tracing filter
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Add papers from files (updating papers already known); all-or-nothing unless --skip-bad
+    Ingest {
+        /// Files to read, or BEIR dataset folders (holding corpus.jsonl)
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// listing, beir or jsonl [default: detected from the content]
+        #[arg(long, value_name = "F")]
+        format: Option<Format>,
+        /// Ingest the good records and list the bad ones instead of refusing the whole ingest
+        #[arg(long)]
+        skip_bad: bool,
+        /// Do not encode now; papers are encoded on first semantic search or `reindex`
+        #[arg(long)]
+        no_encode: bool,
+    },
+    /// Search papers
+    Search {
+        query: String,
+        #[arg(long, short, default_value_t = SearchMode::Hybrid)]
+        mode: SearchMode,
+        #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// One JSON object per hit
+        #[arg(long)]
+        json: bool,
+    },
+    /// Papers nearest in meaning to a paper
+    Similar {
+        /// A paper id (arxiv:…, doi:…, beir:…, title:…, or a bare arXiv id or DOI)
+        id: PaperId,
+        #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild every index from the store (encoding only papers without a current embedding)
+    Reindex {
+        /// Recompute every embedding, not only missing ones
+        #[arg(long)]
+        reencode: bool,
+    },
+    /// Write every paper as JSON lines (readable by `ingest --format jsonl`)
+    Export {
+        /// Write here instead of standard output (replaced atomically)
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Measure retrieval quality on a BEIR dataset (nDCG@10, Recall@100, MRR@10)
+    Eval {
+        /// The dataset folder (corpus.jsonl, queries.jsonl)
+        #[arg(long, value_name = "DIR")]
+        beir: PathBuf,
+        /// The relevance judgements (TSV) [default: DIR/qrels/test.tsv]
+        #[arg(long, value_name = "FILE")]
+        qrels: Option<PathBuf>,
+        /// Modes to score [default: all three]
+        #[arg(long, value_delimiter = ',')]
+        mode: Vec<SearchMode>,
+        /// Scratch data dir for the corpus [default: in the cache dir, keyed by the corpus]
+        #[arg(long, value_name = "DIR")]
+        scratch_dir: Option<PathBuf>,
+        /// One JSON object per mode
+        #[arg(long)]
+        json: bool,
+    },
+    /// Papers per source
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks
+    #[command(subcommand)]
+    Bench(Bench),
+    /// Make sure the model is available (fetching it if needed) and print where it is
+    Model,
+}
+
+#[derive(Subcommand, Debug)]
+enum Bench {
+    /// Encoding throughput on the first N documents (title + " " + text) of a BEIR corpus
+    Encode {
+        #[arg(long, value_name = "DIR")]
+        beir: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Query latency per mode: each judged query searched alone, end to end (encoding included)
+    Query {
+        /// The dataset folder (corpus.jsonl, queries.jsonl)
+        #[arg(long, value_name = "DIR")]
+        beir: PathBuf,
+        /// Use the queries judged here [default: every query in queries.jsonl]
+        #[arg(long, value_name = "FILE")]
+        qrels: Option<PathBuf>,
+        /// At most this many queries
+        #[arg(long, default_value_t = 300)]
+        limit: usize,
+        /// Scratch data dir for the corpus [default: as for `eval`]
+        #[arg(long, value_name = "DIR")]
+        scratch_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `paperscout search … | head`: the reader left; that is not a failure.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let mut msg = format!("error: {err}");
+            for cause in err.chain().skip(1) {
+                msg.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{msg}");
+            let kind = err
+                .downcast_ref::<paperscout_app::Error>()
+                .map(paperscout_app::Error::kind);
+            ExitCode::from(match kind {
+                Some(ErrorKind::Invalid) => 2,
+                Some(ErrorKind::NotFound) => 3,
+                _ => 1,
+            })
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("PAPERSCOUT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "paperscout")
+}
+
+impl Global {
+    fn cache_dir(&self) -> Result<PathBuf> {
+        match (&self.cache_dir, dirs()) {
+            (Some(d), _) => Ok(d.clone()),
+            (None, Some(d)) => Ok(d.cache_dir().to_path_buf()),
+            (None, None) => bail!("no home directory to put the cache in; pass --cache-dir"),
+        }
+    }
+
+    fn config(&self, data_dir: Option<PathBuf>, demo: bool) -> Result<Config> {
+        let data_dir = match (data_dir.or_else(|| self.data_dir.clone()), dirs()) {
+            (Some(d), _) => d,
+            (None, Some(d)) => d.data_dir().to_path_buf(),
+            (None, None) => bail!("no home directory to keep data in; pass --data-dir"),
+        };
+        let mut model = ModelSpec::new(self.cache_dir()?);
+        model.dir = self.model.clone();
+        model.repo = self.model_repo.clone();
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        Ok(Config {
+            data_dir,
+            model,
+            demo: demo && !self.no_demo,
+            fusion: self.fusion,
+            batch_size: self.batch_size,
+        })
+    }
+
+    fn engine(&self) -> Result<Engine> {
+        Ok(Engine::open(
+            self.config(None, true)?,
+            Arc::new(Bars::new()),
+        )?)
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Ingest {
+            paths,
+            format,
+            skip_bad,
+            no_encode,
+        } => {
+            let inputs = paths
+                .iter()
+                .map(|p| Input::resolve(p, format).map_err(paperscout_app::Error::from))
+                .collect::<Result<Vec<_>, _>>()?;
+            let engine = g.engine()?;
+            let r = engine.ingest(
+                &inputs,
+                IngestOptions {
+                    skip_bad,
+                    encode: !no_encode,
+                },
+            )?;
+            for e in &r.skipped {
+                eprintln!("skipped {e}");
+            }
+            let t = r.timings;
+            println!(
+                "{} records: {} added, {} updated, {} unchanged, {} skipped; {} encoded \
+                 (parse {:.1}s, store {:.1}s, index {:.1}s, encode {:.1}s)",
+                r.records,
+                r.added,
+                r.updated,
+                r.unchanged,
+                r.skipped.len(),
+                r.encoded,
+                t.parse_s,
+                t.store_s,
+                t.index_s,
+                t.encode_s
+            );
+        }
+        Command::Search {
+            query,
+            mode,
+            limit,
+            json,
+        } => {
+            let engine = g.engine()?;
+            let hits = engine.search(&query, mode, limit as usize)?;
+            print_hits(&hits, json, Some(mode))?;
+        }
+        Command::Similar { id, limit, json } => {
+            let engine = g.engine()?;
+            let hits = engine.similar(&id, limit as usize)?;
+            print_hits(&hits, json, None)?;
+        }
+        Command::Reindex { reencode } => {
+            let engine = g.engine()?;
+            let (indexed, encoded) = engine.reindex(reencode)?;
+            println!("indexed {indexed} papers; encoded {encoded}");
+        }
+        Command::Export { output } => {
+            let engine = g.engine()?;
+            match output {
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    engine.export(&mut out)?;
+                    out.flush()?;
+                }
+                Some(path) => {
+                    let dir = path
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."));
+                    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                        .with_context(|| format!("cannot write in {}", dir.display()))?;
+                    let n = {
+                        let mut out = std::io::BufWriter::new(&mut tmp);
+                        let n = engine.export(&mut out)?;
+                        out.flush()?;
+                        n
+                    };
+                    tmp.persist(&path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("exported {n} papers to {}", path.display());
+                }
+            }
+        }
+        Command::Eval {
+            beir,
+            qrels,
+            mode,
+            scratch_dir,
+            json,
+        } => eval(g, &beir, qrels, mode, scratch_dir, json)?,
+        Command::Stats { json } => {
+            let engine = g.engine()?;
+            let counts = engine.store().count_by_source()?;
+            let total: usize = counts.iter().map(|c| c.1).sum();
+            if json {
+                let by_source: serde_json::Map<String, serde_json::Value> = counts
+                    .iter()
+                    .map(|(s, n)| (s.clone(), (*n).into()))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "papers": total, "by_source": by_source, "data_dir": engine.config().data_dir })
+                );
+            } else {
+                println!("{total} papers in {}", engine.config().data_dir.display());
+                for (source, n) in counts {
+                    println!("  {source:<8} {n}");
+                }
+            }
+        }
+        Command::Bench(Bench::Encode { beir, limit, json }) => bench_encode(g, &beir, limit, json)?,
+        Command::Bench(Bench::Query {
+            beir,
+            qrels,
+            limit,
+            scratch_dir,
+            json,
+        }) => bench_query(g, &beir, qrels, limit, scratch_dir, json)?,
+        Command::Model => {
+            let mut spec = ModelSpec::new(g.cache_dir()?);
+            spec.dir = g.model.clone();
+            spec.repo = g.model_repo.clone();
+            let m = paperscout_app::resolve_model(&spec)?;
+            println!("{} ({})", m.dir.display(), m.how);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonHit<'a> {
+    rank: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<SearchMode>,
+    #[serde(flatten)]
+    hit: &'a Hit,
+}
+
+fn print_hits(hits: &[Hit], json: bool, mode: Option<SearchMode>) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        for (i, hit) in hits.iter().enumerate() {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&JsonHit {
+                    rank: i + 1,
+                    mode,
+                    hit
+                })?
+            )?;
+        }
+        return Ok(());
+    }
+    if hits.is_empty() {
+        writeln!(out, "no papers found")?;
+        return Ok(());
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (bold, mark, dim, reset) = if color {
+        ("\x1b[1m", "\x1b[1;33m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "", "")
+    };
+    // Text from papers may hold terminal escape sequences; never pass them through.
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+    };
+    for (i, hit) in hits.iter().enumerate() {
+        writeln!(out, "{:>2}. {bold}{}{reset}", i + 1, clean(&hit.title))?;
+        let mut meta = format!("{}  score {:.4}", hit.id, hit.score);
+        if let Some(d) = hit.published {
+            meta.push_str(&format!("  {d}"));
+        }
+        if !hit.authors.is_empty() {
+            meta.push_str(&format!("  {}", clean(&hit.authors.join(", "))));
+        }
+        writeln!(out, "    {dim}{meta}{reset}")?;
+        let snippet = if color {
+            hit.snippet.render(mark, reset, clean)
+        } else {
+            hit.snippet.render("*", "*", clean)
+        };
+        if !snippet.is_empty() {
+            writeln!(out, "    {snippet}")?;
+        }
+    }
+    Ok(())
+}
+
+fn eval(
+    g: &Global,
+    beir: &Path,
+    qrels: Option<PathBuf>,
+    modes: Vec<SearchMode>,
+    scratch: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let corpus = Input::resolve(beir, Some(Format::Beir)).map_err(paperscout_app::Error::from)?;
+    let qrels_path = qrels.unwrap_or_else(|| beir.join("qrels").join("test.tsv"));
+    let queries_path = beir.join("queries.jsonl");
+    let qrels = load_qrels(&qrels_path)?;
+    let queries = load_queries(&queries_path)?;
+    let modes = if modes.is_empty() {
+        SearchMode::ALL.to_vec()
+    } else {
+        modes
+    };
+    let needs_encoder = modes.iter().any(|m| m.needs_encoder());
+    let engine = scratch_engine(g, corpus, scratch, needs_encoder)?;
+    let metrics = evaluate(&engine, &queries, &qrels, &modes, g.fusion, &Bars::new())?;
+    for m in &metrics {
+        if json {
+            println!("{}", serde_json::to_string(m)?);
+        } else {
+            println!(
+                "{:<8}  nDCG@10 {:.4}  Recall@100 {:.4}  MRR@10 {:.4}  ({} queries)",
+                m.mode.as_str(),
+                m.ndcg_10,
+                m.recall_100,
+                m.mrr_10,
+                m.queries
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An engine over a BEIR corpus in a scratch data dir: by default one per corpus file (path,
+/// size, mtime) in the cache dir, so a second run reuses the first one's embeddings.
+fn scratch_engine(
+    g: &Global,
+    corpus: Input,
+    scratch: Option<PathBuf>,
+    encode: bool,
+) -> Result<Engine> {
+    let scratch = match scratch {
+        Some(d) => d,
+        None => {
+            let meta = std::fs::metadata(&corpus.path)?;
+            let canonical = corpus.path.canonicalize()?;
+            let key = format!(
+                "{}:{}:{:?}",
+                canonical.display(),
+                meta.len(),
+                meta.modified().ok()
+            );
+            let digest: String = Sha256::digest(key.as_bytes())[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            g.cache_dir()?.join("eval").join(digest)
+        }
+    };
+    let engine = Engine::open(g.config(Some(scratch), false)?, Arc::new(Bars::new()))?;
+    let report = engine.ingest(
+        &[corpus],
+        IngestOptions {
+            skip_bad: false,
+            encode,
+        },
+    )?;
+    tracing::info!(
+        added = report.added,
+        unchanged = report.unchanged,
+        encoded = report.encoded,
+        "corpus ready"
+    );
+    Ok(engine)
+}
+
+#[derive(Serialize)]
+struct QueryBench {
+    mode: SearchMode,
+    queries: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    mean_ms: f64,
+}
+
+fn bench_query(
+    g: &Global,
+    beir: &Path,
+    qrels: Option<PathBuf>,
+    limit: usize,
+    scratch: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    let corpus = Input::resolve(beir, Some(Format::Beir))?;
+    let queries = load_queries(&beir.join("queries.jsonl"))?;
+    let mut ids: Vec<&String> = match &qrels {
+        Some(path) => {
+            let judged = load_qrels(path)?;
+            queries.keys().filter(|q| judged.contains_key(*q)).collect()
+        }
+        None => queries.keys().collect(),
+    };
+    ids.sort();
+    ids.truncate(limit);
+    if ids.is_empty() {
+        bail!("no queries to run");
+    }
+    let engine = scratch_engine(g, corpus, scratch, true)?;
+    // Warm up: load the model and the vector index outside the measurement.
+    engine.search("warm up", SearchMode::Hybrid, 10)?;
+    for mode in [
+        SearchMode::Lexical,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let mut ms: Vec<f64> = Vec::with_capacity(ids.len());
+        for q in &ids {
+            let start = Instant::now();
+            engine.search(&queries[*q], mode, 10)?;
+            ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+        let r = QueryBench {
+            mode,
+            queries: ms.len(),
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            mean_ms: ms.iter().sum::<f64>() / ms.len() as f64,
+        };
+        if json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            println!(
+                "{:<8}  p50 {:.2} ms  p99 {:.2} ms  mean {:.2} ms  ({} queries, one at a time)",
+                mode.as_str(),
+                r.p50_ms,
+                r.p99_ms,
+                r.mean_ms,
+                r.queries
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EncodeBench {
+    precision: &'static str,
+    docs: usize,
+    docs_per_s: f64,
+    seconds: f64,
+    batch_size: usize,
+    threads: usize,
+    peak_rss_mb: Option<f64>,
+}
+
+fn bench_encode(g: &Global, beir: &Path, limit: usize, json: bool) -> Result<()> {
+    let corpus = Input::resolve(beir, Some(Format::Beir))?;
+    let texts: Vec<String> = corpus
+        .records(None)?
+        .take(limit)
+        .map(|r| r.map(|p| p.embedding_text()))
+        .collect::<Result<_, _>>()?;
+    let scratch = tempfile::tempdir()?;
+    let engine = Engine::open(
+        g.config(Some(scratch.path().into()), false)?,
+        Arc::new(paperscout_app::NoProgress),
+    )?;
+    let encoder = engine.encoder()?;
+    let bars = Bars::new();
+    use paperscout_app::Progress;
+    bars.begin("encoding", texts.len() as u64);
+    let start = Instant::now();
+    for chunk in texts.chunks(256) {
+        encoder.embed_owned(chunk.to_vec())?;
+        bars.advance(chunk.len() as u64);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    bars.end();
+    let r = EncodeBench {
+        precision: "fp32",
+        docs: texts.len(),
+        docs_per_s: texts.len() as f64 / seconds,
+        seconds,
+        batch_size: g.batch_size,
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        peak_rss_mb: peak_rss_mb(),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} docs in {:.1}s: {:.1} docs/s (fp32, batch {}, {} threads, peak RSS {:.0} MiB)",
+            r.docs,
+            r.seconds,
+            r.docs_per_s,
+            r.batch_size,
+            r.threads,
+            r.peak_rss_mb.unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}

@@ -33,7 +33,11 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions { max_tokens: None, batch_size: 32, name: None }
+        EncoderOptions {
+            max_tokens: None,
+            batch_size: 32,
+            name: None,
+        }
     }
 }
 
@@ -76,29 +80,44 @@ struct SentenceBertConfig {
 }
 
 fn read(dir: &Path, file: &str) -> Result<Vec<u8>> {
-    std::fs::read(dir.join(file)).map_err(|e| Error::BadModel { dir: dir.into(), message: format!("cannot read {file}: {e}") })
+    std::fs::read(dir.join(file)).map_err(|e| Error::BadModel {
+        dir: dir.into(),
+        message: format!("cannot read {file}: {e}"),
+    })
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, file: &str) -> Result<T> {
-    serde_json::from_slice(&read(dir, file)?)
-        .map_err(|e| Error::BadModel { dir: dir.into(), message: format!("{file} is not what was expected: {e}") })
+    serde_json::from_slice(&read(dir, file)?).map_err(|e| Error::BadModel {
+        dir: dir.into(),
+        message: format!("{file} is not what was expected: {e}"),
+    })
 }
 
 impl BertEncoder {
     /// Loads the model in `dir` (sentence-transformers layout).
     pub fn load(dir: &Path, options: &EncoderOptions) -> Result<Self> {
-        let bad = |message: String| Error::BadModel { dir: PathBuf::from(dir), message };
+        let bad = |message: String| Error::BadModel {
+            dir: PathBuf::from(dir),
+            message,
+        };
         let config_bytes = read(dir, "config.json")?;
         let config: Config = serde_json::from_slice(&config_bytes)
             .map_err(|e| bad(format!("config.json is not a BERT config: {e}")))?;
 
         let pooling = if dir.join("1_Pooling/config.json").exists() {
             let p: PoolingConfig = read_json(dir, "1_Pooling/config.json")?;
-            match (p.pooling_mode_mean_tokens, p.pooling_mode_cls_token, p.pooling_mode_max_tokens) {
+            match (
+                p.pooling_mode_mean_tokens,
+                p.pooling_mode_cls_token,
+                p.pooling_mode_max_tokens,
+            ) {
                 (true, false, false) => Pooling::Mean,
                 (false, true, false) => Pooling::Cls,
                 (false, false, true) => Pooling::Max,
-                _ => return Err(bad("1_Pooling/config.json: exactly one of mean, cls or max pooling is supported".into())),
+                _ => return Err(bad(
+                    "1_Pooling/config.json: exactly one of mean, cls or max pooling is supported"
+                        .into(),
+                )),
             }
         } else {
             Pooling::Mean
@@ -108,9 +127,15 @@ impl BertEncoder {
         } else {
             None
         };
-        let max_tokens = options.max_tokens.or(configured).unwrap_or(256).min(config.max_position_embeddings);
+        let max_tokens = options
+            .max_tokens
+            .or(configured)
+            .unwrap_or(256)
+            .min(config.max_position_embeddings);
         if max_tokens < 2 {
-            return Err(bad(format!("max_tokens {max_tokens} leaves no room for [CLS] and [SEP]")));
+            return Err(bad(format!(
+                "max_tokens {max_tokens} leaves no room for [CLS] and [SEP]"
+            )));
         }
 
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
@@ -118,7 +143,10 @@ impl BertEncoder {
         // tokenizer.json of all-MiniLM-L6-v2 truncates at 128 and pads every input to 128;
         // sentence-transformers truncates at max_seq_length (256) and pads per batch. Do the same.
         tokenizer
-            .with_truncation(Some(TruncationParams { max_length: max_tokens, ..TruncationParams::default() }))
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                ..TruncationParams::default()
+            }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         tokenizer.with_padding(None);
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
@@ -126,14 +154,20 @@ impl BertEncoder {
         let weights = read(dir, "model.safetensors")?;
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config).map_err(|e| bad(format!("model.safetensors does not fit config.json: {e}")))?;
+        let model = BertModel::load(vb, &config)
+            .map_err(|e| bad(format!("model.safetensors does not fit config.json: {e}")))?;
 
         let mut h = Sha256::new();
         h.update(&config_bytes);
         h.update(format!("{pooling:?}/{max_tokens}").as_bytes());
-        let digest: String = h.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = h.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let name = options.name.clone().unwrap_or_else(|| {
-            dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model".into())
         });
         Ok(BertEncoder {
             model,
@@ -162,7 +196,10 @@ impl BertEncoder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+        Ok(encodings
+            .into_iter()
+            .map(|e| e.get_ids().to_vec())
+            .collect())
     }
 
     /// One forward pass over sequences of token ids, padded to the longest.
@@ -193,7 +230,11 @@ impl BertEncoder {
                 hidden.broadcast_add(&neg)?.max(1)?
             }
         };
-        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let norms = pooled
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12, f64::MAX)?;
         Ok(pooled.broadcast_div(&norms)?.to_vec2::<f32>()?)
     }
 }

@@ -21,7 +21,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("model folder {dir}: {message}")]
-    BadModel { dir: std::path::PathBuf, message: String },
+    BadModel {
+        dir: std::path::PathBuf,
+        message: String,
+    },
     #[error("encoder: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("tokenizer: {0}")]

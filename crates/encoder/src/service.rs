@@ -44,7 +44,9 @@ pub struct EncoderHandle {
 impl EncoderHandle {
     pub fn embed_owned(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let (reply_tx, reply_rx) = mpsc::channel();
-        self.tx.send((texts, reply_tx)).map_err(|_| Error::Stopped)?;
+        self.tx
+            .send((texts, reply_tx))
+            .map_err(|_| Error::Stopped)?;
         reply_rx.recv().map_err(|_| Error::Stopped)?
     }
 }
@@ -91,7 +93,10 @@ mod tests {
                 let h = handle.clone();
                 thread::spawn(move || {
                     let text = "x".repeat(i);
-                    assert_eq!(h.embed(&[&text, "ab"]).unwrap(), vec![vec![i as f32], vec![2.0]]);
+                    assert_eq!(
+                        h.embed(&[&text, "ab"]).unwrap(),
+                        vec![vec![i as f32], vec![2.0]]
+                    );
                 })
             })
             .collect();

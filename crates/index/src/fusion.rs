@@ -34,19 +34,27 @@ impl std::str::FromStr for Fusion {
             None => (s, None),
         };
         let num = |default: f32| -> Result<f32, String> {
-            arg.map(|a| a.trim().parse::<f32>().map_err(|e| format!("fusion parameter `{a}`: {e}")))
-                .unwrap_or(Ok(default))
+            arg.map(|a| {
+                a.trim()
+                    .parse::<f32>()
+                    .map_err(|e| format!("fusion parameter `{a}`: {e}"))
+            })
+            .unwrap_or(Ok(default))
         };
         match name.trim() {
             "rrf" => Ok(Fusion::Rrf { k: num(60.0)? }),
             "convex" => {
                 let alpha = num(0.6)?;
                 if !(0.0..=1.0).contains(&alpha) {
-                    return Err(format!("convex fusion weight {alpha} must be between 0 and 1"));
+                    return Err(format!(
+                        "convex fusion weight {alpha} must be between 0 and 1"
+                    ));
                 }
                 Ok(Fusion::Convex { alpha })
             }
-            other => Err(format!("unknown fusion `{other}`: expected rrf[:K] or convex[:ALPHA]")),
+            other => Err(format!(
+                "unknown fusion `{other}`: expected rrf[:K] or convex[:ALPHA]"
+            )),
         }
     }
 }
@@ -61,13 +69,28 @@ impl std::fmt::Display for Fusion {
 }
 
 fn min_max(list: &[(Key, f32)]) -> impl Fn(f32) -> f32 {
-    let (lo, hi) = list.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| (lo.min(s), hi.max(s)));
+    let (lo, hi) = list
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| {
+            (lo.min(s), hi.max(s))
+        });
     let span = hi - lo;
-    move |s| if span > f32::EPSILON { (s - lo) / span } else { 1.0 }
+    move |s| {
+        if span > f32::EPSILON {
+            (s - lo) / span
+        } else {
+            1.0
+        }
+    }
 }
 
 /// Fuses two rankings (each best first) into one of at most `limit` keys, best first.
-pub fn fuse(lexical: &[(Key, f32)], semantic: &[(Key, f32)], fusion: Fusion, limit: usize) -> Vec<(Key, f32)> {
+pub fn fuse(
+    lexical: &[(Key, f32)],
+    semantic: &[(Key, f32)],
+    fusion: Fusion,
+    limit: usize,
+) -> Vec<(Key, f32)> {
     let mut scores: HashMap<Key, f32> = HashMap::with_capacity(lexical.len() + semantic.len());
     match fusion {
         Fusion::Rrf { k } => {
@@ -128,7 +151,10 @@ mod tests {
         assert!(fuse(&[], &[], Fusion::DEFAULT, 5).is_empty());
         assert_eq!(fuse(&[(7, 3.0)], &[], Fusion::DEFAULT, 5).len(), 1);
         assert_eq!("rrf:10".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 10.0 });
-        assert_eq!("convex".parse::<Fusion>().unwrap(), Fusion::Convex { alpha: 0.6 });
+        assert_eq!(
+            "convex".parse::<Fusion>().unwrap(),
+            Fusion::Convex { alpha: 0.6 }
+        );
         assert!("convex:2".parse::<Fusion>().is_err());
         assert!("max".parse::<Fusion>().is_err());
         let d = Fusion::DEFAULT;

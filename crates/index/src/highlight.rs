@@ -4,10 +4,15 @@
 use std::collections::HashSet;
 
 use paperscout_model::Snippet;
-use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, TokenStream};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer, TokenStream,
+};
 
 /// Words too common to be worth highlighting (they still count for BM25).
-const STOP: &[&str] = &["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on", "or", "that", "the", "to", "with"];
+const STOP: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on",
+    "or", "that", "the", "to", "with",
+];
 
 fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
@@ -40,7 +45,11 @@ pub fn snippet(text: &str, query: &str, max_chars: usize) -> Snippet {
     let matches: Vec<(usize, usize)> = if terms.is_empty() {
         Vec::new()
     } else {
-        tokens(&mut analyzer, text).into_iter().filter(|t| terms.contains(&t.2)).map(|t| (t.0, t.1)).collect()
+        tokens(&mut analyzer, text)
+            .into_iter()
+            .filter(|t| terms.contains(&t.2))
+            .map(|t| (t.0, t.1))
+            .collect()
     };
     let max_bytes = byte_budget(text, max_chars);
 
@@ -51,7 +60,10 @@ pub fn snippet(text: &str, query: &str, max_chars: usize) -> Snippet {
         let mut best = (0usize, 0usize);
         for (i, &(m_start, _)) in matches.iter().enumerate() {
             let s = floor_word(text, m_start.saturating_sub(context));
-            let covered = matches[i..].iter().take_while(|m| m.1 <= s + max_bytes).count();
+            let covered = matches[i..]
+                .iter()
+                .take_while(|m| m.1 <= s + max_bytes)
+                .count();
             if covered > best.0 {
                 best = (covered, s);
             }
@@ -65,19 +77,28 @@ pub fn snippet(text: &str, query: &str, max_chars: usize) -> Snippet {
     if end < text.len() {
         end = floor_word(text, end).max(start);
     }
-    let (prefix, suffix) = (if start > 0 { "…" } else { "" }, if end < text.len() { "…" } else { "" });
+    let (prefix, suffix) = (
+        if start > 0 { "…" } else { "" },
+        if end < text.len() { "…" } else { "" },
+    );
     let body = text[start..end].trim_end();
     let highlights = matches
         .iter()
         .filter(|m| m.0 >= start && m.1 <= start + body.len())
         .map(|m| (m.0 - start + prefix.len(), m.1 - start + prefix.len()))
         .collect();
-    Snippet { text: format!("{prefix}{body}{suffix}"), highlights }
+    Snippet {
+        text: format!("{prefix}{body}{suffix}"),
+        highlights,
+    }
 }
 
 /// How many bytes of `text` the first `max_chars` characters take.
 fn byte_budget(text: &str, max_chars: usize) -> usize {
-    text.char_indices().nth(max_chars).map(|(i, _)| i).unwrap_or(text.len())
+    text.char_indices()
+        .nth(max_chars)
+        .map(|(i, _)| i)
+        .unwrap_or(text.len())
 }
 
 /// The start of the word at or before byte `i` (a char boundary at whitespace).
@@ -101,16 +122,35 @@ mod tests {
 
     #[test]
     fn highlights_stemmed_matches_in_short_text() {
-        let s = snippet("Retrieval with dense encoders beats retrieving with BM25.", "retrieving encoder", 200);
-        assert_eq!(marked(&s), "[Retrieval] with dense [encoders] beats [retrieving] with BM25.");
+        let s = snippet(
+            "Retrieval with dense encoders beats retrieving with BM25.",
+            "retrieving encoder",
+            200,
+        );
+        assert_eq!(
+            marked(&s),
+            "[Retrieval] with dense [encoders] beats [retrieving] with BM25."
+        );
     }
 
     #[test]
     fn long_text_windows_onto_the_matches() {
-        let text = format!("{} The contrastive loss aligns sentence embeddings. {}", "Filler words here. ".repeat(30), "More filler. ".repeat(30));
+        let text = format!(
+            "{} The contrastive loss aligns sentence embeddings. {}",
+            "Filler words here. ".repeat(30),
+            "More filler. ".repeat(30)
+        );
         let s = snippet(&text, "contrastive sentence embeddings", 120);
-        assert!(s.text.starts_with('…') && s.text.ends_with('…'), "{}", s.text);
-        assert!(marked(&s).contains("[contrastive] loss aligns [sentence] [embeddings]"), "{}", marked(&s));
+        assert!(
+            s.text.starts_with('…') && s.text.ends_with('…'),
+            "{}",
+            s.text
+        );
+        assert!(
+            marked(&s).contains("[contrastive] loss aligns [sentence] [embeddings]"),
+            "{}",
+            marked(&s)
+        );
         assert!(s.text.chars().count() <= 122);
     }
 
@@ -121,7 +161,11 @@ mod tests {
         assert!(s.highlights.is_empty());
         assert!(s.text.starts_with("深度编码器") && s.text.ends_with('…'));
         let s = snippet("Ünïcödé naïve café", "cafe naive", 100);
-        assert_eq!(marked(&s), "Ünïcödé naïve café", "accents are not folded by the stemmer");
+        assert_eq!(
+            marked(&s),
+            "Ünïcödé naïve café",
+            "accents are not folded by the stemmer"
+        );
         let s = snippet("", "x", 10);
         assert_eq!(s.text, "");
         let s = snippet("the of and", "the of", 10);

@@ -2,7 +2,9 @@ use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
+};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 use crate::{Error, Key, Result};
@@ -40,7 +42,9 @@ pub struct LexicalIndex {
 
 impl std::fmt::Debug for LexicalIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LexicalIndex").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("LexicalIndex")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,14 +58,24 @@ fn schema() -> (Schema, Fields) {
     );
     let title = b.add_text_field("title", text.clone());
     let abstract_text = b.add_text_field("abstract", text);
-    (b.build(), Fields { key, title, abstract_text })
+    (
+        b.build(),
+        Fields {
+            key,
+            title,
+            abstract_text,
+        },
+    )
 }
 
 impl LexicalIndex {
     /// Opens the index in `dir`, creating it if absent. An index with another schema (from an
     /// older paperscout) is an error that says to run `paperscout reindex`.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Open { path: dir.into(), message: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Open {
+            path: dir.into(),
+            message: e.to_string(),
+        })?;
         let (schema, _) = schema();
         let index = if dir.join("meta.json").exists() {
             let index = Index::open_in_dir(dir)?;
@@ -85,8 +99,16 @@ impl LexicalIndex {
 
     fn with_index(index: Index, location: Option<PathBuf>) -> Result<Self> {
         let fields = schema().1;
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(LexicalIndex { index, reader, fields, location })
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(LexicalIndex {
+            index,
+            reader,
+            fields,
+            location,
+        })
     }
 
     /// The store generation this index reflects (0 when never committed).
@@ -105,7 +127,11 @@ impl LexicalIndex {
 
     /// Adds or replaces (by key) `docs` and commits, recording `generation`. Nothing is
     /// visible until the commit, and a crash before it leaves the previous commit intact.
-    pub fn apply<'a>(&self, docs: impl IntoIterator<Item = LexicalDoc<'a>>, generation: u64) -> Result<usize> {
+    pub fn apply<'a>(
+        &self,
+        docs: impl IntoIterator<Item = LexicalDoc<'a>>,
+        generation: u64,
+    ) -> Result<usize> {
         let mut writer = self.writer()?;
         let n = self.add_all(&mut writer, docs)?;
         self.commit(writer, generation)?;
@@ -113,7 +139,11 @@ impl LexicalIndex {
     }
 
     /// Replaces the whole index with `docs`, committing once at the end.
-    pub fn rebuild<'a>(&self, docs: impl IntoIterator<Item = LexicalDoc<'a>>, generation: u64) -> Result<usize> {
+    pub fn rebuild<'a>(
+        &self,
+        docs: impl IntoIterator<Item = LexicalDoc<'a>>,
+        generation: u64,
+    ) -> Result<usize> {
         let mut writer = self.writer()?;
         writer.delete_all_documents()?;
         let n = self.add_all(&mut writer, docs)?;
@@ -123,10 +153,18 @@ impl LexicalIndex {
 
     /// A writer for callers that stream documents in pieces (see [`LexicalIndex::apply`]).
     pub fn batch(&self) -> Result<LexicalBatch<'_>> {
-        Ok(LexicalBatch { index: self, writer: self.writer()?, added: 0 })
+        Ok(LexicalBatch {
+            index: self,
+            writer: self.writer()?,
+            added: 0,
+        })
     }
 
-    fn add_all<'a>(&self, writer: &mut IndexWriter, docs: impl IntoIterator<Item = LexicalDoc<'a>>) -> Result<usize> {
+    fn add_all<'a>(
+        &self,
+        writer: &mut IndexWriter,
+        docs: impl IntoIterator<Item = LexicalDoc<'a>>,
+    ) -> Result<usize> {
         let mut n = 0;
         for d in docs {
             self.add(writer, d)?;
@@ -138,7 +176,9 @@ impl LexicalIndex {
     fn add(&self, writer: &mut IndexWriter, d: LexicalDoc<'_>) -> Result<()> {
         let f = self.fields;
         writer.delete_term(Term::from_field_i64(f.key, d.key));
-        writer.add_document(doc!(f.key => d.key, f.title => d.title, f.abstract_text => d.abstract_text))?;
+        writer.add_document(
+            doc!(f.key => d.key, f.title => d.title, f.abstract_text => d.abstract_text),
+        )?;
         Ok(())
     }
 
@@ -157,17 +197,26 @@ impl LexicalIndex {
         if limit == 0 || query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let mut parser = QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.abstract_text]);
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![self.fields.title, self.fields.abstract_text],
+        );
         parser.set_field_boost(self.fields.title, TITLE_BOOST);
         let (query, _errors) = parser.parse_query_lenient(query);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut columns: Vec<Option<tantivy::columnar::Column<i64>>> = vec![None; searcher.segment_readers().len()];
+        let mut columns: Vec<Option<tantivy::columnar::Column<i64>>> =
+            vec![None; searcher.segment_readers().len()];
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let slot = &mut columns[addr.segment_ord as usize];
             if slot.is_none() {
-                *slot = Some(searcher.segment_reader(addr.segment_ord).fast_fields().i64("key")?);
+                *slot = Some(
+                    searcher
+                        .segment_reader(addr.segment_ord)
+                        .fast_fields()
+                        .i64("key")?,
+                );
             }
             if let Some(key) = slot.as_ref().and_then(|c| c.first(addr.doc_id)) {
                 hits.push((key, score));
@@ -186,7 +235,9 @@ pub struct LexicalBatch<'a> {
 
 impl std::fmt::Debug for LexicalBatch<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LexicalBatch").field("added", &self.added).finish_non_exhaustive()
+        f.debug_struct("LexicalBatch")
+            .field("added", &self.added)
+            .finish_non_exhaustive()
     }
 }
 
@@ -214,9 +265,21 @@ mod tests {
 
     fn docs() -> Vec<LexicalDoc<'static>> {
         vec![
-            LexicalDoc { key: 1, title: "Dense passage retrieval", abstract_text: "We embed passages with a dual encoder." },
-            LexicalDoc { key: 2, title: "Sparse lexical models", abstract_text: "BM25 remains strong for retrieving documents." },
-            LexicalDoc { key: 3, title: "Image segmentation", abstract_text: "Pixels and masks; retrieval is not discussed." },
+            LexicalDoc {
+                key: 1,
+                title: "Dense passage retrieval",
+                abstract_text: "We embed passages with a dual encoder.",
+            },
+            LexicalDoc {
+                key: 2,
+                title: "Sparse lexical models",
+                abstract_text: "BM25 remains strong for retrieving documents.",
+            },
+            LexicalDoc {
+                key: 3,
+                title: "Image segmentation",
+                abstract_text: "Pixels and masks; retrieval is not discussed.",
+            },
         ]
     }
 
@@ -236,7 +299,15 @@ mod tests {
     fn malformed_queries_do_not_fail() {
         let idx = LexicalIndex::in_memory().unwrap();
         idx.apply(docs(), 1).unwrap();
-        for q in ["\"unclosed", "title:", "((", "AND OR", "+-", "*", "bm25 [x TO"] {
+        for q in [
+            "\"unclosed",
+            "title:",
+            "((",
+            "AND OR",
+            "+-",
+            "*",
+            "bm25 [x TO",
+        ] {
             idx.search(q, 5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
         }
         assert!(idx.search("   ", 5).unwrap().is_empty());
@@ -249,14 +320,37 @@ mod tests {
             let idx = LexicalIndex::open(dir.path()).unwrap();
             assert_eq!(idx.generation().unwrap(), 0);
             idx.apply(docs(), 3).unwrap();
-            idx.apply([LexicalDoc { key: 3, title: "Cell segmentation", abstract_text: "Masks." }], 4).unwrap();
+            idx.apply(
+                [LexicalDoc {
+                    key: 3,
+                    title: "Cell segmentation",
+                    abstract_text: "Masks.",
+                }],
+                4,
+            )
+            .unwrap();
         }
         let idx = LexicalIndex::open(dir.path()).unwrap();
         assert_eq!(idx.generation().unwrap(), 4);
         assert_eq!(idx.num_docs(), 3);
-        assert_eq!(idx.search("cell", 5).unwrap().iter().map(|h| h.0).collect::<Vec<_>>(), [3]);
+        assert_eq!(
+            idx.search("cell", 5)
+                .unwrap()
+                .iter()
+                .map(|h| h.0)
+                .collect::<Vec<_>>(),
+            [3]
+        );
         assert!(idx.search("pixels", 5).unwrap().is_empty());
-        idx.rebuild([LexicalDoc { key: 9, title: "Only", abstract_text: "one" }], 5).unwrap();
+        idx.rebuild(
+            [LexicalDoc {
+                key: 9,
+                title: "Only",
+                abstract_text: "one",
+            }],
+            5,
+        )
+        .unwrap();
         assert_eq!(idx.num_docs(), 1);
     }
 }

@@ -22,7 +22,10 @@ pub enum Error {
     #[error("lexical index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
     #[error("cannot open the lexical index at {path}: {message}")]
-    Open { path: std::path::PathBuf, message: String },
+    Open {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("vector of dimension {found} given to an index of dimension {expected}")]
     Dimension { expected: usize, found: usize },
 }

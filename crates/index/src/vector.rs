@@ -30,7 +30,12 @@ pub struct FlatIndex {
 
 impl FlatIndex {
     pub fn new(dim: usize) -> Self {
-        FlatIndex { dim, keys: Vec::new(), data: Vec::new(), rows: HashMap::new() }
+        FlatIndex {
+            dim,
+            keys: Vec::new(),
+            data: Vec::new(),
+            rows: HashMap::new(),
+        }
     }
 }
 
@@ -50,7 +55,10 @@ impl PartialOrd for Candidate {
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         // Reverse on score for a min-heap; ties broken by key so results are deterministic.
-        other.0.total_cmp(&self.0).then_with(|| self.1.cmp(&other.1))
+        other
+            .0
+            .total_cmp(&self.0)
+            .then_with(|| self.1.cmp(&other.1))
     }
 }
 
@@ -83,7 +91,10 @@ impl VectorIndex for FlatIndex {
 
     fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()> {
         if vector.len() != self.dim {
-            return Err(Error::Dimension { expected: self.dim, found: vector.len() });
+            return Err(Error::Dimension {
+                expected: self.dim,
+                found: vector.len(),
+            });
         }
         match self.rows.get(&key) {
             Some(&row) => self.data[row * self.dim..(row + 1) * self.dim].copy_from_slice(vector),
@@ -97,12 +108,17 @@ impl VectorIndex for FlatIndex {
     }
 
     fn get(&self, key: Key) -> Option<&[f32]> {
-        self.rows.get(&key).map(|&row| &self.data[row * self.dim..(row + 1) * self.dim])
+        self.rows
+            .get(&key)
+            .map(|&row| &self.data[row * self.dim..(row + 1) * self.dim])
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
         if query.len() != self.dim {
-            return Err(Error::Dimension { expected: self.dim, found: query.len() });
+            return Err(Error::Dimension {
+                expected: self.dim,
+                found: query.len(),
+            });
         }
         if k == 0 {
             return Ok(Vec::new());
@@ -141,7 +157,9 @@ mod tests {
         let mut idx = FlatIndex::new(dim);
         let mut state = 7u64;
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
         };
         let mut all = Vec::new();
@@ -151,11 +169,16 @@ mod tests {
             all.push((key, v));
         }
         let q = unit(&(0..dim).map(|_| next()).collect::<Vec<_>>());
-        let mut expected: Vec<(Key, f32)> =
-            all.iter().map(|(k, v)| (*k, v.iter().zip(&q).map(|(a, b)| a * b).sum())).collect();
+        let mut expected: Vec<(Key, f32)> = all
+            .iter()
+            .map(|(k, v)| (*k, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+            .collect();
         expected.sort_by(|a, b| b.1.total_cmp(&a.1));
         let got = idx.search(&q, 10).unwrap();
-        assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), expected[..10].iter().map(|h| h.0).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|h| h.0).collect::<Vec<_>>(),
+            expected[..10].iter().map(|h| h.0).collect::<Vec<_>>()
+        );
         for (g, e) in got.iter().zip(&expected) {
             assert!((g.1 - e.1).abs() < 1e-5);
         }
@@ -170,7 +193,10 @@ mod tests {
         idx.upsert(1, &[0.0, -1.0]).unwrap();
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.get(1), Some(&[0.0, -1.0][..]));
-        assert_eq!(idx.search(&[0.0, 1.0], 2).unwrap(), vec![(2, 1.0), (1, -1.0)]);
+        assert_eq!(
+            idx.search(&[0.0, 1.0], 2).unwrap(),
+            vec![(2, 1.0), (1, -1.0)]
+        );
         assert!(idx.upsert(3, &[1.0]).is_err());
         assert!(idx.search(&[1.0, 2.0, 3.0], 1).is_err());
         assert!(idx.search(&[1.0, 0.0], 0).unwrap().is_empty());

@@ -5,8 +5,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot tell the format of {path}: {reason}")]
     Detect { path: PathBuf, reason: String },
     #[error("unknown format `{0}`: expected one of listing, beir, jsonl")]

@@ -7,67 +7,71 @@ use chrono::NaiveDate;
 use paperscout_model::{normalize_whitespace, Links, Paper, PaperId, Source};
 use serde_json::{Map, Value};
 
-use crate::lines::Lines;
+use crate::lines::{per_line, FieldError, Lines};
 use crate::RecordError;
 
-const FIELDS: [&str; 8] = ["id", "title", "abstract", "authors", "published", "categories", "links", "source"];
+const FIELDS: [&str; 8] = [
+    "id",
+    "title",
+    "abstract",
+    "authors",
+    "published",
+    "categories",
+    "links",
+    "source",
+];
 const LINK_FIELDS: [&str; 3] = ["pdf", "code", "project"];
 
-pub(crate) fn parse<R: BufRead>(lines: Lines<R>) -> impl Iterator<Item = Result<Paper, RecordError>> {
-    let name = lines.name().to_string();
-    lines.filter_map(move |line| {
-        let line = match line {
-            Ok(line) => line,
-            Err(e) => return Some(Err(e)),
-        };
-        if line.text.trim().is_empty() {
-            return None;
-        }
-        Some(record(&line.text).map_err(|(field, message)| RecordError {
-            file: name.clone(),
-            line: line.number,
-            field,
-            message,
-        }))
-    })
+pub(crate) fn parse<R: BufRead>(
+    lines: Lines<R>,
+) -> impl Iterator<Item = Result<Paper, RecordError>> {
+    per_line(lines, record)
 }
-
-type FieldError = (Option<String>, String);
 
 fn field_err(field: &str, message: impl Into<String>) -> FieldError {
     (Some(field.to_string()), message.into())
 }
 
 fn record(text: &str) -> Result<Paper, FieldError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| (None, format!("not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| (None, format!("not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
         return Err((None, "expected a JSON object (one paper per line)".into()));
     };
     if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(field_err(unknown, format!("unknown field; expected one of {}", FIELDS.join(", "))));
+        return Err(field_err(
+            unknown,
+            format!("unknown field; expected one of {}", FIELDS.join(", ")),
+        ));
     }
     let id = match obj.get("id") {
-        Some(Value::String(s)) => s.parse::<PaperId>().map_err(|e| field_err("id", e.to_string()))?,
+        Some(Value::String(s)) => s
+            .parse::<PaperId>()
+            .map_err(|e| field_err("id", e.to_string()))?,
         Some(_) => return Err(field_err("id", "must be a string")),
         None => return Err(field_err("id", "missing")),
     };
-    let title = normalize_whitespace(&string(&obj, "title")?.ok_or_else(|| field_err("title", "missing"))?);
+    let title =
+        normalize_whitespace(&string(&obj, "title")?.ok_or_else(|| field_err("title", "missing"))?);
     if title.is_empty() {
         return Err(field_err("title", "empty"));
     }
     let abstract_text = normalize_whitespace(&string(&obj, "abstract")?.unwrap_or_default());
-    let published = match string(&obj, "published")? {
-        None => None,
-        Some(s) => Some(
-            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                .map_err(|e| field_err("published", format!("`{s}` is not a YYYY-MM-DD date: {e}")))?,
-        ),
-    };
+    let published =
+        match string(&obj, "published")? {
+            None => None,
+            Some(s) => Some(NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| {
+                field_err("published", format!("`{s}` is not a YYYY-MM-DD date: {e}"))
+            })?),
+        };
     let links = match obj.get("links") {
         None | Some(Value::Null) => Links::default(),
         Some(Value::Object(links)) => {
             if let Some(unknown) = links.keys().find(|k| !LINK_FIELDS.contains(&k.as_str())) {
-                return Err(field_err(&format!("links.{unknown}"), "unknown link; expected pdf, code or project"));
+                return Err(field_err(
+                    &format!("links.{unknown}"),
+                    "unknown link; expected pdf, code or project",
+                ));
             }
             Links {
                 pdf: link(links, "pdf")?,
@@ -79,7 +83,9 @@ fn record(text: &str) -> Result<Paper, FieldError> {
     };
     let source = match string(&obj, "source")? {
         None => Source::Jsonl,
-        Some(s) => Source::parse(&s).ok_or_else(|| field_err("source", format!("unknown source `{s}`")))?,
+        Some(s) => {
+            Source::parse(&s).ok_or_else(|| field_err("source", format!("unknown source `{s}`")))?
+        }
     };
     Ok(Paper {
         id,
@@ -120,7 +126,9 @@ fn link(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, FieldEr
     let name = format!("links.{field}");
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => Ok(Some(s.clone())),
+        Some(Value::String(s)) if s.starts_with("https://") || s.starts_with("http://") => {
+            Ok(Some(s.clone()))
+        }
         Some(Value::String(s)) => Err(field_err(&name, format!("`{s}` is not an http(s) URL"))),
         Some(_) => Err(field_err(&name, "must be a string")),
     }

@@ -53,11 +53,17 @@ impl FromStr for Format {
 }
 
 /// A stream of parsed records from one input.
-pub type Records<'a> = Box<dyn Iterator<Item = std::result::Result<Paper, RecordError>> + Send + 'a>;
+pub type Records<'a> =
+    Box<dyn Iterator<Item = std::result::Result<Paper, RecordError>> + Send + 'a>;
 
 /// Parses `reader` as `format`. `name` is how errors refer to the input (usually its path);
 /// `source` is recorded on every paper.
-pub fn parse<'a, R: BufRead + Send + 'a>(format: Format, name: &str, reader: R, source: Source) -> Records<'a> {
+pub fn parse<'a, R: BufRead + Send + 'a>(
+    format: Format,
+    name: &str,
+    reader: R,
+    source: Source,
+) -> Records<'a> {
     let lines = lines::Lines::new(name, reader);
     match format {
         Format::Listing => Box::new(listing::parse(lines, source)),
@@ -83,7 +89,9 @@ impl Input {
             if !corpus.is_file() {
                 return Err(Error::Detect {
                     path,
-                    reason: "it is a folder without corpus.jsonl; name a file, or a BEIR dataset folder".into(),
+                    reason:
+                        "it is a folder without corpus.jsonl; name a file, or a BEIR dataset folder"
+                            .into(),
                 });
             }
             path = corpus;
@@ -97,24 +105,41 @@ impl Input {
 
     /// Opens the file and returns its records.
     pub fn records(&self, source: Option<Source>) -> Result<Records<'static>> {
-        let file = File::open(&self.path).map_err(|e| Error::Io { path: self.path.clone(), source: e })?;
+        let file = File::open(&self.path).map_err(|e| Error::Io {
+            path: self.path.clone(),
+            source: e,
+        })?;
         let source = source.unwrap_or(match self.format {
             Format::Listing => Source::Listing,
             Format::Beir => Source::Beir,
             Format::Jsonl => Source::Jsonl,
         });
-        Ok(parse(self.format, &self.path.display().to_string(), BufReader::new(file), source))
+        Ok(parse(
+            self.format,
+            &self.path.display().to_string(),
+            BufReader::new(file),
+            source,
+        ))
     }
 }
 
 /// Guesses the format of a file from its first non-blank line.
 pub fn detect(path: &Path) -> Result<Format> {
-    let file = File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let file = File::open(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     let mut head = Vec::new();
     file.take(1 << 20)
         .read_to_end(&mut head)
-        .map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-    detect_bytes(&head).map_err(|reason| Error::Detect { path: path.to_path_buf(), reason })
+        .map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    detect_bytes(&head).map_err(|reason| Error::Detect {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
@@ -125,8 +150,9 @@ fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
     if !first.starts_with('{') {
         return Ok(Format::Listing);
     }
-    let value: serde_json::Value = serde_json::from_str(first)
-        .map_err(|e| format!("the first line looks like JSON but does not parse ({e}); pass --format"))?;
+    let value: serde_json::Value = serde_json::from_str(first).map_err(|e| {
+        format!("the first line looks like JSON but does not parse ({e}); pass --format")
+    })?;
     match value.as_object() {
         Some(obj) if obj.contains_key("_id") => Ok(Format::Beir),
         Some(obj) if obj.contains_key("id") && obj.contains_key("title") => Ok(Format::Jsonl),
@@ -140,17 +166,32 @@ mod tests {
 
     #[test]
     fn detects_formats_from_content() {
-        assert_eq!(detect_bytes(b"\n{\"_id\": \"1\", \"text\": \"x\"}\n"), Ok(Format::Beir));
-        assert_eq!(detect_bytes(b"{\"id\": \"arxiv:2101.00001\", \"title\": \"x\"}"), Ok(Format::Jsonl));
-        assert_eq!(detect_bytes(b"A Title\nAn abstract.\n"), Ok(Format::Listing));
+        assert_eq!(
+            detect_bytes(b"\n{\"_id\": \"1\", \"text\": \"x\"}\n"),
+            Ok(Format::Beir)
+        );
+        assert_eq!(
+            detect_bytes(b"{\"id\": \"arxiv:2101.00001\", \"title\": \"x\"}"),
+            Ok(Format::Jsonl)
+        );
+        assert_eq!(
+            detect_bytes(b"A Title\nAn abstract.\n"),
+            Ok(Format::Listing)
+        );
         assert!(detect_bytes(b"  \n \n").unwrap_err().contains("empty"));
-        assert!(detect_bytes(b"{\"foo\": 1}").unwrap_err().contains("--format"));
+        assert!(detect_bytes(b"{\"foo\": 1}")
+            .unwrap_err()
+            .contains("--format"));
         assert!(detect_bytes(b"{not json").unwrap_err().contains("--format"));
     }
 
     #[test]
     fn formats_parse_by_name() {
         assert_eq!("BEIR".parse::<Format>().unwrap(), Format::Beir);
-        assert!("csv".parse::<Format>().unwrap_err().to_string().contains("listing, beir, jsonl"));
+        assert!("csv"
+            .parse::<Format>()
+            .unwrap_err()
+            .to_string()
+            .contains("listing, beir, jsonl"));
     }
 }

@@ -1,5 +1,7 @@
 use std::io::BufRead;
 
+use paperscout_model::Paper;
+
 use crate::RecordError;
 
 /// One line of input with its 1-based number.
@@ -21,15 +23,31 @@ pub(crate) struct Lines<R> {
 
 impl<R: BufRead> Lines<R> {
     pub fn new(name: &str, reader: R) -> Self {
-        Lines { name: name.to_string(), reader, number: 0, buf: Vec::new(), failed: false }
+        Lines {
+            name: name.to_string(),
+            reader,
+            number: 0,
+            buf: Vec::new(),
+            failed: false,
+        }
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn error(&self, line: usize, field: Option<&str>, message: impl Into<String>) -> RecordError {
-        RecordError { file: self.name.clone(), line, field: field.map(str::to_string), message: message.into() }
+    pub fn error(
+        &self,
+        line: usize,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> RecordError {
+        RecordError {
+            file: self.name.clone(),
+            line,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 
@@ -54,15 +72,48 @@ impl<R: BufRead> Iterator for Lines<R> {
                     Err(e) => Err(self.error(
                         number,
                         None,
-                        format!("not valid UTF-8 (bad byte at column {})", e.utf8_error().valid_up_to() + 1),
+                        format!(
+                            "not valid UTF-8 (bad byte at column {})",
+                            e.utf8_error().valid_up_to() + 1
+                        ),
                     )),
                 })
             }
             Err(e) => {
                 // A read error (not a content error) ends the stream: nothing after it can be trusted.
                 self.failed = true;
-                Some(Err(self.error(self.number + 1, None, format!("read failed: {e}"))))
+                Some(Err(self.error(
+                    self.number + 1,
+                    None,
+                    format!("read failed: {e}"),
+                )))
             }
         }
     }
+}
+
+/// What a one-record-per-line parser says of a bad line: the field at fault (if one is) and why.
+pub(crate) type FieldError = (Option<String>, String);
+
+/// Runs `parse` on every non-blank line, attaching file and line to its errors.
+pub(crate) fn per_line<R: BufRead>(
+    lines: Lines<R>,
+    parse: impl Fn(&str) -> Result<Paper, FieldError>,
+) -> impl Iterator<Item = Result<Paper, RecordError>> {
+    let name = lines.name().to_string();
+    lines.filter_map(move |line| {
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        if line.text.trim().is_empty() {
+            return None;
+        }
+        Some(parse(&line.text).map_err(|(field, message)| RecordError {
+            file: name.clone(),
+            line: line.number,
+            field,
+            message,
+        }))
+    })
 }

@@ -15,8 +15,16 @@ const MAX_TITLE_CHARS: usize = 400;
 const CHROME_PREFIX: &str = "Get trending papers in your email inbox";
 const SUBSCRIBE: &str = "Subscribe";
 
-pub(crate) fn parse<R: BufRead>(lines: Lines<R>, source: Source) -> impl Iterator<Item = Result<Paper, RecordError>> {
-    Listing { lines, source, at_start: true, saw_chrome: false }
+pub(crate) fn parse<R: BufRead>(
+    lines: Lines<R>,
+    source: Source,
+) -> impl Iterator<Item = Result<Paper, RecordError>> {
+    Listing {
+        lines,
+        source,
+        at_start: true,
+        saw_chrome: false,
+    }
 }
 
 struct Listing<R> {

@@ -33,7 +33,10 @@ impl PaperId {
     /// An arXiv id; a trailing version (`v3`) is dropped.
     pub fn arxiv(id: &str) -> Result<Self, PaperIdError> {
         let id = id.trim();
-        let id = id.strip_prefix("arXiv:").or_else(|| id.strip_prefix("arxiv:")).unwrap_or(id);
+        let id = id
+            .strip_prefix("arXiv:")
+            .or_else(|| id.strip_prefix("arxiv:"))
+            .unwrap_or(id);
         let base = strip_arxiv_version(id);
         if !looks_like_arxiv(base) {
             return Err(PaperIdError::Unrecognised(id.to_string()));
@@ -110,7 +113,9 @@ fn looks_like_arxiv(id: &str) -> bool {
     }
     if let Some((archive, num)) = id.split_once('/') {
         return !archive.is_empty()
-            && archive.bytes().all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'.' || b.is_ascii_uppercase())
+            && archive.bytes().all(|b| {
+                b.is_ascii_lowercase() || b == b'-' || b == b'.' || b.is_ascii_uppercase()
+            })
             && num.len() == 7
             && num.bytes().all(|b| b.is_ascii_digit());
     }
@@ -190,7 +195,10 @@ mod tests {
     #[test]
     fn parses_dois_case_insensitively() {
         check("10.18653/v1/N19-1423", "doi:10.18653/v1/n19-1423");
-        check("https://doi.org/10.1073/PNAS.1414271111", "doi:10.1073/pnas.1414271111");
+        check(
+            "https://doi.org/10.1073/PNAS.1414271111",
+            "doi:10.1073/pnas.1414271111",
+        );
         check("doi:10.1000/xyz", "doi:10.1000/xyz");
     }
 
@@ -202,8 +210,20 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "  ", "hello world", "1234", "doi:nope", "title:xyz", "beir: ", "ftp:thing"] {
-            assert!(bad.parse::<PaperId>().is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "  ",
+            "hello world",
+            "1234",
+            "doi:nope",
+            "title:xyz",
+            "beir: ",
+            "ftp:thing",
+        ] {
+            assert!(
+                bad.parse::<PaperId>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

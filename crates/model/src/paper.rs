@@ -91,7 +91,10 @@ impl Paper {
         h.update(self.title.as_bytes());
         h.update([0]);
         h.update(self.abstract_text.as_bytes());
-        h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -126,7 +129,10 @@ mod tests {
         b.authors.push("Someone".into());
         assert_eq!(a.content_hash(), b.content_hash());
         assert_ne!(a.content_hash(), paper("T", "B").content_hash());
-        assert_ne!(paper("TA", "").content_hash(), paper("T", "A").content_hash());
+        assert_ne!(
+            paper("TA", "").content_hash(),
+            paper("T", "A").content_hash()
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub enum SearchMode {
 }
 
 impl SearchMode {
-    pub const ALL: [SearchMode; 3] = [SearchMode::Lexical, SearchMode::Semantic, SearchMode::Hybrid];
+    pub const ALL: [SearchMode; 3] = [
+        SearchMode::Lexical,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,7 +75,9 @@ impl Snippet {
     /// Renders the snippet with every highlight wrapped by `open` and `close`, passing every
     /// piece of text through `escape`.
     pub fn render(&self, open: &str, close: &str, escape: impl Fn(&str) -> String) -> String {
-        let mut out = String::with_capacity(self.text.len() + self.highlights.len() * (open.len() + close.len()));
+        let mut out = String::with_capacity(
+            self.text.len() + self.highlights.len() * (open.len() + close.len()),
+        );
         let mut at = 0;
         for &(start, end) in &self.highlights {
             out.push_str(&escape(&self.text[at..start]));
@@ -107,15 +113,25 @@ mod tests {
         for mode in SearchMode::ALL {
             assert_eq!(mode.as_str().parse::<SearchMode>().unwrap(), mode);
         }
-        assert_eq!(" Hybrid ".parse::<SearchMode>().unwrap(), SearchMode::Hybrid);
+        assert_eq!(
+            " Hybrid ".parse::<SearchMode>().unwrap(),
+            SearchMode::Hybrid
+        );
         let err = "fuzzy".parse::<SearchMode>().unwrap_err().to_string();
         assert!(err.contains("fuzzy") && err.contains("lexical"), "{err}");
     }
 
     #[test]
     fn snippet_render_escapes_and_marks() {
-        let s = Snippet { text: "a <b> & c".into(), highlights: vec![(2, 5)] };
-        let html = s.render("<mark>", "</mark>", |t| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"));
+        let s = Snippet {
+            text: "a <b> & c".into(),
+            highlights: vec![(2, 5)],
+        };
+        let html = s.render("<mark>", "</mark>", |t| {
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+        });
         assert_eq!(html, "a <mark>&lt;b&gt;</mark> &amp; c");
         assert_eq!(s.render("[", "]", str::to_string), "a [<b>] & c");
     }

@@ -34,7 +34,10 @@ mod tests {
 
     #[test]
     fn normalize_title_folds_case_punctuation_and_unicode() {
-        check("BERT: Pre-training of  Deep\nBidirectional Transformers", "bert pre training of deep bidirectional transformers");
+        check(
+            "BERT: Pre-training of  Deep\nBidirectional Transformers",
+            "bert pre training of deep bidirectional transformers",
+        );
         check("  ＢＥＲＴ — “quoted”  ", "bert quoted");
         check("Café Naïve", "café naïve");
         check("", "");

@@ -19,12 +19,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot open the store at {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot open the store at {path}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the store at {path} has schema version {found}, newer than this paperscout understands ({supported}); upgrade paperscout")]
-    TooNew { path: PathBuf, found: i64, supported: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("the store holds a bad row (paper key {key}): {message}")]
     Corrupt { key: i64, message: String },
 }
@@ -69,7 +76,10 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path).map_err(|source| Error::Open { path: path.to_path_buf(), source })?;
+        let conn = Connection::open(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::init(conn, path.to_path_buf())
     }
 
@@ -87,7 +97,10 @@ impl Store {
             conn.pragma_update(None, "synchronous", "normal")?;
         }
         schema::migrate(&conn, &path)?;
-        Ok(Store { conn: Mutex::new(conn), path })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -102,18 +115,26 @@ impl Store {
 
     /// The generation of the last write that changed papers; 0 for an empty store.
     pub fn generation(&self) -> Result<u64> {
-        Ok(meta_get(&self.conn(), "generation")?.and_then(|v| v.parse().ok()).unwrap_or(0))
+        Ok(meta_get(&self.conn(), "generation")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 
     pub fn count(&self) -> Result<usize> {
-        Ok(self.conn().query_row("SELECT COUNT(*) FROM papers", [], |r| r.get::<_, i64>(0))? as usize)
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM papers", [], |r| r.get::<_, i64>(0))?
+            as usize)
     }
 
     /// Number of papers per source, sorted by source.
     pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?;
+        let mut stmt =
+            conn.prepare("SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -138,13 +159,19 @@ impl Store {
     pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE id = ?1"))?;
-        stmt.query_row([id.as_str()], row_raw).optional()?.map(RawPaper::into_stored).transpose()
+        stmt.query_row([id.as_str()], row_raw)
+            .optional()?
+            .map(RawPaper::into_stored)
+            .transpose()
     }
 
     pub fn get_by_key(&self, key: PaperKey) -> Result<Option<StoredPaper>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
-        stmt.query_row([key], row_raw).optional()?.map(RawPaper::into_stored).transpose()
+        stmt.query_row([key], row_raw)
+            .optional()?
+            .map(RawPaper::into_stored)
+            .transpose()
     }
 
     /// The papers with these keys, in the order asked; unknown keys are left out.
@@ -162,9 +189,15 @@ impl Store {
 
     /// Calls `f` for every paper changed after `generation` (all papers for 0), in key order,
     /// streaming rows so that memory stays flat on large stores.
-    pub fn for_each_since(&self, generation: u64, mut f: impl FnMut(StoredPaper) -> Result<()>) -> Result<()> {
+    pub fn for_each_since(
+        &self,
+        generation: u64,
+        mut f: impl FnMut(StoredPaper) -> Result<()>,
+    ) -> Result<()> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("{SELECT_PAPER} WHERE generation > ?1 ORDER BY key"))?;
+        let mut stmt = conn.prepare(&format!(
+            "{SELECT_PAPER} WHERE generation > ?1 ORDER BY key"
+        ))?;
         let mut rows = stmt.query([generation as i64])?;
         while let Some(row) = rows.next()? {
             f(row_raw(row)?.into_stored()?)?;
@@ -174,10 +207,11 @@ impl Store {
 
     /// Number of papers changed after `generation`.
     pub fn count_since(&self, generation: u64) -> Result<usize> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM papers WHERE generation > ?1", [generation as i64], |r| r.get::<_, i64>(0))?
-            as usize)
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM papers WHERE generation > ?1",
+            [generation as i64],
+            |r| r.get::<_, i64>(0),
+        )? as usize)
     }
 
     /// Papers with no embedding from `model` for their current content, in key order.
@@ -203,7 +237,11 @@ impl Store {
 
     /// Stores embeddings from `model` in one transaction. An embedding whose content hash no
     /// longer matches its paper (the paper changed meanwhile) is dropped, not stored.
-    pub fn put_embeddings(&self, model: &str, embeddings: &[(PaperKey, String, Vec<f32>)]) -> Result<usize> {
+    pub fn put_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[(PaperKey, String, Vec<f32>)],
+    ) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut written = 0;
@@ -222,7 +260,11 @@ impl Store {
     }
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).
-    pub fn for_each_embedding(&self, model: &str, mut f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
+    pub fn for_each_embedding(
+        &self,
+        model: &str,
+        mut f: impl FnMut(PaperKey, Vec<f32>),
+    ) -> Result<()> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
@@ -234,7 +276,10 @@ impl Store {
             let blob: Vec<u8> = row.get(1)?;
             let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
                 key,
-                message: format!("embedding blob of {} bytes is not a whole number of f32s", blob.len()),
+                message: format!(
+                    "embedding blob of {} bytes is not a whole number of f32s",
+                    blob.len()
+                ),
             })?;
             f(key, vector);
         }
@@ -253,7 +298,10 @@ impl Store {
             )
             .optional()?;
         blob.map(|b| {
-            blob_to_vector(&b).ok_or_else(|| Error::Corrupt { key, message: "embedding blob length".into() })
+            blob_to_vector(&b).ok_or_else(|| Error::Corrupt {
+                key,
+                message: "embedding blob length".into(),
+            })
         })
         .transpose()
     }
@@ -264,11 +312,17 @@ fn vector_to_blob(v: &[f32]) -> Vec<u8> {
 }
 
 fn blob_to_vector(b: &[u8]) -> Option<Vec<f32>> {
-    (b.len() % 4 == 0).then(|| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    b.len().is_multiple_of(4).then(|| {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
 }
 
 fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
@@ -282,11 +336,16 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
 /// A hash of every stored field, to tell an update that changes nothing from a real one.
 fn record_hash(p: &Paper) -> String {
     let json = serde_json::to_vec(p).expect("a Paper always serialises");
-    Sha256::digest(&json)[..16].iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&json)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
-    let current: u64 = meta_get(tx, "generation")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let current: u64 = meta_get(tx, "generation")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let generation = current + 1;
     let now = Utc::now().to_rfc3339();
     let mut report = UpsertReport::default();
@@ -305,7 +364,9 @@ fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
         )?;
         for paper in papers {
             let hash = record_hash(paper);
-            let old: Option<String> = existing.query_row([paper.id.as_str()], |r| r.get(0)).optional()?;
+            let old: Option<String> = existing
+                .query_row([paper.id.as_str()], |r| r.get(0))
+                .optional()?;
             match old {
                 Some(old) if old == hash => {
                     report.unchanged += 1;
@@ -339,7 +400,8 @@ fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
     Ok(report)
 }
 
-const SELECT_PAPER: &str = "SELECT key, id, title, abstract, authors, published, categories, links, source, \
+const SELECT_PAPER: &str =
+    "SELECT key, id, title, abstract, authors, published, categories, links, source, \
                             content_hash, generation FROM papers";
 
 struct RawPaper {
@@ -380,19 +442,37 @@ impl RawPaper {
             id: self.id.parse().map_err(|e| corrupt(format!("id: {e}")))?,
             title: self.title,
             abstract_text: self.abstract_text,
-            authors: serde_json::from_str(&self.authors).map_err(|e| corrupt(format!("authors: {e}")))?,
+            authors: serde_json::from_str(&self.authors)
+                .map_err(|e| corrupt(format!("authors: {e}")))?,
             published: self
                 .published
                 .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
                 .transpose()
                 .map_err(|e| corrupt(format!("published: {e}")))?,
-            categories: serde_json::from_str(&self.categories).map_err(|e| corrupt(format!("categories: {e}")))?,
-            links: serde_json::from_str::<Links>(&self.links).map_err(|e| corrupt(format!("links: {e}")))?,
-            source: Source::parse(&self.source).ok_or_else(|| corrupt(format!("source `{}`", self.source)))?,
+            categories: serde_json::from_str(&self.categories)
+                .map_err(|e| corrupt(format!("categories: {e}")))?,
+            links: serde_json::from_str::<Links>(&self.links)
+                .map_err(|e| corrupt(format!("links: {e}")))?,
+            source: Source::parse(&self.source)
+                .ok_or_else(|| corrupt(format!("source `{}`", self.source)))?,
         };
-        Ok(StoredPaper { key, paper, content_hash: self.content_hash, generation: self.generation as u64 })
+        Ok(StoredPaper {
+            key,
+            paper,
+            content_hash: self.content_hash,
+            generation: self.generation as u64,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+impl Store {
+    /// Drops every embedding from `model` (to recompute them all).
+    pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM embeddings WHERE model = ?1", [model])?)
+    }
+}

@@ -39,7 +39,11 @@ pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let supported = MIGRATIONS.len() as i64;
     if version > supported {
-        return Err(Error::TooNew { path: path.to_path_buf(), found: version, supported });
+        return Err(Error::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;

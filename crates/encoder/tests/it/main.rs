@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use paperscout_encoder::{resolve, BertEncoder, Encoder, EncoderOptions, EncoderService, ModelSpec};
+use paperscout_encoder::{
+    resolve, BertEncoder, Encoder, EncoderOptions, EncoderService, ModelSpec,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -16,7 +18,11 @@ struct Reference {
 
 fn references() -> Vec<Reference> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference-embeddings.jsonl");
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn cache_dir() -> std::path::PathBuf {
@@ -30,8 +36,16 @@ fn encoder() -> &'static BertEncoder {
     ENCODER.get_or_init(|| {
         let mut spec = ModelSpec::new(cache_dir());
         spec.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
-        let model = resolve(&spec).unwrap_or_else(|e| panic!("the model tests need the real model: {e}"));
-        BertEncoder::load(&model.dir, &EncoderOptions { name: Some(model.name), ..EncoderOptions::default() }).unwrap()
+        let model =
+            resolve(&spec).unwrap_or_else(|e| panic!("the model tests need the real model: {e}"));
+        BertEncoder::load(
+            &model.dir,
+            &EncoderOptions {
+                name: Some(model.name),
+                ..EncoderOptions::default()
+            },
+        )
+        .unwrap()
     })
 }
 
@@ -52,13 +66,25 @@ fn reproduces_sentence_transformers_embeddings() {
     // Token counts first: a tokenizer truncating at 128 (tokenizer.json's own setting) fails here.
     let tokens = enc.tokenize(&texts).unwrap();
     for (r, t) in refs.iter().zip(&tokens) {
-        assert_eq!(t.len(), r.tokens, "token count of {:?}", &r.text[..r.text.len().min(60)]);
+        assert_eq!(
+            t.len(),
+            r.tokens,
+            "token count of {:?}",
+            &r.text[..r.text.len().min(60)]
+        );
     }
-    assert!(refs.iter().any(|r| r.tokens == 256), "some references hit the truncation limit");
+    assert!(
+        refs.iter().any(|r| r.tokens == 256),
+        "some references hit the truncation limit"
+    );
     let vectors = enc.embed(&texts).unwrap();
     for (r, v) in refs.iter().zip(&vectors) {
         let c = cosine(v, &r.embedding);
-        assert!(c >= 0.9999, "cosine {c} for {:?}", &r.text[..r.text.len().min(60)]);
+        assert!(
+            c >= 0.9999,
+            "cosine {c} for {:?}",
+            &r.text[..r.text.len().min(60)]
+        );
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4);
     }
@@ -72,7 +98,10 @@ fn batching_does_not_change_vectors() {
     let together = enc.embed(&texts).unwrap();
     for (i, text) in texts.iter().enumerate().step_by(5) {
         let alone = enc.embed(&[text]).unwrap();
-        assert!(cosine(&alone[0], &together[i]) > 0.99999, "text {i} differs alone vs in a padded batch");
+        assert!(
+            cosine(&alone[0], &together[i]) > 0.99999,
+            "text {i} differs alone vs in a padded batch"
+        );
     }
     assert!(enc.embed(&[]).unwrap().is_empty());
 }
@@ -80,11 +109,89 @@ fn batching_does_not_change_vectors() {
 #[test]
 fn similar_texts_are_closer_than_unrelated_ones() {
     let handle = EncoderService::spawn(Box::new(
-        BertEncoder::load(&resolve(&ModelSpec::new(cache_dir())).unwrap().dir, &EncoderOptions::default()).unwrap(),
+        BertEncoder::load(
+            &resolve(&ModelSpec::new(cache_dir())).unwrap().dir,
+            &EncoderOptions::default(),
+        )
+        .unwrap(),
     ));
     let v = handle
-        .embed(&["contrastive learning of sentence embeddings", "SimCSE: simple contrastive learning of sentence representations", "a recipe for sourdough bread"])
+        .embed(&[
+            "contrastive learning of sentence embeddings",
+            "SimCSE: simple contrastive learning of sentence representations",
+            "a recipe for sourdough bread",
+        ])
         .unwrap();
     assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.3);
-    assert!(handle.model_key().contains("@256#"), "{}", handle.model_key());
+    assert!(
+        handle.model_key().contains("@256#"),
+        "{}",
+        handle.model_key()
+    );
+}
+
+/// Another BERT-family model in the same layout: weights under a `bert.` prefix (as
+/// BertModel checkpoints store them), 2 layers instead of 6, CLS pooling, no
+/// sentence_bert_config.json. Built from MiniLM's own tensors so it needs no download.
+#[test]
+fn loads_other_bert_family_layouts() {
+    use candle_core::{safetensors, Device};
+    let src = resolve(&ModelSpec::new(cache_dir())).unwrap().dir;
+    let dir = tempfile::tempdir().unwrap();
+    let tensors = safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let kept: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .filter(|(name, _)| {
+            !name.starts_with("encoder.layer.")
+                || name.starts_with("encoder.layer.0.")
+                || name.starts_with("encoder.layer.1.")
+        })
+        .map(|(name, t)| (format!("bert.{name}"), t))
+        .collect();
+    safetensors::save(&kept, dir.path().join("model.safetensors")).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    config["num_hidden_layers"] = 2.into();
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(
+        src.join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
+    std::fs::write(dir.path().join("1_Pooling/config.json"), r#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#).unwrap();
+
+    let mut spec = ModelSpec::new(cache_dir());
+    spec.dir = Some(dir.path().into());
+    let model = resolve(&spec).unwrap();
+    let enc = BertEncoder::load(
+        &model.dir,
+        &EncoderOptions {
+            max_tokens: Some(64),
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (enc.pooling(), enc.max_tokens(), enc.dim()),
+        (paperscout_encoder::Pooling::Cls, 64, 384)
+    );
+    let v = enc.embed(&["a short text", &"long ".repeat(500)]).unwrap();
+    assert_eq!(enc.tokenize(&[&"long ".repeat(500)]).unwrap()[0].len(), 64);
+    for x in &v {
+        assert!((x.iter().map(|a| a * a).sum::<f32>().sqrt() - 1.0).abs() < 1e-4);
+    }
+    assert_ne!(
+        enc.model_key(),
+        encoder().model_key(),
+        "another model, another key"
+    );
+
+    // A weights file that does not fit its config is an error naming the folder, not a panic.
+    config["hidden_size"] = 128.into();
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let err = BertEncoder::load(dir.path(), &EncoderOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
 }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Reproduces every figure in BENCHMARKS.md on this machine, ours next to the peer in one run.
+#   bench/run.sh [SCIFACT_DIR]      (default: ../shared/data/scifact)
+# Needs: a release build (cargo build --release), and for the peer a Python venv with
+# sentence-transformers at $PEER_PY (default /tmp/peer/bin/python; created if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCIFACT="${1:-../shared/data/scifact}"
+PS=target/release/paperscout
+PEER_PY="${PEER_PY:-/tmp/peer/bin/python}"
+OUT="${OUT:-target/bench}"
+mkdir -p "$OUT"
+export PAPERSCOUT_CACHE_DIR="${PAPERSCOUT_CACHE_DIR:-$HOME/.cache/paperscout}"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+if [ ! -x "$PEER_PY" ]; then
+    python3 -m venv "$(dirname "$(dirname "$PEER_PY")")"
+    "$PEER_PY" -m pip install -q sentence-transformers
+fi
+MODEL_DIR="$($PS model | cut -d' ' -f1)"
+
+echo "== ingest + index + encode SciFact into a fresh data dir"
+rm -rf "$OUT/scifact-data"
+/usr/bin/time -f "peak RSS %M KiB, wall %e s" $PS --data-dir "$OUT/scifact-data" --no-demo ingest "$SCIFACT" | tee "$OUT/ingest.txt"
+
+echo "== quality (train qrels)"
+for fusion in convex:0.5 convex:0.6 convex:0.7 rrf:60; do
+    echo "-- fusion $fusion"
+    $PS --fusion "$fusion" eval --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --json
+done | tee "$OUT/eval.txt"
+
+echo "== query latency, one query at a time"
+$PS bench query --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --limit 809 --json | tee "$OUT/query.txt"
+
+echo "== encoding throughput: paperscout, then sentence-transformers, same docs, batch 32, 2 threads"
+LIMIT="${LIMIT:-1000}"
+RAYON_NUM_THREADS=2 $PS bench encode --beir "$SCIFACT" --limit "$LIMIT" --json | tee "$OUT/encode.txt"
+"$PEER_PY" bench/peer_encode.py --beir "$SCIFACT" --model "$MODEL_DIR" --limit "$LIMIT" --threads 2 | tee -a "$OUT/encode.txt"

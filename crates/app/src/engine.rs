@@ -1,0 +1,479 @@
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use paperscout_encoder::{
+    resolve, BertEncoder, Encoder, EncoderHandle, EncoderOptions, EncoderService, ModelSpec,
+};
+use paperscout_index::{
+    fuse, snippet, FlatIndex, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex,
+};
+use paperscout_ingest::{Input, RecordError};
+use paperscout_model::{Hit, Paper, PaperId, SearchMode, Source};
+use paperscout_store::{Store, StoredPaper};
+use serde::Serialize;
+
+use crate::{Error, Progress, Result};
+
+/// The bundled demo corpus: 228 papers about deep encoders, as a papers page lists them.
+pub const DEMO_LISTING: &str = include_str!("../../../data/encoder-papers.txt");
+/// Longer queries are refused: nobody types them, and they cost the encoder and BM25 dearly.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// How many candidates each ranking contributes to hybrid fusion.
+const FUSION_DEPTH: usize = 100;
+const SNIPPET_CHARS: usize = 240;
+/// Papers encoded (and committed) per step; a crash loses at most one step of work.
+const ENCODE_CHUNK: usize = 256;
+const LEXICAL_CHUNK: usize = 10_000;
+
+/// Everything an [`Engine`] needs to know, validated by the front end.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store and indexes live.
+    pub data_dir: PathBuf,
+    pub model: ModelSpec,
+    /// Whether a new, empty data dir starts with the bundled demo corpus.
+    pub demo: bool,
+    pub fusion: Fusion,
+    /// Texts per encoder forward pass.
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestOptions {
+    /// Ingest the good records and report the bad ones, instead of refusing the whole ingest.
+    pub skip_bad: bool,
+    /// Encode new and changed papers now (else on first semantic search or `reindex`).
+    pub encode: bool,
+}
+
+/// Wall-clock time per phase.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    pub parse_s: f64,
+    pub store_s: f64,
+    pub index_s: f64,
+    pub encode_s: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    pub records: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub encoded: usize,
+    pub skipped: Vec<RecordError>,
+    pub timings: Timings,
+}
+
+/// The search engine over one data dir. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Engine {
+    config: Config,
+    store: Store,
+    lexical: LexicalIndex,
+    /// Serialises index catch-up so two callers don't both apply the same changes.
+    lexical_sync: Mutex<()>,
+    encoder: Mutex<Option<EncoderHandle>>,
+    vectors: RwLock<Option<FlatIndex>>,
+    progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data_dir", &self.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the data dir (creating it, with the demo corpus unless `config.demo` is false) and
+    /// brings the lexical index up to date with the store.
+    pub fn open(config: Config, progress: Arc<dyn Progress>) -> Result<Engine> {
+        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(format!(
+            "cannot create the data dir {}",
+            config.data_dir.display()
+        )))?;
+        let store = Store::open(&config.data_dir.join("papers.sqlite"))?;
+        let lexical = LexicalIndex::open(&config.data_dir.join("index").join("lexical"))?;
+        let engine = Engine {
+            config,
+            store,
+            lexical,
+            lexical_sync: Mutex::new(()),
+            encoder: Mutex::new(None),
+            vectors: RwLock::new(None),
+            progress,
+        };
+        if engine.store.meta("initialized")?.is_none() {
+            if engine.config.demo && engine.store.count()? == 0 {
+                let papers: Vec<Paper> = paperscout_ingest::parse(
+                    paperscout_ingest::Format::Listing,
+                    "bundled demo corpus",
+                    DEMO_LISTING.as_bytes(),
+                    Source::Demo,
+                )
+                .collect::<std::result::Result<_, _>>()
+                .expect("the bundled demo corpus parses (tested)");
+                engine.store.upsert(&papers)?;
+                tracing::info!(papers = papers.len(), "loaded the bundled demo corpus");
+            }
+            engine.store.set_meta(
+                "initialized",
+                if engine.config.demo { "demo" } else { "empty" },
+            )?;
+        }
+        engine.sync_lexical()?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Applies to the lexical index every paper changed since the generation it reflects.
+    fn sync_lexical(&self) -> Result<usize> {
+        let _guard = self.lexical_sync.lock().unwrap_or_else(|e| e.into_inner());
+        let target = self.store.generation()?;
+        let mut from = self.lexical.generation()?;
+        if from == target {
+            return Ok(0);
+        }
+        let mut batch = self.lexical.batch()?;
+        if from > target {
+            // The index is ahead of its store (the store was replaced): start over.
+            tracing::warn!(
+                index = from,
+                store = target,
+                "lexical index is ahead of the store; rebuilding"
+            );
+            batch.clear()?;
+            from = 0;
+        }
+        let total = self.store.count_since(from)?;
+        self.progress.begin("indexing (lexical)", total as u64);
+        let mut n = 0;
+        self.store.for_each_since(from, |p| {
+            batch
+                .add(LexicalDoc {
+                    key: p.key,
+                    title: &p.paper.title,
+                    abstract_text: &p.paper.abstract_text,
+                })
+                .map_err(|e| paperscout_store::Error::Corrupt {
+                    key: p.key,
+                    message: e.to_string(),
+                })?;
+            n += 1;
+            if n % LEXICAL_CHUNK == 0 {
+                self.progress.advance(LEXICAL_CHUNK as u64);
+            }
+            Ok(())
+        })?;
+        batch.commit(target)?;
+        self.progress.advance((n % LEXICAL_CHUNK) as u64);
+        self.progress.end();
+        tracing::debug!(papers = n, generation = target, "lexical index caught up");
+        Ok(n)
+    }
+
+    /// The encoder, loaded on first use.
+    pub fn encoder(&self) -> Result<EncoderHandle> {
+        let mut slot = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = slot.as_ref() {
+            return Ok(handle.clone());
+        }
+        let model = resolve(&self.config.model)?;
+        tracing::info!(model = %model.name, how = %model.how, "loading the sentence encoder");
+        let options = EncoderOptions {
+            name: Some(model.name.clone()),
+            batch_size: self.config.batch_size,
+            ..Default::default()
+        };
+        let handle = EncoderService::spawn(Box::new(BertEncoder::load(&model.dir, &options)?));
+        *slot = Some(handle.clone());
+        Ok(handle)
+    }
+
+    /// Encodes every paper whose embedding is missing or stale, committing as it goes.
+    pub fn ensure_embeddings(&self) -> Result<usize> {
+        let encoder = self.encoder()?;
+        let pending = self.store.pending_embeddings(encoder.model_key())?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        self.progress.begin("encoding papers", pending.len() as u64);
+        for chunk in pending.chunks(ENCODE_CHUNK) {
+            let texts: Vec<String> = chunk.iter().map(|p| p.text.clone()).collect();
+            let vectors = encoder.embed_owned(texts)?;
+            let rows: Vec<_> = chunk
+                .iter()
+                .zip(vectors)
+                .map(|(p, v)| (p.key, p.content_hash.clone(), v))
+                .collect();
+            self.store.put_embeddings(encoder.model_key(), &rows)?;
+            if let Some(index) = self
+                .vectors
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+            {
+                for (key, _, v) in &rows {
+                    index.upsert(*key, v)?;
+                }
+            }
+            self.progress.advance(chunk.len() as u64);
+        }
+        self.progress.end();
+        Ok(pending.len())
+    }
+
+    /// Makes sure the in-memory vector index holds every paper's current embedding.
+    fn ensure_vectors(&self) -> Result<()> {
+        self.ensure_embeddings()?;
+        if self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return Ok(());
+        }
+        let encoder = self.encoder()?;
+        let mut index = FlatIndex::new(encoder.dim());
+        let mut bad = None;
+        self.store
+            .for_each_embedding(encoder.model_key(), |key, v| {
+                if let Err(e) = index.upsert(key, &v) {
+                    bad.get_or_insert(e);
+                }
+            })?;
+        if let Some(e) = bad {
+            return Err(e.into());
+        }
+        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Some(index);
+        Ok(())
+    }
+
+    fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
+        self.ensure_vectors()?;
+        let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        Ok(guard
+            .as_ref()
+            .expect("ensure_vectors filled it")
+            .search(query, k)?)
+    }
+
+    /// Parses every input, then writes all papers in one transaction: a bad record (unless
+    /// `skip_bad`) or any failure leaves the store as it was.
+    pub fn ingest(&self, inputs: &[Input], options: IngestOptions) -> Result<IngestReport> {
+        let mut report = IngestReport::default();
+        let t = Instant::now();
+        let mut papers: Vec<Paper> = Vec::new();
+        let mut position: HashMap<PaperId, usize> = HashMap::new();
+        for input in inputs {
+            let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
+            self.progress
+                .begin(&format!("parsing {}", input.path.display()), size);
+            for record in input.records(None)? {
+                report.records += 1;
+                match record {
+                    Ok(paper) => match position.get(&paper.id) {
+                        // The same paper twice in one ingest: the later record wins.
+                        Some(&i) => papers[i] = paper,
+                        None => {
+                            position.insert(paper.id.clone(), papers.len());
+                            papers.push(paper);
+                        }
+                    },
+                    Err(e) if options.skip_bad => report.skipped.push(e),
+                    Err(e) => {
+                        self.progress.end();
+                        return Err(paperscout_ingest::Error::Record(e).into());
+                    }
+                }
+            }
+            self.progress.end();
+        }
+        report.timings.parse_s = t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        let written = self.store.upsert(&papers)?;
+        (report.added, report.updated, report.unchanged) =
+            (written.added, written.updated, written.unchanged);
+        report.timings.store_s = t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        self.sync_lexical()?;
+        report.timings.index_s = t.elapsed().as_secs_f64();
+
+        if options.encode {
+            let t = Instant::now();
+            report.encoded = self.ensure_embeddings()?;
+            report.timings.encode_s = t.elapsed().as_secs_f64();
+        }
+        Ok(report)
+    }
+
+    /// Rebuilds the lexical index from the store and fills in missing embeddings. With
+    /// `reencode`, every embedding of the current model is computed afresh.
+    pub fn reindex(&self, reencode: bool) -> Result<(usize, usize)> {
+        {
+            let _guard = self.lexical_sync.lock().unwrap_or_else(|e| e.into_inner());
+            let mut batch = self.lexical.batch()?;
+            batch.clear()?;
+            // An empty commit at generation 0 makes the catch-up below a full rebuild.
+            batch.commit(0)?;
+        }
+        let indexed = self.sync_lexical()?;
+        if reencode {
+            let encoder = self.encoder()?;
+            self.store.delete_embeddings(encoder.model_key())?;
+            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        let encoded = self.ensure_embeddings()?;
+        Ok((indexed, encoded))
+    }
+
+    /// Checks a query and returns it trimmed.
+    pub fn validate_query(query: &str) -> Result<&str> {
+        let q = query.trim();
+        if q.is_empty() {
+            return Err(Error::Invalid("the query is empty".into()));
+        }
+        let chars = q.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(Error::Invalid(format!(
+                "the query is {chars} characters long; the limit is {MAX_QUERY_CHARS}"
+            )));
+        }
+        if q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+            return Err(Error::Invalid(
+                "the query contains control characters".into(),
+            ));
+        }
+        Ok(q)
+    }
+
+    /// The best `limit` papers for `query` by `mode`.
+    pub fn search(&self, query: &str, mode: SearchMode, limit: usize) -> Result<Vec<Hit>> {
+        let query = Self::validate_query(query)?;
+        let vector = if mode.needs_encoder() {
+            Some(self.embed_query(query)?)
+        } else {
+            None
+        };
+        let ranked = self.rank(query, vector.as_deref(), mode, limit, self.config.fusion)?;
+        self.hits(query, &ranked)
+    }
+
+    /// The query's embedding.
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        Ok(self
+            .encoder()?
+            .embed(&[query])?
+            .pop()
+            .expect("one vector per text"))
+    }
+
+    /// Ranks keys for a query whose embedding (when the mode needs one) is already computed.
+    pub fn rank(
+        &self,
+        query: &str,
+        vector: Option<&[f32]>,
+        mode: SearchMode,
+        limit: usize,
+        fusion: Fusion,
+    ) -> Result<Vec<(Key, f32)>> {
+        let need_vector = || Error::Invalid(format!("{mode} search needs the query's embedding"));
+        Ok(match mode {
+            SearchMode::Lexical => self.lexical.search(query, limit)?,
+            SearchMode::Semantic => self.vector_search(vector.ok_or_else(need_vector)?, limit)?,
+            SearchMode::Hybrid => {
+                let depth = limit.max(FUSION_DEPTH);
+                let lexical = self.lexical.search(query, depth)?;
+                let semantic = self.vector_search(vector.ok_or_else(need_vector)?, depth)?;
+                fuse(&lexical, &semantic, fusion, limit)
+            }
+        })
+    }
+
+    fn hits(&self, query: &str, ranked: &[(Key, f32)]) -> Result<Vec<Hit>> {
+        let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
+        let papers = self.store.get_many(&keys)?;
+        let scores: HashMap<Key, f32> = ranked.iter().copied().collect();
+        Ok(papers
+            .into_iter()
+            .map(|p| Hit {
+                score: scores[&p.key],
+                snippet: snippet(&p.paper.abstract_text, query, SNIPPET_CHARS),
+                id: p.paper.id,
+                title: p.paper.title,
+                authors: p.paper.authors,
+                published: p.paper.published,
+            })
+            .collect())
+    }
+
+    pub fn paper(&self, id: &PaperId) -> Result<StoredPaper> {
+        self.store
+            .get(id)?
+            .ok_or_else(|| Error::PaperNotFound(id.clone()))
+    }
+
+    /// The `limit` papers nearest in meaning to paper `id`.
+    pub fn similar(&self, id: &PaperId, limit: usize) -> Result<Vec<Hit>> {
+        let paper = self.paper(id)?;
+        self.ensure_vectors()?;
+        let vector = {
+            let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+            guard
+                .as_ref()
+                .and_then(|v| v.get(paper.key))
+                .map(<[f32]>::to_vec)
+        };
+        let vector = vector.ok_or_else(|| {
+            Error::Invalid(format!(
+                "paper {id} has no embedding yet; run `paperscout reindex`"
+            ))
+        })?;
+        let ranked: Vec<(Key, f32)> = self
+            .vector_search(&vector, limit + 1)?
+            .into_iter()
+            .filter(|r| r.0 != paper.key)
+            .take(limit)
+            .collect();
+        // No query terms to highlight: the snippet is the start of each abstract.
+        self.hits("", &ranked)
+    }
+
+    /// Writes every paper as one JSON line (the `jsonl` ingest format). Returns the count.
+    pub fn export(&self, out: &mut dyn Write) -> Result<usize> {
+        let mut n = 0;
+        let mut failed = None;
+        self.store.for_each_since(0, |p| {
+            if failed.is_none() {
+                let line = serde_json::to_string(&p.paper).expect("a Paper always serialises");
+                if let Err(e) = writeln!(out, "{line}") {
+                    failed = Some(e);
+                }
+                n += 1;
+            }
+            Ok(())
+        })?;
+        match failed {
+            Some(e) => Err(Error::Io {
+                context: "cannot write the export".into(),
+                source: e,
+            }),
+            None => Ok(n),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+use paperscout_model::PaperId;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure, so each front end can answer in its own terms (an exit code, an HTTP
+/// status): the user's mistake, something missing, or our own trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input from the user (a malformed query, file or flag).
+    Invalid,
+    /// A paper or file that does not exist.
+    NotFound,
+    /// Everything else: IO, the store, the indexes, the model.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no paper with id {0}")]
+    PaperNotFound(PaperId),
+    #[error(transparent)]
+    Ingest(#[from] paperscout_ingest::Error),
+    #[error(transparent)]
+    Store(#[from] paperscout_store::Error),
+    #[error(transparent)]
+    Index(#[from] paperscout_index::Error),
+    #[error(transparent)]
+    Encoder(#[from] paperscout_encoder::Error),
+    #[error("{context}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) => ErrorKind::Invalid,
+            Error::Ingest(paperscout_ingest::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorKind::NotFound
+            }
+            Error::Ingest(_) => ErrorKind::Invalid,
+            Error::PaperNotFound(_) => ErrorKind::NotFound,
+            Error::Store(_) | Error::Index(_) | Error::Encoder(_) | Error::Io { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}

@@ -1,0 +1,255 @@
+//! Retrieval quality on public relevance judgements (BEIR layout): nDCG@10, Recall@100 and
+//! MRR@10 per search mode, computed as trec_eval does (linear gain, judged-relevant = score > 0).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use paperscout_index::{Fusion, Key};
+use paperscout_model::SearchMode;
+use serde::Serialize;
+
+use crate::{Engine, Error, Progress, Result};
+
+/// query id -> (document id -> relevance).
+pub type Qrels = HashMap<String, HashMap<String, i32>>;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModeMetrics {
+    pub mode: SearchMode,
+    #[serde(rename = "ndcg@10")]
+    pub ndcg_10: f64,
+    #[serde(rename = "recall@100")]
+    pub recall_100: f64,
+    #[serde(rename = "mrr@10")]
+    pub mrr_10: f64,
+    pub queries: usize,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(Error::io(format!("cannot read {}", path.display())))
+}
+
+/// BEIR `queries.jsonl`: `{"_id", "text"}` per line.
+pub fn load_queries(path: &Path) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for (i, line) in read(path)?.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: &str| Error::Invalid(format!("{}:{}: {what}", path.display(), i + 1));
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(&format!("not valid JSON: {e}")))?;
+        let id = match &v["_id"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return Err(bad("field `_id`: missing or not a string")),
+        };
+        let text = v["text"]
+            .as_str()
+            .ok_or_else(|| bad("field `text`: missing or not a string"))?;
+        out.insert(id, text.to_string());
+    }
+    Ok(out)
+}
+
+/// BEIR qrels TSV: `query-id corpus-id score`, with a header line.
+pub fn load_qrels(path: &Path) -> Result<Qrels> {
+    let mut out: Qrels = HashMap::new();
+    for (i, line) in read(path)?.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if line.trim().is_empty() || (i == 0 && cols.first() == Some(&"query-id")) {
+            continue;
+        }
+        let bad = |what: &str| Error::Invalid(format!("{}:{}: {what}", path.display(), i + 1));
+        let [q, d, s] = cols[..] else {
+            return Err(bad(&format!(
+                "expected 3 tab-separated columns (query-id, corpus-id, score), found {}",
+                cols.len()
+            )));
+        };
+        let score: i32 = s
+            .parse()
+            .map_err(|_| bad(&format!("column `score`: `{s}` is not an integer")))?;
+        out.entry(q.to_string())
+            .or_default()
+            .insert(d.to_string(), score);
+    }
+    Ok(out)
+}
+
+/// nDCG@k with linear gain.
+pub fn ndcg(ranked: &[&str], judged: &HashMap<String, i32>, k: usize) -> f64 {
+    let gain = |rel: i32| rel.max(0) as f64;
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| gain(*judged.get(*d).unwrap_or(&0)) / (i as f64 + 2.0).log2())
+        .sum();
+    let mut ideal: Vec<i32> = judged.values().copied().filter(|&r| r > 0).collect();
+    ideal.sort_unstable_by(|a, b| b.cmp(a));
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, &r)| gain(r) / (i as f64 + 2.0).log2())
+        .sum();
+    if idcg == 0.0 {
+        0.0
+    } else {
+        dcg / idcg
+    }
+}
+
+pub fn recall(ranked: &[&str], judged: &HashMap<String, i32>, k: usize) -> f64 {
+    let relevant = judged.values().filter(|&&r| r > 0).count();
+    if relevant == 0 {
+        return 0.0;
+    }
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| judged.get(**d).is_some_and(|&r| r > 0))
+        .count();
+    found as f64 / relevant as f64
+}
+
+pub fn mrr(ranked: &[&str], judged: &HashMap<String, i32>, k: usize) -> f64 {
+    ranked
+        .iter()
+        .take(k)
+        .position(|d| judged.get(*d).is_some_and(|&r| r > 0))
+        .map_or(0.0, |i| 1.0 / (i as f64 + 1.0))
+}
+
+/// Scores `engine` (holding a BEIR corpus) on `qrels` for each mode.
+pub fn evaluate(
+    engine: &Engine,
+    queries: &HashMap<String, String>,
+    qrels: &Qrels,
+    modes: &[SearchMode],
+    fusion: Fusion,
+    progress: &dyn Progress,
+) -> Result<Vec<ModeMetrics>> {
+    // Judged queries with at least one relevant document, in a stable order.
+    let mut ids: Vec<&String> = qrels
+        .iter()
+        .filter(|(_, j)| j.values().any(|&r| r > 0))
+        .map(|(q, _)| q)
+        .collect();
+    ids.sort();
+    if let Some(missing) = ids.iter().find(|q| !queries.contains_key(**q)) {
+        return Err(Error::Invalid(format!(
+            "the qrels judge query `{missing}`, which is not in the queries file"
+        )));
+    }
+    let mut doc_ids: HashMap<Key, String> = HashMap::new();
+    engine.store().for_each_since(0, |p| {
+        if p.paper.id.scheme() == "beir" {
+            doc_ids.insert(p.key, p.paper.id.value().to_string());
+        }
+        Ok(())
+    })?;
+    let judged_docs: HashSet<&String> = qrels.values().flat_map(|j| j.keys()).collect();
+    if !judged_docs.is_empty() && !doc_ids.values().any(|d| judged_docs.contains(d)) {
+        return Err(Error::Invalid(
+            "no judged document is in the corpus: do the qrels belong to this corpus?".into(),
+        ));
+    }
+
+    let vectors: Vec<Vec<f32>> = if modes.iter().any(|m| m.needs_encoder()) {
+        engine.ensure_embeddings()?;
+        let texts: Vec<String> = ids.iter().map(|q| queries[*q].clone()).collect();
+        progress.begin("encoding queries", texts.len() as u64);
+        let v = engine.encoder()?.embed_owned(texts)?;
+        progress.advance(ids.len() as u64);
+        progress.end();
+        v
+    } else {
+        Vec::new()
+    };
+
+    let mut out = Vec::new();
+    for &mode in modes {
+        let (mut n, mut r, mut m) = (0.0, 0.0, 0.0);
+        progress.begin(&format!("evaluating {mode}"), ids.len() as u64);
+        for (i, q) in ids.iter().enumerate() {
+            let text = queries[*q].trim();
+            let vector = vectors.get(i).map(Vec::as_slice);
+            let ranked = engine.rank(text, vector, mode, 100, fusion)?;
+            let docs: Vec<&str> = ranked
+                .iter()
+                .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
+                .collect();
+            let judged = &qrels[*q];
+            n += ndcg(&docs, judged, 10);
+            r += recall(&docs, judged, 100);
+            m += mrr(&docs, judged, 10);
+            progress.advance(1);
+        }
+        progress.end();
+        let count = ids.len().max(1) as f64;
+        out.push(ModeMetrics {
+            mode,
+            ndcg_10: n / count,
+            recall_100: r / count,
+            mrr_10: m / count,
+            queries: ids.len(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judged(pairs: &[(&str, i32)]) -> HashMap<String, i32> {
+        pairs.iter().map(|(d, r)| (d.to_string(), *r)).collect()
+    }
+
+    #[test]
+    fn metrics_match_hand_computed_values() {
+        let j = judged(&[("a", 1), ("b", 1), ("z", 0)]);
+        // Relevant at ranks 2 and 3: DCG = 1/log2(3) + 1/log2(4); IDCG = 1 + 1/log2(3).
+        let ranked = ["x", "a", "b", "z"];
+        let expected = (1.0 / 3f64.log2() + 0.5) / (1.0 + 1.0 / 3f64.log2());
+        assert!((ndcg(&ranked, &j, 10) - expected).abs() < 1e-12);
+        assert_eq!(mrr(&ranked, &j, 10), 0.5);
+        assert_eq!(recall(&ranked, &j, 100), 1.0);
+        assert_eq!(recall(&ranked, &j, 2), 0.5);
+        assert_eq!(ndcg(&["a", "b"], &j, 10), 1.0);
+        assert_eq!(ndcg(&["x"], &j, 10), 0.0);
+        assert_eq!(mrr(&["x"; 11], &j, 10), 0.0);
+        assert_eq!(ndcg(&["a"], &judged(&[("a", 0)]), 10), 0.0);
+    }
+
+    #[test]
+    fn qrels_and_queries_parse_with_located_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = dir.path().join("qrels.tsv");
+        std::fs::write(&q, "query-id\tcorpus-id\tscore\n1\t10\t1\n1\t11\t2\n").unwrap();
+        let qrels = load_qrels(&q).unwrap();
+        assert_eq!(qrels["1"]["11"], 2);
+        std::fs::write(&q, "query-id\tcorpus-id\tscore\n1\t10\n").unwrap();
+        let err = load_qrels(&q).unwrap_err().to_string();
+        assert!(
+            err.contains("qrels.tsv:2") && err.contains("3 tab-separated"),
+            "{err}"
+        );
+        std::fs::write(&q, "1\t10\thigh\n").unwrap();
+        assert!(load_qrels(&q).unwrap_err().to_string().contains("`high`"));
+
+        let p = dir.path().join("queries.jsonl");
+        std::fs::write(
+            &p,
+            "{\"_id\": \"1\", \"text\": \"claim\"}\n{\"_id\": \"2\"}\n",
+        )
+        .unwrap();
+        let err = load_queries(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("queries.jsonl:2") && err.contains("`text`"),
+            "{err}"
+        );
+    }
+}

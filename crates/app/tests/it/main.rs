@@ -1,0 +1,308 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use paperscout_app::{
+    Config, Engine, ErrorKind, Format, Fusion, IngestOptions, Input, ModelSpec, NoProgress,
+    PaperId, SearchMode, DEMO_LISTING,
+};
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("PAPERSCOUT_CACHE_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::env::temp_dir().join("paperscout-test-cache"))
+}
+
+fn config(dir: &Path, demo: bool) -> Config {
+    let mut model = ModelSpec::new(cache_dir());
+    model.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
+    Config {
+        data_dir: dir.to_path_buf(),
+        model,
+        demo,
+        fusion: Fusion::DEFAULT,
+        batch_size: 32,
+    }
+}
+
+fn open(dir: &Path, demo: bool) -> Engine {
+    Engine::open(config(dir, demo), Arc::new(NoProgress)).unwrap()
+}
+
+fn input(path: &Path) -> Input {
+    Input::resolve(path, None).unwrap()
+}
+
+/// The first `n` papers of the demo listing, as a listing file.
+fn demo_subset(dir: &Path, n: usize) -> PathBuf {
+    let lines: Vec<&str> = DEMO_LISTING.lines().skip(2).take(2 * n).collect();
+    let path = dir.join(format!("demo-{n}.txt"));
+    std::fs::write(&path, lines.join("\n").trim_start_matches("Subscribe")).unwrap();
+    path
+}
+
+fn jsonl(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+fn paper_line(id: &str, title: &str, abstract_text: &str) -> String {
+    serde_json::json!({"id": id, "title": title, "abstract": abstract_text, "authors": ["Ada Lovelace"], "published": "2024-05-01", "source": "jsonl"}).to_string()
+}
+
+fn titles(hits: &[paperscout_app::Hit]) -> Vec<&str> {
+    hits.iter().map(|h| h.title.as_str()).collect()
+}
+
+#[test]
+fn new_data_dir_starts_with_the_demo_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), true);
+    assert_eq!(engine.store().count().unwrap(), 228);
+    let hits = engine
+        .search(
+            "edit quality prediction in wikipedia",
+            SearchMode::Lexical,
+            5,
+        )
+        .unwrap();
+    assert_eq!(
+        hits[0].title,
+        "StRE: Self Attentive Edit Quality Prediction in Wikipedia"
+    );
+    assert!(!hits[0].snippet.highlights.is_empty());
+    drop(engine);
+    // Reopening does not load it twice.
+    assert_eq!(open(dir.path(), true).store().count().unwrap(), 228);
+}
+
+#[test]
+fn a_user_can_ask_for_an_empty_corpus_and_it_stays_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(open(dir.path(), false).store().count().unwrap(), 0);
+    // Even a later open that would seed a new dir keeps the user's choice.
+    assert_eq!(open(dir.path(), true).store().count().unwrap(), 0);
+    assert!(open(dir.path(), true)
+        .search("anything", SearchMode::Lexical, 5)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn reingesting_updates_papers_and_never_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(&dir.path().join("data"), false);
+    let v1 = jsonl(
+        dir.path(),
+        "v1.jsonl",
+        &[
+            paper_line("2401.00001", "Quantum sparrows", "Birds that tunnel."),
+            paper_line("2401.00002", "Second", "Other."),
+        ],
+    );
+    let r = engine
+        .ingest(&[input(&v1)], IngestOptions::default())
+        .unwrap();
+    assert_eq!((r.records, r.added, r.updated), (2, 2, 0));
+    // v2 of the same arXiv paper, with a new title: one paper, the new title wins everywhere.
+    let v2 = jsonl(
+        dir.path(),
+        "v2.jsonl",
+        &[paper_line(
+            "2401.00001v2",
+            "Quantum finches",
+            "Birds that tunnel.",
+        )],
+    );
+    let r = engine
+        .ingest(&[input(&v2)], IngestOptions::default())
+        .unwrap();
+    assert_eq!((r.added, r.updated, r.unchanged), (0, 1, 0));
+    assert_eq!(engine.store().count().unwrap(), 2);
+    assert!(engine
+        .search("sparrows", SearchMode::Lexical, 5)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        titles(&engine.search("finches", SearchMode::Lexical, 5).unwrap()),
+        ["Quantum finches"]
+    );
+    let r = engine
+        .ingest(&[input(&v2)], IngestOptions::default())
+        .unwrap();
+    assert_eq!((r.added, r.updated, r.unchanged), (0, 0, 1));
+}
+
+#[test]
+fn a_bad_record_leaves_the_previous_state_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(&dir.path().join("data"), false);
+    let good = jsonl(
+        dir.path(),
+        "good.jsonl",
+        &[paper_line("2401.00001", "Kept paper", "x")],
+    );
+    engine
+        .ingest(&[input(&good)], IngestOptions::default())
+        .unwrap();
+    let mixed = jsonl(
+        dir.path(),
+        "mixed.jsonl",
+        &[
+            paper_line("2401.00002", "Would be added", "y"),
+            r#"{"id": "2401.00003", "title": 42}"#.to_string(),
+        ],
+    );
+    let err = engine
+        .ingest(&[input(&good), input(&mixed)], IngestOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("mixed.jsonl:2") && msg.contains("`title`"),
+        "{msg}"
+    );
+    assert_eq!(engine.store().count().unwrap(), 1);
+    assert!(engine
+        .search("would be added", SearchMode::Lexical, 5)
+        .unwrap()
+        .is_empty());
+
+    let r = engine
+        .ingest(
+            &[input(&mixed)],
+            IngestOptions {
+                skip_bad: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.added, r.skipped.len()), (1, 1));
+    assert_eq!(r.skipped[0].line, 2);
+    assert_eq!(engine.store().count().unwrap(), 2);
+}
+
+#[test]
+fn the_index_catches_up_with_writes_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(open(&data, false));
+    // A process that died after committing to the store but before updating the index.
+    let store = paperscout_store::Store::open(&data.join("papers.sqlite")).unwrap();
+    let p: paperscout_app::Paper =
+        serde_json::from_str(&paper_line("2401.00009", "Orphaned heron study", "Herons.")).unwrap();
+    store.upsert(&[p]).unwrap();
+    drop(store);
+    let engine = open(&data, false);
+    assert_eq!(
+        titles(&engine.search("heron", SearchMode::Lexical, 5).unwrap()),
+        ["Orphaned heron study"]
+    );
+    // And a rebuild from the store gives the same answer.
+    engine.reindex(false).unwrap();
+    assert_eq!(
+        titles(&engine.search("heron", SearchMode::Lexical, 5).unwrap()),
+        ["Orphaned heron study"]
+    );
+}
+
+#[test]
+fn bad_queries_are_user_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), false);
+    for q in ["", "   ", &"x".repeat(1001), "a\u{0}b"] {
+        let err = engine.search(q, SearchMode::Lexical, 5).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{q:?}: {err}");
+    }
+    let err = engine
+        .similar(&"2401.99999".parse::<PaperId>().unwrap(), 5)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    // Query syntax is never an error.
+    engine
+        .search("\"unbalanced (quote AND", SearchMode::Lexical, 5)
+        .unwrap();
+}
+
+/// Everything that needs the real model, on 40 demo papers (one model load, one encoding).
+#[test]
+fn semantic_and_hybrid_search_with_the_real_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(&dir.path().join("data"), false);
+    let listing = demo_subset(dir.path(), 40);
+    assert_eq!(
+        Input::resolve(&listing, None).unwrap().format,
+        Format::Listing
+    );
+    let r = engine
+        .ingest(
+            &[input(&listing)],
+            IngestOptions {
+                encode: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.added, r.encoded), (40, 40));
+
+    // A paraphrase that shares no content word with the title.
+    let hits = engine
+        .search(
+            "judging how good changes to an online encyclopedia are",
+            SearchMode::Semantic,
+            3,
+        )
+        .unwrap();
+    assert_eq!(
+        hits[0].title,
+        "StRE: Self Attentive Edit Quality Prediction in Wikipedia"
+    );
+    assert!(
+        hits[0].score > 0.3 && hits[0].score <= 1.0,
+        "cosine {}",
+        hits[0].score
+    );
+
+    let hybrid = engine
+        .search("wikipedia edit quality", SearchMode::Hybrid, 5)
+        .unwrap();
+    assert_eq!(
+        hybrid[0].title,
+        "StRE: Self Attentive Edit Quality Prediction in Wikipedia"
+    );
+    assert!(hybrid.windows(2).all(|w| w[0].score >= w[1].score));
+
+    let similar = engine.similar(&hits[0].id, 5).unwrap();
+    assert_eq!(similar.len(), 5);
+    assert!(
+        similar.iter().all(|h| h.id != hits[0].id),
+        "a paper is not similar to itself"
+    );
+
+    // Reindexing reuses stored embeddings; --reencode recomputes them.
+    assert_eq!(engine.reindex(false).unwrap(), (40, 0));
+    assert_eq!(engine.reindex(true).unwrap(), (40, 40));
+    // A changed abstract is re-encoded, and only that paper.
+    let changed = jsonl(
+        dir.path(),
+        "changed.jsonl",
+        &[{
+            let p = engine.paper(&hits[0].id).unwrap().paper;
+            paper_line(
+                hits[0].id.as_str(),
+                &p.title,
+                "A completely rewritten abstract about bird migration.",
+            )
+        }],
+    );
+    let r = engine
+        .ingest(
+            &[input(&changed)],
+            IngestOptions {
+                encode: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.updated, r.encoded), (1, 1));
+}
