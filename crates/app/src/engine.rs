@@ -28,6 +28,10 @@ const SNIPPET_CHARS: usize = 240;
 const ENCODE_CHUNK: usize = 256;
 const LEXICAL_CHUNK: usize = 10_000;
 
+fn is_lock_failure(e: &paperscout_index::TantivyError) -> bool {
+    matches!(e, paperscout_index::TantivyError::LockFailure(..))
+}
+
 /// Everything an [`Engine`] needs to know, validated by the front end.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -126,7 +130,19 @@ impl Engine {
                 if engine.config.demo { "demo" } else { "empty" },
             )?;
         }
-        engine.sync_lexical()?;
+        match engine.sync_lexical() {
+            Ok(_) => {}
+            // Another paperscout (an ingest, say) holds the index writer and will bring the
+            // index up to date itself; searching the last commit meanwhile is fine.
+            Err(Error::Index(paperscout_index::Error::Tantivy(tantivy_lock)))
+                if is_lock_failure(&tantivy_lock) =>
+            {
+                tracing::warn!(
+                    "another paperscout is updating the index; searching its last commit"
+                );
+            }
+            Err(e) => return Err(e),
+        }
         Ok(engine)
     }
 

@@ -10,6 +10,7 @@ mod vector;
 pub use fusion::{fuse, Fusion};
 pub use highlight::snippet;
 pub use lexical::{LexicalDoc, LexicalIndex};
+pub use tantivy::TantivyError;
 pub use vector::{FlatIndex, VectorIndex};
 
 /// A paper's key in the store.

@@ -207,6 +207,43 @@ fn the_index_catches_up_with_writes_it_missed() {
 }
 
 #[test]
+fn searching_works_while_another_process_holds_the_index_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(open(&data, false));
+    let store = paperscout_store::Store::open(&data.join("papers.sqlite")).unwrap();
+    let p: paperscout_app::Paper = serde_json::from_str(&paper_line(
+        "2401.00009",
+        "Heron study in progress",
+        "Herons.",
+    ))
+    .unwrap();
+    store.upsert(&[p]).unwrap();
+    // As an ingest in another process would, between its store commit and its index commit.
+    let index = paperscout_index::LexicalIndex::open(&data.join("index").join("lexical")).unwrap();
+    let writer = index.batch().unwrap();
+    let engine = open(&data, false);
+    assert!(
+        engine
+            .search("heron", SearchMode::Lexical, 5)
+            .unwrap()
+            .is_empty(),
+        "the last commit"
+    );
+    drop(writer);
+    drop(engine);
+    let engine = open(&data, false);
+    assert_eq!(
+        engine
+            .search("heron", SearchMode::Lexical, 5)
+            .unwrap()
+            .len(),
+        1,
+        "caught up"
+    );
+}
+
+#[test]
 fn bad_queries_are_user_errors() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), false);
