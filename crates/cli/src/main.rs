@@ -85,9 +85,12 @@ enum Command {
     },
     /// Search papers
     Search {
+        /// What to look for (at most 1,000 characters; quotes make phrases in lexical matching)
         query: String,
+        /// hybrid (both fused), semantic (by meaning) or lexical (BM25)
         #[arg(long, short, default_value_t = SearchMode::Hybrid)]
         mode: SearchMode,
+        /// How many papers to show (1 to 1,000)
         #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
         limit: u16,
         /// One JSON object per hit
@@ -98,6 +101,7 @@ enum Command {
     Similar {
         /// A paper id (arxiv:…, doi:…, beir:…, title:…, or a bare arXiv id or DOI)
         id: PaperId,
+        /// How many papers to show (1 to 1,000)
         #[arg(long, short = 'n', default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
         limit: u16,
         #[arg(long)]
