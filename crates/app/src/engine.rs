@@ -281,10 +281,13 @@ impl Engine {
     fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
         self.ensure_vectors()?;
         let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-        Ok(guard
-            .as_ref()
-            .expect("ensure_vectors filled it")
-            .search(query, k)?)
+        match guard.as_ref() {
+            Some(index) => Ok(index.search(query, k)?),
+            // Dropped by a concurrent `reindex --reencode`; the next search reloads it.
+            None => Err(Error::Invalid(
+                "the vector index is being rebuilt; try again".into(),
+            )),
+        }
     }
 
     /// Parses every input, then writes all papers in one transaction: a bad record (unless
