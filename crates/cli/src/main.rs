@@ -21,6 +21,11 @@ use sha2::{Digest, Sha256};
 
 use crate::progress::Bars;
 
+// candle's CPU ops allocate a fresh buffer per op, tens of MB each at batch 32 × 256 tokens;
+// glibc maps and unmaps every one (page faults, ~40% system time). mimalloc reuses them.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Discover research papers: ingest them, then search by keywords (BM25), by meaning (a
 /// sentence encoder) or by both.
 #[derive(Parser, Debug)]
