@@ -82,6 +82,9 @@ pub struct Engine {
     lexical_sync: Mutex<()>,
     encoder: Mutex<Option<EncoderHandle>>,
     vectors: RwLock<Option<FlatIndex>>,
+    /// The store generation at which every paper was last seen to have a current embedding:
+    /// while the store stays at it, searches skip the scan for pending embeddings.
+    embedded_at: Mutex<Option<u64>>,
     progress: Arc<dyn Progress>,
 }
 
@@ -110,6 +113,7 @@ impl Engine {
             lexical_sync: Mutex::new(()),
             encoder: Mutex::new(None),
             vectors: RwLock::new(None),
+            embedded_at: Mutex::new(None),
             progress,
         };
         if engine.store.meta("initialized")?.is_none() {
@@ -221,8 +225,15 @@ impl Engine {
     /// Encodes every paper whose embedding is missing or stale, committing as it goes.
     pub fn ensure_embeddings(&self) -> Result<usize> {
         let encoder = self.encoder()?;
+        // Read before the scan: a write that lands during it changes the generation, so the
+        // next call scans again.
+        let generation = self.store.generation()?;
+        if *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) == Some(generation) {
+            return Ok(0);
+        }
         let pending = self.store.pending_embeddings(encoder.model_key())?;
         if pending.is_empty() {
+            *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
             return Ok(0);
         }
         self.progress.begin("encoding papers", pending.len() as u64);
@@ -248,6 +259,7 @@ impl Engine {
             self.progress.advance(chunk.len() as u64);
         }
         self.progress.end();
+        *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
         Ok(pending.len())
     }
 
@@ -278,16 +290,21 @@ impl Engine {
         Ok(())
     }
 
-    fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
+    /// Runs `f` on the vector index, loading it (and encoding pending papers) first.
+    fn with_vectors<T>(&self, f: impl FnOnce(&FlatIndex) -> Result<T>) -> Result<T> {
         self.ensure_vectors()?;
         let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
-            Some(index) => Ok(index.search(query, k)?),
+            Some(index) => f(index),
             // Dropped by a concurrent `reindex --reencode`; the next search reloads it.
             None => Err(Error::Invalid(
                 "the vector index is being rebuilt; try again".into(),
             )),
         }
+    }
+
+    fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
+        self.with_vectors(|index| Ok(index.search(query, k)?))
     }
 
     /// Parses every input, then writes all papers in one transaction: a bad record (unless
@@ -355,6 +372,7 @@ impl Engine {
         if reencode {
             let encoder = self.encoder()?;
             self.store.delete_embeddings(encoder.model_key())?;
+            *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
             *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = None;
         }
         let encoded = self.ensure_embeddings()?;
@@ -450,25 +468,19 @@ impl Engine {
     /// The `limit` papers nearest in meaning to paper `id`.
     pub fn similar(&self, id: &PaperId, limit: usize) -> Result<Vec<Hit>> {
         let paper = self.paper(id)?;
-        self.ensure_vectors()?;
-        let vector = {
-            let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
-            guard
-                .as_ref()
-                .and_then(|v| v.get(paper.key))
-                .map(<[f32]>::to_vec)
-        };
-        let vector = vector.ok_or_else(|| {
-            Error::Invalid(format!(
-                "paper {id} has no embedding yet; run `paperscout reindex`"
-            ))
+        let ranked: Vec<(Key, f32)> = self.with_vectors(|index| {
+            let vector = index.get(paper.key).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "paper {id} has no embedding yet; run `paperscout reindex`"
+                ))
+            })?;
+            Ok(index
+                .search(vector, limit + 1)?
+                .into_iter()
+                .filter(|r| r.0 != paper.key)
+                .take(limit)
+                .collect())
         })?;
-        let ranked: Vec<(Key, f32)> = self
-            .vector_search(&vector, limit + 1)?
-            .into_iter()
-            .filter(|r| r.0 != paper.key)
-            .take(limit)
-            .collect();
         // No query terms to highlight: the snippet is the start of each abstract.
         self.hits("", &ranked)
     }
