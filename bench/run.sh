@@ -31,6 +31,7 @@ done | tee "$OUT/eval.txt"
 
 echo "== query latency, one query at a time"
 $PS bench query --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --limit 809 --json | tee "$OUT/query.txt"
+"$PEER_PY" bench/peer_query.py --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --model "$MODEL_DIR" --threads 2 | tee -a "$OUT/query.txt"
 
 echo "== encoding throughput: paperscout, then sentence-transformers, same docs, batch 32, 2 threads"
 LIMIT="${LIMIT:-1000}"
