@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use chrono::NaiveDate;
 use paperscout_encoder::{
     resolve, BertEncoder, Encoder, EncoderHandle, EncoderOptions, EncoderService, ModelSpec,
 };
@@ -12,9 +13,10 @@ use paperscout_index::{
 };
 use paperscout_ingest::{Input, RecordError};
 use paperscout_model::{Hit, Paper, PaperId, SearchMode, Source};
-use paperscout_store::{Store, StoredPaper};
+use paperscout_store::{Facets, Store, StoredPaper};
 use serde::Serialize;
 
+use crate::feed::TrendingParams;
 use crate::{Error, Progress, Result};
 
 /// The bundled demo corpus: 228 papers about deep encoders, as a papers page lists them.
@@ -23,6 +25,8 @@ pub const DEMO_LISTING: &str = include_str!("../../../data/encoder-papers.txt");
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// How many candidates each ranking contributes to hybrid fusion.
 const FUSION_DEPTH: usize = 100;
+/// How deep a search result list goes: pages past it are empty.
+pub const MAX_RESULTS: usize = 1000;
 const SNIPPET_CHARS: usize = 240;
 /// Papers encoded (and committed) per step; a crash loses at most one step of work.
 const ENCODE_CHUNK: usize = 256;
@@ -43,6 +47,7 @@ pub struct Config {
     pub fusion: Fusion,
     /// Texts per encoder forward pass.
     pub batch_size: usize,
+    pub trending: TrendingParams,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,8 +80,8 @@ pub struct IngestReport {
 
 /// The search engine over one data dir. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Engine {
-    config: Config,
-    store: Store,
+    pub(crate) config: Config,
+    pub(crate) store: Store,
     lexical: LexicalIndex,
     /// Serialises index catch-up so two callers don't both apply the same changes.
     lexical_sync: Mutex<()>,
@@ -85,7 +90,61 @@ pub struct Engine {
     /// The store generation at which every paper was last seen to have a current embedding:
     /// while the store stays at it, searches skip the scan for pending embeddings.
     embedded_at: Mutex<Option<u64>>,
+    /// Held while encoding pending papers, so two callers never encode the same papers.
+    encoding: Mutex<()>,
+    /// (done, total) of the encoding in progress, for status displays.
+    encode_progress: Mutex<Option<(usize, usize)>>,
     progress: Arc<dyn Progress>,
+}
+
+/// Filters on search results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Published on or after this date (papers without a date are left out).
+    pub from: Option<NaiveDate>,
+    /// Published on or before this date.
+    pub to: Option<NaiveDate>,
+    /// Listed in this category (case-insensitive, e.g. `cs.IR`).
+    pub category: Option<String>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_none() && self.to.is_none() && self.category.is_none()
+    }
+
+    fn accepts(&self, facets: &Facets) -> bool {
+        let date_ok = match (self.from, self.to) {
+            (None, None) => true,
+            (from, to) => facets
+                .published
+                .is_some_and(|d| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t)),
+        };
+        date_ok
+            && self.category.as_ref().is_none_or(|want| {
+                facets
+                    .categories
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(want))
+            })
+    }
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub hits: Vec<Hit>,
+    /// How many results there are in all (at most [`MAX_RESULTS`]).
+    pub total: usize,
+}
+
+/// What the engine is doing, for status displays.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub papers: usize,
+    /// Papers encoded so far and in all, while an encoding runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -114,6 +173,8 @@ impl Engine {
             encoder: Mutex::new(None),
             vectors: RwLock::new(None),
             embedded_at: Mutex::new(None),
+            encoding: Mutex::new(()),
+            encode_progress: Mutex::new(None),
             progress,
         };
         if engine.store.meta("initialized")?.is_none() {
@@ -222,9 +283,26 @@ impl Engine {
         Ok(handle)
     }
 
-    /// Encodes every paper whose embedding is missing or stale, committing as it goes.
+    /// Encodes every paper whose embedding is missing or stale, committing as it goes. Waits
+    /// for an encoding already running elsewhere to finish first.
     pub fn ensure_embeddings(&self) -> Result<usize> {
         let encoder = self.encoder()?;
+        let _encoding = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
+        self.encode_pending(&encoder)
+    }
+
+    /// Papers and encoding progress.
+    pub fn status(&self) -> Result<Status> {
+        Ok(Status {
+            papers: self.store.count()?,
+            encoding: *self
+                .encode_progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        })
+    }
+
+    fn encode_pending(&self, encoder: &EncoderHandle) -> Result<usize> {
         // Read before the scan: a write that lands during it changes the generation, so the
         // next call scans again.
         let generation = self.store.generation()?;
@@ -237,9 +315,23 @@ impl Engine {
             return Ok(0);
         }
         self.progress.begin("encoding papers", pending.len() as u64);
+        let set_progress = |p| {
+            *self
+                .encode_progress
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = p
+        };
+        set_progress(Some((0, pending.len())));
+        let mut done = 0;
         for chunk in pending.chunks(ENCODE_CHUNK) {
             let texts: Vec<String> = chunk.iter().map(|p| p.text.clone()).collect();
-            let vectors = encoder.embed_owned(texts)?;
+            let vectors = match encoder.embed_owned(texts) {
+                Ok(v) => v,
+                Err(e) => {
+                    set_progress(None);
+                    return Err(e.into());
+                }
+            };
             let rows: Vec<_> = chunk
                 .iter()
                 .zip(vectors)
@@ -257,15 +349,30 @@ impl Engine {
                 }
             }
             self.progress.advance(chunk.len() as u64);
+            done += chunk.len();
+            set_progress(Some((done, pending.len())));
         }
+        set_progress(None);
         self.progress.end();
         *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
         Ok(pending.len())
     }
 
-    /// Makes sure the in-memory vector index holds every paper's current embedding.
+    /// Makes sure the in-memory vector index holds every paper's current embedding. While
+    /// another caller (a background encoding, say) is encoding, it does not wait: the index
+    /// then holds the papers encoded so far, and the encoder adds the rest as it goes.
     fn ensure_vectors(&self) -> Result<()> {
-        self.ensure_embeddings()?;
+        let encoder = self.encoder()?;
+        match self.encoding.try_lock() {
+            Ok(_encoding) => {
+                self.encode_pending(&encoder)?;
+            }
+            Err(std::sync::TryLockError::Poisoned(e)) => {
+                let _encoding = e.into_inner();
+                self.encode_pending(&encoder)?;
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
         if self
             .vectors
             .read()
@@ -274,7 +381,12 @@ impl Engine {
         {
             return Ok(());
         }
-        let encoder = self.encoder()?;
+        // Hold the write lock while loading: an encoding that commits during the scan then
+        // waits for it, finds the index and adds its vectors, so none is lost.
+        let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Ok(());
+        }
         let mut index = FlatIndex::new(encoder.dim());
         let mut bad = None;
         self.store
@@ -286,7 +398,7 @@ impl Engine {
         if let Some(e) = bad {
             return Err(e.into());
         }
-        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Some(index);
+        *slot = Some(index);
         Ok(())
     }
 
@@ -401,14 +513,75 @@ impl Engine {
 
     /// The best `limit` papers for `query` by `mode`.
     pub fn search(&self, query: &str, mode: SearchMode, limit: usize) -> Result<Vec<Hit>> {
+        Ok(self
+            .search_page(query, mode, &Filter::default(), 0, limit)?
+            .hits)
+    }
+
+    /// Results `offset..offset+limit` for `query` by `mode`, filtered. Hybrid fuses the top
+    /// [`FUSION_DEPTH`] of each ranking (after filtering), so its list is shorter than the
+    /// others, which go [`MAX_RESULTS`] deep.
+    pub fn search_page(
+        &self,
+        query: &str,
+        mode: SearchMode,
+        filter: &Filter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<SearchPage> {
         let query = Self::validate_query(query)?;
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                return Err(Error::Invalid(format!(
+                    "the date range is empty: from {from} is after to {to}"
+                )));
+            }
+        }
         let vector = if mode.needs_encoder() {
             Some(self.embed_query(query)?)
         } else {
             None
         };
-        let ranked = self.rank(query, vector.as_deref(), mode, limit, self.config.fusion)?;
-        self.hits(query, &ranked)
+        let filtered = |ranked: Vec<(Key, f32)>| -> Result<Vec<(Key, f32)>> {
+            if filter.is_empty() {
+                return Ok(ranked);
+            }
+            let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
+            let facets = self.store.facets(&keys)?;
+            Ok(ranked
+                .into_iter()
+                .filter(|(k, _)| facets.get(k).is_some_and(|f| filter.accepts(f)))
+                .collect())
+        };
+        let vector = || {
+            vector
+                .as_deref()
+                .ok_or_else(|| Error::Invalid(format!("{mode} search needs the query's embedding")))
+        };
+        let ranked = match mode {
+            SearchMode::Lexical => filtered(self.lexical.search(query, MAX_RESULTS)?)?,
+            SearchMode::Semantic => filtered(self.vector_search(vector()?, MAX_RESULTS)?)?,
+            SearchMode::Hybrid => {
+                let v = vector()?;
+                // Unfiltered, this is exactly what `rank` (and so `eval`) does.
+                let depth = if filter.is_empty() {
+                    FUSION_DEPTH
+                } else {
+                    MAX_RESULTS
+                };
+                let mut lexical = filtered(self.lexical.search(query, depth)?)?;
+                let mut semantic = filtered(self.vector_search(v, depth)?)?;
+                lexical.truncate(FUSION_DEPTH);
+                semantic.truncate(FUSION_DEPTH);
+                fuse(&lexical, &semantic, self.config.fusion, 2 * FUSION_DEPTH)
+            }
+        };
+        let total = ranked.len();
+        let page: Vec<(Key, f32)> = ranked.into_iter().skip(offset).take(limit).collect();
+        Ok(SearchPage {
+            hits: self.hits(query, &page)?,
+            total,
+        })
     }
 
     /// The query's embedding.

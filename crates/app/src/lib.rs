@@ -5,12 +5,15 @@
 mod engine;
 mod error;
 pub mod eval;
+mod feed;
 mod progress;
 
 pub use engine::{
-    Config, Engine, IngestOptions, IngestReport, Timings, DEMO_LISTING, MAX_QUERY_CHARS,
+    Config, Engine, Filter, IngestOptions, IngestReport, SearchPage, Status, Timings, DEMO_LISTING,
+    MAX_QUERY_CHARS, MAX_RESULTS,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use feed::{FeedItem, TrendingParams, VoteState, Window};
 pub use progress::{NoProgress, Progress};
 
 pub use paperscout_encoder::{ModelSpec, DEFAULT_REPO};

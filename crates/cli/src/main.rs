@@ -264,6 +264,7 @@ impl Global {
             demo: demo && !self.no_demo,
             fusion: self.fusion,
             batch_size: self.batch_size,
+            trending: paperscout_app::TrendingParams::default(),
         })
     }
 

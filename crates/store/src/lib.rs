@@ -6,6 +6,9 @@
 //! exactly the rows it missed (after a crash, or another process's ingest).
 
 mod schema;
+mod votes;
+
+pub use votes::{Candidate, Facets};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -47,6 +50,9 @@ pub struct StoredPaper {
     pub paper: Paper,
     pub content_hash: String,
     pub generation: u64,
+    /// When the paper entered the feed (Unix seconds): its publication date at midnight UTC,
+    /// or when it was first added if that is earlier or the date is unknown.
+    pub listed_at: i64,
 }
 
 /// What an upsert did.
@@ -347,20 +353,22 @@ fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let generation = current + 1;
-    let now = Utc::now().to_rfc3339();
+    let now_at = Utc::now();
+    let now = now_at.to_rfc3339();
     let mut report = UpsertReport::default();
     {
         let mut existing = tx.prepare_cached("SELECT record_hash FROM papers WHERE id = ?1")?;
         let mut write = tx.prepare_cached(
             "INSERT INTO papers (id, title, abstract, authors, published, categories, links, source,
-                                 content_hash, record_hash, generation, added_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)
+                                 content_hash, record_hash, generation, added_at, updated_at, listed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)
              ON CONFLICT(id) DO UPDATE SET
                 title = excluded.title, abstract = excluded.abstract, authors = excluded.authors,
                 published = excluded.published, categories = excluded.categories, links = excluded.links,
                 source = excluded.source, content_hash = excluded.content_hash,
                 record_hash = excluded.record_hash, generation = excluded.generation,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at,
+                listed_at = MIN(papers.listed_at, excluded.listed_at)",
         )?;
         for paper in papers {
             let hash = record_hash(paper);
@@ -388,6 +396,7 @@ fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
                 hash,
                 generation as i64,
                 now,
+                listed_at(paper.published, now_at.timestamp()),
             ])?;
         }
     }
@@ -400,9 +409,17 @@ fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
     Ok(report)
 }
 
+/// When a paper published on `published` and added at `added` (Unix seconds) entered the feed.
+fn listed_at(published: Option<NaiveDate>, added: i64) -> i64 {
+    published
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp().min(added))
+        .unwrap_or(added)
+}
+
 const SELECT_PAPER: &str =
     "SELECT key, id, title, abstract, authors, published, categories, links, source, \
-                            content_hash, generation FROM papers";
+                            content_hash, generation, listed_at FROM papers";
 
 struct RawPaper {
     key: i64,
@@ -416,6 +433,7 @@ struct RawPaper {
     source: String,
     content_hash: String,
     generation: i64,
+    listed_at: i64,
 }
 
 fn row_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPaper> {
@@ -431,6 +449,7 @@ fn row_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPaper> {
         source: r.get(8)?,
         content_hash: r.get(9)?,
         generation: r.get(10)?,
+        listed_at: r.get(11)?,
     })
 }
 
@@ -461,6 +480,7 @@ impl RawPaper {
             paper,
             content_hash: self.content_hash,
             generation: self.generation as u64,
+            listed_at: self.listed_at,
         })
     }
 }

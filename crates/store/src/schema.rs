@@ -6,7 +6,7 @@ use rusqlite::Connection;
 
 use crate::{Error, Result};
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: papers and their embeddings.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
      CREATE TABLE papers (
@@ -33,6 +33,20 @@ const MIGRATIONS: &[&str] = &[
         vector BLOB NOT NULL,
         PRIMARY KEY (paper_key, model)
      );",
+    // 2: upvotes, and when each paper entered the feed (what trending ages it from): its
+    // publication date (midnight UTC) if it has one and that is earlier, else when it was added.
+    "ALTER TABLE papers ADD COLUMN listed_at INTEGER NOT NULL DEFAULT 0;
+     UPDATE papers SET listed_at = MIN(
+        CAST(strftime('%s', added_at) AS INTEGER),
+        COALESCE(CAST(strftime('%s', published) AS INTEGER), 9223372036854775807));
+     CREATE INDEX papers_listed_at ON papers (listed_at);
+     CREATE TABLE votes (
+        paper_key INTEGER NOT NULL REFERENCES papers (key) ON DELETE CASCADE,
+        voter TEXT NOT NULL,
+        cast_at INTEGER NOT NULL,
+        PRIMARY KEY (paper_key, voter)
+     ) WITHOUT ROWID;
+     CREATE INDEX votes_cast_at ON votes (cast_at, paper_key);",
 ];
 
 pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {

@@ -1,3 +1,5 @@
+use std::collections::{HashMap, HashSet};
+
 use super::*;
 
 fn paper(id: &str, title: &str, abstract_text: &str) -> Paper {
@@ -150,4 +152,122 @@ fn store_persists_across_reopen_and_rejects_newer_schemas() {
     drop(store);
     let err = Store::open(&path).unwrap_err().to_string();
     assert!(err.contains("schema version 99"), "{err}");
+}
+
+#[test]
+fn one_vote_per_voter_per_paper_and_votes_can_be_taken_back() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .upsert(&[paper("2401.00001", "A", "x"), paper("2401.00002", "B", "y")])
+        .unwrap();
+    let a = store
+        .get(&"arxiv:2401.00001".parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .key;
+    assert!(store.vote(a, "v1", 100).unwrap());
+    assert!(
+        !store.vote(a, "v1", 200).unwrap(),
+        "a second vote from v1 counts once"
+    );
+    assert!(store.vote(a, "v2", 300).unwrap());
+    assert!(!store.vote(9999, "v1", 300).unwrap(), "no such paper");
+    assert_eq!(
+        store.vote_counts(&[a, 9999]).unwrap(),
+        HashMap::from([(a, 2)])
+    );
+    assert_eq!(store.voted_by("v1", &[a]).unwrap(), HashSet::from([a]));
+    assert!(store.unvote(a, "v1").unwrap());
+    assert!(!store.unvote(a, "v1").unwrap());
+    assert_eq!(store.vote_counts(&[a]).unwrap(), HashMap::from([(a, 1)]));
+    assert!(store.voted_by("v1", &[a]).unwrap().is_empty());
+}
+
+#[test]
+fn trending_candidates_are_the_window_plus_the_most_recent() {
+    let store = Store::open_in_memory().unwrap();
+    let mut old = paper("2001.00001", "Old", "x");
+    old.published = NaiveDate::from_ymd_opt(2020, 1, 1);
+    let mut older = paper("1901.00001", "Older", "x");
+    older.published = NaiveDate::from_ymd_opt(2019, 1, 1);
+    let mut new = paper("2401.00001", "New", "x");
+    new.published = None;
+    store.upsert(&[old, older, new]).unwrap();
+    let key = |id: &str| store.get(&id.parse().unwrap()).unwrap().unwrap();
+    let (old, older, new) = (
+        key("arxiv:2001.00001"),
+        key("arxiv:1901.00001"),
+        key("arxiv:2401.00001"),
+    );
+    assert_eq!(
+        old.listed_at, 1577836800,
+        "midnight UTC of the publication date"
+    );
+    assert!(new.listed_at > 1700000000, "no date: when it was added");
+
+    let since = new.listed_at - 3600;
+    store.vote(older.key, "v", since + 1).unwrap();
+    store.vote(old.key, "v", since - 1).unwrap(); // before the window
+    let mut got = store.trending_candidates(since, 0).unwrap();
+    got.sort_by_key(|c| c.key);
+    let mut want = vec![
+        Candidate {
+            key: new.key,
+            listed_at: new.listed_at,
+            votes: 0,
+            in_window: true,
+        },
+        Candidate {
+            key: older.key,
+            listed_at: older.listed_at,
+            votes: 1,
+            in_window: true,
+        },
+    ];
+    want.sort_by_key(|c| c.key);
+    assert_eq!(got, want);
+    // Asking for the 2 most recent adds `old`, outside the window and without window votes.
+    let got = store.trending_candidates(since, 2).unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(got.contains(&Candidate {
+        key: old.key,
+        listed_at: old.listed_at,
+        votes: 0,
+        in_window: false
+    }));
+    assert_eq!(
+        store.newest(0, 10).unwrap(),
+        vec![new.key, old.key, older.key]
+    );
+    assert_eq!(store.newest(1, 1).unwrap(), vec![old.key]);
+    let facets = store.facets(&[old.key]).unwrap();
+    assert_eq!(
+        facets[&old.key].published,
+        NaiveDate::from_ymd_opt(2020, 1, 1)
+    );
+    assert_eq!(facets[&old.key].categories, vec!["cs.IR".to_string()]);
+}
+
+#[test]
+fn migrating_a_version_1_store_keeps_its_papers_and_dates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("papers.sqlite");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO papers VALUES (1, 'arxiv:2401.00001', 'T', 'A', '[]', '2024-01-02', '[]',
+             '{}', 'jsonl', 'c', 'r', 1, '2026-11-29T22:16:00.123456789+00:00', '2026-11-29T22:16:00+00:00'),
+             (2, 'arxiv:2401.00002', 'T', 'A', '[]', NULL, '[]',
+             '{}', 'jsonl', 'c', 'r', 1, '2026-11-29T22:16:00.5+00:00', '2026-11-29T22:16:00+00:00')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.get_by_key(1).unwrap().unwrap().listed_at, 1704153600);
+    assert_eq!(store.get_by_key(2).unwrap().unwrap().listed_at, 1795990560);
+    let paper_id: PaperId = "arxiv:2401.00001".parse().unwrap();
+    assert!(store.get(&paper_id).unwrap().is_some());
 }

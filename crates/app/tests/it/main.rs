@@ -5,6 +5,7 @@ use paperscout_app::{
     Config, Engine, ErrorKind, Format, Fusion, IngestOptions, Input, ModelSpec, NoProgress,
     PaperId, SearchMode, DEMO_LISTING,
 };
+use paperscout_app::{Filter, TrendingParams, Window};
 
 fn cache_dir() -> PathBuf {
     std::env::var_os("PAPERSCOUT_CACHE_DIR")
@@ -21,6 +22,7 @@ fn config(dir: &Path, demo: bool) -> Config {
         demo,
         fusion: Fusion::DEFAULT,
         batch_size: 32,
+        trending: TrendingParams::default(),
     }
 }
 
@@ -342,4 +344,150 @@ fn semantic_and_hybrid_search_with_the_real_model() {
         )
         .unwrap();
     assert_eq!((r.updated, r.encoded), (1, 1));
+}
+
+#[test]
+fn upvotes_lift_a_paper_in_trending_and_unvoted_papers_rank_by_recency() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), false);
+    let file = jsonl(
+        dir.path(),
+        "feed.jsonl",
+        &[
+            paper_line("2405.00001", "Older paper", "about retrieval"),
+            serde_json::json!({"id": "2405.00002", "title": "Undated paper", "abstract": "x", "source": "jsonl"}).to_string(),
+            paper_line("2405.00003", "Another older paper", "about ranking"),
+        ],
+    );
+    engine
+        .ingest(&[input(&file)], IngestOptions::default())
+        .unwrap();
+    let now = chrono::Utc::now();
+    let ids = |items: &[paperscout_app::FeedItem]| -> Vec<String> {
+        items.iter().map(|i| i.paper.id.to_string()).collect()
+    };
+    // No votes: the undated paper was listed when added (now), the others on 2024-05-01; among
+    // equals, the order they were added.
+    let day = engine.trending(Window::Day, 0, 10, now).unwrap();
+    assert_eq!(
+        ids(&day),
+        ["arxiv:2405.00002", "arxiv:2405.00001", "arxiv:2405.00003"]
+    );
+    assert_eq!(ids(&engine.newest(0, 10).unwrap()), ids(&day));
+
+    let third: PaperId = "arxiv:2405.00003".parse().unwrap();
+    let state = engine.upvote(&third, "voter-a", now).unwrap();
+    assert_eq!((state.votes, state.voted), (1, true));
+    // Voting twice counts once.
+    assert_eq!(engine.upvote(&third, "voter-a", now).unwrap().votes, 1);
+    let day = engine.trending(Window::Day, 0, 10, now).unwrap();
+    assert_eq!(
+        ids(&day)[..2],
+        ["arxiv:2405.00002", "arxiv:2405.00003"],
+        "voted inside the window"
+    );
+    assert_eq!(day[1].votes, 1);
+    // Pages are consistent slices of the same ranking.
+    assert_eq!(
+        ids(&engine.trending(Window::Day, 1, 1, now).unwrap()),
+        ["arxiv:2405.00003"]
+    );
+    // A vote cast 40 days ago is outside even the month window.
+    let first: PaperId = "arxiv:2405.00001".parse().unwrap();
+    engine
+        .upvote(&first, "voter-b", now - chrono::Duration::days(40))
+        .unwrap();
+    let month = engine.trending(Window::Month, 0, 10, now).unwrap();
+    assert_eq!(ids(&month)[2], "arxiv:2405.00001");
+    assert_eq!(month[2].votes, 1, "all-time votes are still shown");
+
+    let state = engine.unvote(&third, "voter-a").unwrap();
+    assert_eq!((state.votes, state.voted), (0, false));
+    let missing: PaperId = "arxiv:9999.99999".parse().unwrap();
+    assert_eq!(
+        engine.upvote(&missing, "v", now).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+
+    // Votes persist.
+    engine.upvote(&third, "voter-a", now).unwrap();
+    drop(engine);
+    let engine = open(dir.path(), false);
+    let key = engine.paper(&third).unwrap().key;
+    assert_eq!(engine.vote_state(key, "voter-a").unwrap().votes, 1);
+}
+
+#[test]
+fn search_pages_filter_by_date_and_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), false);
+    let line = |id: &str, date: &str, cat: &str| {
+        serde_json::json!({"id": id, "title": format!("Dense retrieval {id}"), "abstract": "dense retrieval of passages", "published": date, "categories": [cat], "source": "jsonl"}).to_string()
+    };
+    let file = jsonl(
+        dir.path(),
+        "filters.jsonl",
+        &[
+            line("2301.00001", "2023-01-05", "cs.IR"),
+            line("2401.00001", "2024-01-05", "cs.CL"),
+            line("2402.00001", "2024-02-05", "cs.IR"),
+        ],
+    );
+    engine
+        .ingest(&[input(&file)], IngestOptions::default())
+        .unwrap();
+    let search = |filter: Filter, offset, limit| {
+        engine
+            .search_page(
+                "dense retrieval",
+                SearchMode::Lexical,
+                &filter,
+                offset,
+                limit,
+            )
+            .unwrap()
+    };
+    assert_eq!(search(Filter::default(), 0, 10).total, 3);
+    let page = search(Filter::default(), 1, 1);
+    assert_eq!((page.total, page.hits.len()), (3, 1));
+    let from = chrono::NaiveDate::from_ymd_opt(2024, 1, 1);
+    let recent = search(
+        Filter {
+            from,
+            ..Filter::default()
+        },
+        0,
+        10,
+    );
+    assert_eq!(recent.total, 2);
+    assert!(recent.hits.iter().all(|h| h.published >= from));
+    let ir_2024 = search(
+        Filter {
+            from,
+            category: Some("CS.ir".into()),
+            ..Filter::default()
+        },
+        0,
+        10,
+    );
+    assert_eq!(titles(&ir_2024.hits), ["Dense retrieval 2402.00001"]);
+    let err = engine
+        .search_page(
+            "dense",
+            SearchMode::Lexical,
+            &Filter {
+                from,
+                to: chrono::NaiveDate::from_ymd_opt(2023, 1, 1),
+                ..Filter::default()
+            },
+            0,
+            10,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert_eq!(
+        search(Filter::default(), 50, 10).hits.len(),
+        0,
+        "past the end: an empty page"
+    );
 }
