@@ -248,6 +248,10 @@ impl Encoder for BertEncoder {
         self.dim
     }
 
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let tokens = self.tokenize(texts)?;
         // Batch texts of similar length together: padding is wasted work, and a batch of one

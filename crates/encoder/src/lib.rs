@@ -43,4 +43,8 @@ pub trait Encoder: Send {
     fn dim(&self) -> usize;
     /// One unit-length vector per text, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// Texts per forward pass that the encoder runs best at.
+    fn batch_size(&self) -> usize {
+        32
+    }
 }
