@@ -73,6 +73,36 @@ struct Global {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the web site and JSON API (the demo corpus on a new data dir)
+    Serve {
+        /// Address to listen on
+        #[arg(
+            long,
+            env = "PAPERSCOUT_ADDR",
+            default_value = "127.0.0.1:7878",
+            value_name = "HOST:PORT"
+        )]
+        addr: std::net::SocketAddr,
+        /// Page and API requests per minute per IP; 0 turns the limit off
+        #[arg(
+            long,
+            env = "PAPERSCOUT_READS_PER_MINUTE",
+            default_value_t = 600,
+            value_name = "N"
+        )]
+        reads_per_minute: u32,
+        /// Upvotes per minute per IP; 0 turns the limit off
+        #[arg(
+            long,
+            env = "PAPERSCOUT_VOTES_PER_MINUTE",
+            default_value_t = 30,
+            value_name = "N"
+        )]
+        votes_per_minute: u32,
+        /// Mark cookies Secure (set this when a proxy serves the site over HTTPS)
+        #[arg(long, env = "PAPERSCOUT_SECURE_COOKIES")]
+        secure_cookies: bool,
+    },
     /// Add papers from files (updating papers already known); all-or-nothing unless --skip-bad
     Ingest {
         /// Files to read, or BEIR dataset folders (holding corpus.jsonl)
@@ -186,7 +216,8 @@ enum Bench {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    let serving = matches!(cli.command, Command::Serve { .. });
+    init_tracing(cli.global.verbose.max(u8::from(serving)));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `paperscout search … | head`: the reader left; that is not a failure.
@@ -279,6 +310,12 @@ impl Global {
 fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
+        Command::Serve {
+            addr,
+            reads_per_minute,
+            votes_per_minute,
+            secure_cookies,
+        } => serve(g, addr, reads_per_minute, votes_per_minute, secure_cookies)?,
         Command::Ingest {
             paths,
             format,
@@ -684,4 +721,52 @@ fn bench_encode(g: &Global, beir: &Path, limit: usize, json: bool) -> Result<()>
         );
     }
     Ok(())
+}
+
+/// The server's signing secret: PAPERSCOUT_SECRET (any string of 32+ bytes), else the one kept
+/// in the data dir.
+fn server_secret(data_dir: &std::path::Path) -> Result<Vec<u8>> {
+    match std::env::var("PAPERSCOUT_SECRET") {
+        Ok(s) if s.len() >= paperscout_server::secret::MIN_SECRET_BYTES => Ok(s.into_bytes()),
+        Ok(_) => bail!(
+            "PAPERSCOUT_SECRET must be at least {} bytes long",
+            paperscout_server::secret::MIN_SECRET_BYTES
+        ),
+        Err(_) => {
+            let path = data_dir.join("secret");
+            paperscout_server::secret::load_or_create(&path).with_context(|| {
+                format!("cannot read or create the server secret {}", path.display())
+            })
+        }
+    }
+}
+
+fn serve(
+    g: &Global,
+    addr: std::net::SocketAddr,
+    reads_per_minute: u32,
+    votes_per_minute: u32,
+    secure_cookies: bool,
+) -> Result<()> {
+    let engine = Arc::new(g.engine()?);
+    let mut options = paperscout_server::Options::new(server_secret(&engine.config().data_dir)?);
+    options.reads_per_minute = reads_per_minute;
+    options.votes_per_minute = votes_per_minute;
+    options.secure_cookies = secure_cookies;
+    let papers = engine.store().count()?;
+    let state = paperscout_server::AppState::new(engine, &options).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (is another server running there? pick another with --addr)"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(papers, "serving http://{local}/ (Ctrl-C stops)");
+        eprintln!("paperscout: serving {papers} papers at http://{local}/");
+        paperscout_server::serve(state, listener, paperscout_server::shutdown_signal()).await?;
+        Ok(())
+    })
 }

@@ -1,0 +1,183 @@
+//! Errors as HTTP answers: JSON `{"error", "kind"}` with the right status. Internal errors are
+//! logged in full and answered without details.
+
+use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use paperscout_app::ErrorKind;
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+    /// Seconds, for 429s.
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong, for people.
+    error: String,
+    /// What kind of failure, for programs: invalid, not_found, rate_limited, forbidden,
+    /// too_large, timeout or internal.
+    kind: &'static str,
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            kind: "not_found",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: "forbidden",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn rate_limited(retry_after: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "rate_limited",
+            message: format!("too many requests from your address; try again in {retry_after} s"),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "internal",
+            message: "internal error; the server log has the details".into(),
+            retry_after: None,
+        }
+    }
+
+    /// The status-specific kind for statuses produced by middleware (413, 408).
+    pub fn from_status(status: StatusCode) -> ApiError {
+        let (kind, message) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "too_large",
+                format!(
+                    "the request body is larger than {} bytes",
+                    crate::MAX_BODY_BYTES
+                ),
+            ),
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long".to_string()),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("invalid", "this method is not allowed here".to_string())
+            }
+            s if s.is_server_error() => return ApiError::internal(),
+            _ => (
+                "invalid",
+                status
+                    .canonical_reason()
+                    .unwrap_or("bad request")
+                    .to_string(),
+            ),
+        };
+        ApiError {
+            status,
+            kind,
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+/// The error and its causes, one after another.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl From<paperscout_app::Error> for ApiError {
+    fn from(e: paperscout_app::Error) -> ApiError {
+        match e.kind() {
+            ErrorKind::Invalid => ApiError::invalid(e.to_string()),
+            ErrorKind::NotFound => ApiError::not_found(e.to_string()),
+            ErrorKind::Internal => {
+                tracing::error!(error = %chain(&e), "request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> ApiError {
+        ApiError::invalid(format!("bad query string: {}", e.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> ApiError {
+        ApiError::invalid(format!("bad path: {}", e.body_text()))
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(e: FormRejection) -> ApiError {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        ApiError::invalid(format!("bad form: {}", e.body_text()))
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        tracing::error!(error = %e, "a request's blocking work panicked or was cancelled");
+        ApiError::internal()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+                kind: self.kind,
+            }),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}
+
+/// A handler panicked: answer 500 like any internal error (the panic is logged by the hook).
+pub(crate) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}

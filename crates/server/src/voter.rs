@@ -1,0 +1,81 @@
+//! Anonymous visitors: a random id in a signed cookie identifies a voter (one vote per voter per
+//! paper) until accounts exist, and binds the CSRF token that every form carries.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::SignedCookieJar;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::AppState;
+
+pub(crate) const COOKIE: &str = "paperscout_voter";
+const COOKIE_MAX_AGE_DAYS: i64 = 400;
+
+/// The visitor making a request. A visitor without a (validly signed) cookie gets a new id, and
+/// `jar` sets the cookie when it is part of the response.
+pub(crate) struct Visitor {
+    pub id: String,
+    pub jar: SignedCookieJar,
+    pub is_new: bool,
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let jar = SignedCookieJar::from_headers(&parts.headers, state.0.cookie_key.clone());
+        if let Some(id) = jar.get(COOKIE).map(|c| c.value().to_string()) {
+            if valid_id(&id) {
+                return Ok(Visitor {
+                    id,
+                    jar,
+                    is_new: false,
+                });
+            }
+        }
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        let id = hex::encode(bytes);
+        let cookie = Cookie::build((COOKIE, id.clone()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(cookie::time::Duration::days(COOKIE_MAX_AGE_DAYS))
+            .secure(state.0.secure_cookies)
+            .build();
+        Ok(Visitor {
+            id,
+            jar: jar.add(cookie),
+            is_new: true,
+        })
+    }
+}
+
+fn mac(state: &AppState, visitor: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&state.0.csrf_key).expect("any key length");
+    mac.update(visitor.as_bytes());
+    mac
+}
+
+/// The CSRF token for `visitor`'s forms.
+pub(crate) fn csrf_token(state: &AppState, visitor: &Visitor) -> String {
+    hex::encode(mac(state, &visitor.id).finalize().into_bytes())
+}
+
+/// Whether `token` is `visitor`'s CSRF token (compared in constant time). A new visitor, whose
+/// cookie did not come with the request, never passes.
+pub(crate) fn csrf_ok(state: &AppState, visitor: &Visitor, token: &str) -> bool {
+    !visitor.is_new
+        && hex::decode(token)
+            .map(|t| mac(state, &visitor.id).verify_slice(&t).is_ok())
+            .unwrap_or(false)
+}
