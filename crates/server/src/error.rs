@@ -181,3 +181,33 @@ pub(crate) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Resp
     tracing::error!("a request handler panicked");
     ApiError::internal().into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_answer_500_without_their_details() {
+        let e = paperscout_app::Error::Io {
+            context: "cannot read /secret/path/papers.sqlite".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        let answer = ApiError::from(e);
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.kind, "internal");
+        assert!(!answer.message.contains("/secret/path"), "{}", answer.message);
+        assert!(!answer.message.contains("fire"));
+
+        let panic = panic_response(Box::new("boom"));
+        assert_eq!(panic.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn user_errors_keep_their_message() {
+        let answer = ApiError::from(paperscout_app::Error::Invalid("the query is empty".into()));
+        assert_eq!((answer.status, answer.kind), (StatusCode::BAD_REQUEST, "invalid"));
+        assert_eq!(answer.message, "the query is empty");
+        let limited = ApiError::rate_limited(3).into_response();
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "3");
+    }
+}
