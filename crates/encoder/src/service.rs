@@ -49,6 +49,15 @@ impl Job {
     }
 }
 
+fn enqueue((texts, reply): (Vec<String>, Reply), small: &mut Vec<Job>, large: &mut VecDeque<Job>) {
+    let job = Job::new(texts, reply);
+    if job.is_small() {
+        small.push(job)
+    } else {
+        large.push_back(job)
+    }
+}
+
 /// Encodes every waiting small job in one batch (up to `batch` texts) and answers each.
 fn run_small(encoder: &dyn Encoder, jobs: Vec<Job>) {
     let refs: Vec<&str> = jobs
@@ -124,27 +133,13 @@ impl EncoderService {
                 while open || !large.is_empty() || !small.is_empty() {
                     if large.is_empty() && small.is_empty() {
                         match rx.recv() {
-                            Ok((texts, reply)) => {
-                                let job = Job::new(texts, reply);
-                                if job.is_small() {
-                                    small.push(job)
-                                } else {
-                                    large.push_back(job)
-                                }
-                            }
+                            Ok(request) => enqueue(request, &mut small, &mut large),
                             Err(_) => break,
                         }
                     }
                     loop {
                         match rx.try_recv() {
-                            Ok((texts, reply)) => {
-                                let job = Job::new(texts, reply);
-                                if job.is_small() {
-                                    small.push(job)
-                                } else {
-                                    large.push_back(job)
-                                }
-                            }
+                            Ok(request) => enqueue(request, &mut small, &mut large),
                             Err(mpsc::TryRecvError::Empty) => break,
                             Err(mpsc::TryRecvError::Disconnected) => {
                                 open = false;

@@ -195,7 +195,11 @@ mod tests {
         let answer = ApiError::from(e);
         assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(answer.kind, "internal");
-        assert!(!answer.message.contains("/secret/path"), "{}", answer.message);
+        assert!(
+            !answer.message.contains("/secret/path"),
+            "{}",
+            answer.message
+        );
         assert!(!answer.message.contains("fire"));
 
         let panic = panic_response(Box::new("boom"));
@@ -205,7 +209,10 @@ mod tests {
     #[test]
     fn user_errors_keep_their_message() {
         let answer = ApiError::from(paperscout_app::Error::Invalid("the query is empty".into()));
-        assert_eq!((answer.status, answer.kind), (StatusCode::BAD_REQUEST, "invalid"));
+        assert_eq!(
+            (answer.status, answer.kind),
+            (StatusCode::BAD_REQUEST, "invalid")
+        );
         assert_eq!(answer.message, "the query is empty");
         let limited = ApiError::rate_limited(3).into_response();
         assert_eq!(limited.headers()[header::RETRY_AFTER], "3");
