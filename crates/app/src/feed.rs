@@ -155,7 +155,9 @@ impl Engine {
     ) -> Result<Vec<FeedItem>> {
         let now = now.timestamp();
         let since = now - window.hours() * 3600;
-        let candidates = self.store.trending_candidates(since, offset + limit)?;
+        let candidates = self
+            .store
+            .trending_candidates(since, offset.saturating_add(limit))?;
         let ranked = rank_candidates(candidates, &self.config.trending, now);
         let page: Vec<(Key, f64)> = ranked
             .into_iter()

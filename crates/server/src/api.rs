@@ -17,6 +17,8 @@ use crate::{ApiError, AppState};
 /// Most results one request may ask for.
 pub(crate) const MAX_LIMIT: usize = 100;
 const DEFAULT_LIMIT: usize = 10;
+/// Furthest a feed can be paged.
+const MAX_FEED_OFFSET: usize = 1_000_000_000;
 
 /// `Query` whose failures are JSON errors.
 #[derive(FromRequestParts)]
@@ -103,20 +105,55 @@ pub(crate) fn window(raw: Option<&str>) -> Result<Window, ApiError> {
     }
 }
 
+/// The search modes, for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum ModeParam {
+    Hybrid,
+    Semantic,
+    Lexical,
+}
+
+/// The trending windows, for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum WindowParam {
+    Day,
+    Week,
+    Month,
+}
+
+/// The feed orders, for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum SortParam {
+    New,
+    Trending,
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchParams {
-    /// The query (1 to 1,000 characters).
+    /// The query (1 to 1,000 characters, not only spaces).
+    #[param(required = true, min_length = 1, max_length = 1000, pattern = r"\S")]
     pub q: Option<String>,
     /// hybrid (default), semantic or lexical.
+    #[param(value_type = Option<ModeParam>)]
     pub mode: Option<String>,
     /// Results per page, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
     /// Results to skip (at most 1,000).
+    #[param(maximum = 1000)]
     pub offset: Option<usize>,
     /// Published on or after this date (YYYY-MM-DD).
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
-    /// Published on or before this date (YYYY-MM-DD).
+    /// Published on or before this date (YYYY-MM-DD; not before `from`).
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
     /// Only papers listed in this category (e.g. cs.IR).
     pub category: Option<String>,
@@ -249,6 +286,7 @@ pub(crate) struct PaperDto {
 #[utoipa::path(get, path = "/api/papers/{id}", params(("id" = String, Path, description = "Paper id, e.g. arxiv:2401.00001 or doi:10.1145/… (percent-encode `/`)")), responses(
     (status = 200, body = PaperDto),
     (status = 404, body = ErrorBody),
+    (status = 429, description = "Rate-limited", body = ErrorBody),
 ))]
 pub(crate) async fn paper(
     State(state): State<AppState>,
@@ -287,6 +325,7 @@ pub(crate) async fn paper(
 #[into_params(parameter_in = Query)]
 pub(crate) struct LimitParams {
     /// 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
 }
 
@@ -299,7 +338,9 @@ pub(crate) struct SimilarResponse {
 /// The papers nearest in meaning to one paper.
 #[utoipa::path(get, path = "/api/papers/{id}/similar", params(("id" = String, Path, description = "Paper id"), LimitParams), responses(
     (status = 200, body = SimilarResponse),
+    (status = 400, description = "Malformed limit", body = ErrorBody),
     (status = 404, body = ErrorBody),
+    (status = 429, description = "Rate-limited", body = ErrorBody),
 ))]
 pub(crate) async fn similar(
     State(state): State<AppState>,
@@ -361,10 +402,13 @@ pub(crate) struct FeedResponse {
 #[into_params(parameter_in = Query)]
 pub(crate) struct TrendingParams {
     /// day (default), week or month.
+    #[param(value_type = Option<WindowParam>)]
     window: Option<String>,
     /// 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// Papers to skip.
+    #[param(maximum = 1_000_000_000)]
     offset: Option<usize>,
 }
 
@@ -372,6 +416,7 @@ pub(crate) struct TrendingParams {
 #[utoipa::path(get, path = "/api/trending", params(TrendingParams), responses(
     (status = 200, body = FeedResponse),
     (status = 400, body = ErrorBody),
+    (status = 429, description = "Rate-limited", body = ErrorBody),
 ))]
 pub(crate) async fn trending(
     State(state): State<AppState>,
@@ -384,12 +429,16 @@ pub(crate) async fn trending(
 #[into_params(parameter_in = Query)]
 pub(crate) struct PapersParams {
     /// new (default) or trending.
+    #[param(value_type = Option<SortParam>)]
     sort: Option<String>,
     /// The trending window: day (default), week or month.
+    #[param(value_type = Option<WindowParam>)]
     window: Option<String>,
     /// 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<usize>,
     /// Papers to skip.
+    #[param(maximum = 1_000_000_000)]
     offset: Option<usize>,
 }
 
@@ -397,6 +446,7 @@ pub(crate) struct PapersParams {
 #[utoipa::path(get, path = "/api/papers", params(PapersParams), responses(
     (status = 200, body = FeedResponse),
     (status = 400, body = ErrorBody),
+    (status = 429, description = "Rate-limited", body = ErrorBody),
 ))]
 pub(crate) async fn papers(
     State(state): State<AppState>,
@@ -426,7 +476,14 @@ async fn feed(
 ) -> Result<Json<FeedResponse>, ApiError> {
     let window = window(params.window.as_deref())?;
     let limit = limit_or_default(params.limit, DEFAULT_LIMIT)?;
-    let offset = params.offset.unwrap_or(0);
+    let offset = match params.offset.unwrap_or(0) {
+        n if n > MAX_FEED_OFFSET => {
+            return Err(ApiError::invalid(format!(
+                "offset is {n}; the most is {MAX_FEED_OFFSET}"
+            )))
+        }
+        n => n,
+    };
     let trending = sort == "trending";
     let items = blocking(state, move |e| {
         if trending {
@@ -560,7 +617,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
         description = "Search, browse and upvote research papers. Errors are JSON `{\"error\", \"kind\"}`: 400 invalid, 404 not_found, 429 rate_limited (with Retry-After), 500 internal."
     ),
     paths(search, paper, similar, papers, trending, upvote, unvote, healthz),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, ModeParam, WindowParam, SortParam))
 )]
 pub struct ApiDoc;
 

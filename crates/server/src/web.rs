@@ -209,7 +209,10 @@ fn pager(base: &str, page: usize, has_next: bool) -> Markup {
 fn page_number(page: Option<usize>) -> Result<usize, ApiError> {
     match page.unwrap_or(1) {
         0 => Err(ApiError::invalid("pages start at 1")),
-        p if (p - 1) * PAGE_SIZE > MAX_RESULTS => {
+        p if (p - 1)
+            .checked_mul(PAGE_SIZE)
+            .is_none_or(|skip| skip > MAX_RESULTS) =>
+        {
             Err(ApiError::invalid(format!("page {p} is past the last page")))
         }
         p => Ok(p),

@@ -224,6 +224,14 @@ async fn bad_requests_get_json_errors_and_never_crash_the_server() {
         ("/api/trending?window=year".to_string(), "`year`"),
         ("/api/papers?sort=best".to_string(), "unknown sort"),
         (
+            "/api/papers?offset=18446744073709551615".to_string(),
+            "the most is",
+        ),
+        (
+            "/api/trending?offset=99999999999".to_string(),
+            "the most is",
+        ),
+        (
             "/api/papers/2401.00001/similar?limit=-1".to_string(),
             "bad query string",
         ),
@@ -271,6 +279,8 @@ async fn bad_requests_get_json_errors_and_never_crash_the_server() {
         answer.body
     );
     let answer = get(&app, "/?window=year").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let answer = get(&app, "/new?page=18446744073709551615").await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     let answer = get(&app, &format!("/search?q={long}")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
