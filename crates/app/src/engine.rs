@@ -90,6 +90,8 @@ pub struct Engine {
     /// The store generation at which every paper was last seen to have a current embedding:
     /// while the store stays at it, searches skip the scan for pending embeddings.
     embedded_at: Mutex<Option<u64>>,
+    /// The store generation the indexes were last brought up to (see `catch_up`).
+    seen_at: Mutex<Option<u64>>,
     /// Held while encoding pending papers, so two callers never encode the same papers.
     encoding: Mutex<()>,
     /// (done, total) of the encoding in progress, for status displays.
@@ -173,6 +175,7 @@ impl Engine {
             encoder: Mutex::new(None),
             vectors: RwLock::new(None),
             embedded_at: Mutex::new(None),
+            seen_at: Mutex::new(None),
             encoding: Mutex::new(()),
             encode_progress: Mutex::new(None),
             progress,
@@ -208,6 +211,8 @@ impl Engine {
             }
             Err(e) => return Err(e),
         }
+        *engine.seen_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(engine.store.generation()?);
         Ok(engine)
     }
 
@@ -356,6 +361,59 @@ impl Engine {
         self.progress.end();
         *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
         Ok(pending.len())
+    }
+
+    /// Brings the indexes up to writes made by another process since the last call (a
+    /// `paperscout ingest` while `serve` runs): makes the lexical index's latest commit
+    /// searchable (catching it up from the store if that process did not), and adds the stored
+    /// embeddings of the changed papers to the vector index. Cheap when nothing changed: one
+    /// read of the store's generation.
+    pub fn catch_up(&self) -> Result<()> {
+        let generation = self.store.generation()?;
+        let mut seen = self.seen_at.lock().unwrap_or_else(|e| e.into_inner());
+        let since = match *seen {
+            Some(g) if g == generation => return Ok(()),
+            Some(g) => g,
+            None => 0,
+        };
+        self.lexical.reload()?;
+        match self.sync_lexical() {
+            Ok(_) => {}
+            // The other process is still writing; it brings the index up to date itself.
+            Err(Error::Index(paperscout_index::Error::Tantivy(e))) if is_lock_failure(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let loaded = self
+            .vectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        // (The encoder is loaded when the vectors are; ask before taking the index lock.)
+        let model = if loaded {
+            Some(self.encoder()?.model_key().to_string())
+        } else {
+            None
+        };
+        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if let (Some(index), Some(model)) = (vectors.as_mut(), model) {
+            let mut bad = None;
+            self.store
+                .for_each_embedding_since(&model, since, |key, v| {
+                    if let Err(e) = index.upsert(key, &v) {
+                        bad.get_or_insert(e);
+                    }
+                })?;
+            if let Some(e) = bad {
+                return Err(e.into());
+            }
+        }
+        *seen = Some(generation);
+        tracing::debug!(
+            from = since,
+            to = generation,
+            "caught up with writes from elsewhere"
+        );
+        Ok(())
     }
 
     /// Makes sure the in-memory vector index holds every paper's current embedding. While
@@ -530,6 +588,7 @@ impl Engine {
         limit: usize,
     ) -> Result<SearchPage> {
         let query = Self::validate_query(query)?;
+        self.catch_up()?;
         if let (Some(from), Some(to)) = (filter.from, filter.to) {
             if from > to {
                 return Err(Error::Invalid(format!(
@@ -640,6 +699,7 @@ impl Engine {
 
     /// The `limit` papers nearest in meaning to paper `id`.
     pub fn similar(&self, id: &PaperId, limit: usize) -> Result<Vec<Hit>> {
+        self.catch_up()?;
         let paper = self.paper(id)?;
         let ranked: Vec<(Key, f32)> = self.with_vectors(|index| {
             let vector = index.get(paper.key).ok_or_else(|| {

@@ -266,17 +266,24 @@ impl Store {
     }
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).
-    pub fn for_each_embedding(
+    pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
+        self.for_each_embedding_since(model, 0, f)
+    }
+
+    /// Like [`Store::for_each_embedding`], for the papers changed after `generation` only.
+    pub fn for_each_embedding_since(
         &self,
         model: &str,
+        generation: u64,
         mut f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
-             WHERE e.model = ?1 AND e.content_hash = p.content_hash ORDER BY e.paper_key",
+             WHERE e.model = ?1 AND e.content_hash = p.content_hash AND p.generation > ?2
+             ORDER BY e.paper_key",
         )?;
-        let mut rows = stmt.query([model])?;
+        let mut rows = stmt.query(params![model, generation as i64])?;
         while let Some(row) = rows.next()? {
             let key: PaperKey = row.get(0)?;
             let blob: Vec<u8> = row.get(1)?;

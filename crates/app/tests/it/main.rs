@@ -491,3 +491,74 @@ fn search_pages_filter_by_date_and_category() {
         "past the end: an empty page"
     );
 }
+
+#[test]
+fn a_running_engine_sees_papers_another_process_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = jsonl(
+        dir.path(),
+        "first.jsonl",
+        &[paper_line(
+            "2405.00001",
+            "Protein folding with language models",
+            "We predict protein structure from sequence.",
+        )],
+    );
+    // The server's engine: searched semantically, so its vector index is loaded.
+    let serving = open(dir.path(), false);
+    serving
+        .ingest(
+            &[input(&first)],
+            IngestOptions {
+                encode: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        serving
+            .search("protein", SearchMode::Semantic, 5)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // `paperscout ingest` in another process, encoding as it goes.
+    let second = jsonl(
+        dir.path(),
+        "second.jsonl",
+        &[paper_line(
+            "2405.00002",
+            "Galaxy rotation curves and dark matter",
+            "We measure how fast stars orbit distant galaxies.",
+        )],
+    );
+    {
+        let other = open(dir.path(), false);
+        other
+            .ingest(
+                &[input(&second)],
+                IngestOptions {
+                    encode: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+    let galaxy: PaperId = "arxiv:2405.00002".parse().unwrap();
+    for mode in [
+        SearchMode::Lexical,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let hits = serving.search("galaxies dark matter", mode, 5).unwrap();
+        assert_eq!(
+            hits.first().map(|h| &h.id),
+            Some(&galaxy),
+            "{mode}: {:?}",
+            titles(&hits)
+        );
+    }
+    let similar = serving.similar(&galaxy, 5).unwrap();
+    assert_eq!(titles(&similar), ["Protein folding with language models"]);
+}
