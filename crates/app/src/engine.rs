@@ -90,6 +90,7 @@ pub struct Engine {
     /// The store generation at which every paper was last seen to have a current embedding:
     /// while the store stays at it, searches skip the scan for pending embeddings.
     embedded_at: Mutex<Option<u64>>,
+    model_state: Mutex<ModelState>,
     /// The store generation the indexes were last brought up to (see `catch_up`).
     seen_at: Mutex<Option<u64>>,
     /// Held while encoding pending papers, so two callers never encode the same papers.
@@ -147,6 +148,32 @@ pub struct Status {
     /// Papers encoded so far and in all, while an encoding runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<(usize, usize)>,
+    pub model: ModelState,
+}
+
+/// Where the sentence encoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelState {
+    /// Not needed yet.
+    #[default]
+    NotLoaded,
+    /// Being found, fetched (the first time: ~90 MB) or loaded.
+    Loading,
+    Ready,
+    /// The last attempt failed (the log says why); the next search that needs it tries again.
+    Failed,
+}
+
+impl ModelState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelState::NotLoaded => "not_loaded",
+            ModelState::Loading => "loading",
+            ModelState::Ready => "ready",
+            ModelState::Failed => "failed",
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -175,6 +202,7 @@ impl Engine {
             encoder: Mutex::new(None),
             vectors: RwLock::new(None),
             embedded_at: Mutex::new(None),
+            model_state: Mutex::new(ModelState::NotLoaded),
             seen_at: Mutex::new(None),
             encoding: Mutex::new(()),
             encode_progress: Mutex::new(None),
@@ -276,16 +304,29 @@ impl Engine {
         if let Some(handle) = slot.as_ref() {
             return Ok(handle.clone());
         }
-        let model = resolve(&self.config.model)?;
-        tracing::info!(model = %model.name, how = %model.how, "loading the sentence encoder");
-        let options = EncoderOptions {
-            name: Some(model.name.clone()),
-            batch_size: self.config.batch_size,
-            ..Default::default()
-        };
-        let handle = EncoderService::spawn(Box::new(BertEncoder::load(&model.dir, &options)?));
-        *slot = Some(handle.clone());
-        Ok(handle)
+        let set = |state| *self.model_state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        set(ModelState::Loading);
+        let loaded = resolve(&self.config.model).and_then(|model| {
+            tracing::info!(model = %model.name, how = %model.how, "loading the sentence encoder");
+            let options = EncoderOptions {
+                name: Some(model.name.clone()),
+                batch_size: self.config.batch_size,
+                ..Default::default()
+            };
+            BertEncoder::load(&model.dir, &options)
+        });
+        match loaded {
+            Ok(encoder) => {
+                let handle = EncoderService::spawn(Box::new(encoder));
+                *slot = Some(handle.clone());
+                set(ModelState::Ready);
+                Ok(handle)
+            }
+            Err(e) => {
+                set(ModelState::Failed);
+                Err(e.into())
+            }
+        }
     }
 
     /// Encodes every paper whose embedding is missing or stale, committing as it goes. Waits
@@ -304,6 +345,7 @@ impl Engine {
                 .encode_progress
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
+            model: *self.model_state.lock().unwrap_or_else(|e| e.into_inner()),
         })
     }
 

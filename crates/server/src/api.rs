@@ -595,6 +595,8 @@ pub(crate) struct Health {
     papers: usize,
     /// Progress of the encoding running now, if any.
     encoding: Option<EncodingDto>,
+    /// The sentence encoder: not_loaded, loading, ready or failed.
+    model: String,
 }
 
 /// Liveness and readiness.
@@ -607,6 +609,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
         encoding: status
             .encoding
             .map(|(done, total)| EncodingDto { done, total }),
+        model: status.model.as_str().to_string(),
     }))
 }
 

@@ -10,7 +10,7 @@ use axum::Form;
 use axum_extra::extract::SignedCookieJar;
 use chrono::{NaiveDate, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use paperscout_app::{FeedItem, Hit, PaperId, SearchMode, Status, Window, MAX_RESULTS};
+use paperscout_app::{FeedItem, Hit, ModelState, PaperId, SearchMode, Status, Window, MAX_RESULTS};
 use serde::Deserialize;
 
 use crate::api::{self, blocking, paper_path, ApiPath, ApiQuery, SearchParams};
@@ -92,6 +92,18 @@ fn layout(title: &str, nav: Nav, query: &str, status: Option<&Status>, body: Mar
                         (item("/", "Trending", Nav::Trending))
                         (item("/new", "New", Nav::New))
                         (item("/subscribe", "Daily digest", Nav::Subscribe))
+                    }
+                }
+                @if status.is_some_and(|s| s.model == ModelState::Loading) {
+                    p.banner role="status" {
+                        "Loading the sentence encoder (the first start fetches it, about 90 MB). "
+                        "Keyword search works meanwhile; semantic and hybrid search wait for it."
+                    }
+                }
+                @if status.is_some_and(|s| s.model == ModelState::Failed) {
+                    p.banner role="status" {
+                        "The sentence encoder could not be loaded (the server log says why): "
+                        "semantic and hybrid search are unavailable; lexical search works."
                     }
                 }
                 @if let Some((done, total)) = status.and_then(|s| s.encoding) {

@@ -562,3 +562,31 @@ fn a_running_engine_sees_papers_another_process_ingested() {
     let similar = serving.similar(&galaxy, 5).unwrap();
     assert_eq!(titles(&similar), ["Protein folding with language models"]);
 }
+
+#[test]
+fn the_status_says_when_the_model_cannot_load_and_keyword_search_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path(), true);
+    config.model.dir = Some(dir.path().join("no-such-model"));
+    let engine = Engine::open(config, Arc::new(NoProgress)).unwrap();
+    assert_eq!(
+        engine.status().unwrap().model,
+        paperscout_app::ModelState::NotLoaded
+    );
+    let err = engine
+        .search("sentence embeddings", SearchMode::Hybrid, 5)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.to_string().contains("no-such-model"), "{err}");
+    assert_eq!(
+        engine.status().unwrap().model,
+        paperscout_app::ModelState::Failed
+    );
+    assert_eq!(
+        engine
+            .search("sentence embeddings", SearchMode::Lexical, 5)
+            .unwrap()
+            .len(),
+        5
+    );
+}

@@ -342,6 +342,10 @@ async fn paper_similar_feeds_health_metrics_and_openapi_answer() {
         (health["status"].as_str(), health["papers"].as_u64()),
         (Some("ok"), Some(228))
     );
+    assert_eq!(
+        health["model"], "ready",
+        "the shared demo engine has encoded its papers"
+    );
 
     let metrics = get(&app, "/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
