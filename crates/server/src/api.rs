@@ -1,6 +1,7 @@
 //! The JSON API under `/api`, described by the OpenAPI document at `/api/openapi.json`.
 
 use axum::extract::{FromRequestParts, State};
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use axum_extra::extract::SignedCookieJar;
@@ -512,6 +513,7 @@ pub(crate) struct VoteResponse {
 /// Upvote a paper, once per visitor (a signed cookie identifies the visitor).
 #[utoipa::path(post, path = "/api/papers/{id}/upvote", params(("id" = String, Path, description = "Paper id")), responses(
     (status = 200, body = VoteResponse),
+    (status = 403, description = "Sent by a browser on behalf of another site", body = ErrorBody),
     (status = 404, body = ErrorBody),
     (status = 429, body = ErrorBody),
 ))]
@@ -519,14 +521,16 @@ pub(crate) async fn upvote(
     State(state): State<AppState>,
     ip: ClientIp,
     visitor: Visitor,
+    headers: HeaderMap,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<(SignedCookieJar, Json<VoteResponse>), ApiError> {
-    vote(state, ip, visitor, raw, true).await
+    vote(state, ip, visitor, headers, raw, true).await
 }
 
 /// Take back an upvote.
 #[utoipa::path(delete, path = "/api/papers/{id}/upvote", params(("id" = String, Path, description = "Paper id")), responses(
     (status = 200, body = VoteResponse),
+    (status = 403, description = "Sent by a browser on behalf of another site", body = ErrorBody),
     (status = 404, body = ErrorBody),
     (status = 429, body = ErrorBody),
 ))]
@@ -534,9 +538,10 @@ pub(crate) async fn unvote(
     State(state): State<AppState>,
     ip: ClientIp,
     visitor: Visitor,
+    headers: HeaderMap,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<(SignedCookieJar, Json<VoteResponse>), ApiError> {
-    vote(state, ip, visitor, raw, false).await
+    vote(state, ip, visitor, headers, raw, false).await
 }
 
 /// Casts or takes back `visitor`'s vote, rate-limited per IP.
@@ -563,13 +568,46 @@ pub(crate) async fn cast(
     Ok(result)
 }
 
+/// Refuses a vote that a browser sends on behalf of another site (a page elsewhere making its
+/// visitors' browsers vote). The API takes no CSRF token, so it relies on what browsers say:
+/// `Sec-Fetch-Site` (every current browser), else `Origin` against `Host`. Clients that are
+/// not browsers (curl, scripts) send neither and are let through, rate-limited.
+pub(crate) fn check_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    let refuse = || {
+        Err(ApiError::forbidden(
+            "votes are only accepted from this site's own pages or from API clients",
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.to_str().unwrap_or("") {
+            "same-origin" | "none" => Ok(()),
+            _ => refuse(),
+        };
+    }
+    match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin.to_str().unwrap_or("");
+            let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+            if origin_host.eq_ignore_ascii_case(host.to_str().unwrap_or("")) {
+                Ok(())
+            } else {
+                refuse()
+            }
+        }
+        (Some(_), None) => refuse(),
+        (None, _) => Ok(()),
+    }
+}
+
 async fn vote(
     state: AppState,
     ip: ClientIp,
     visitor: Visitor,
+    headers: HeaderMap,
     raw: String,
     up: bool,
 ) -> Result<(SignedCookieJar, Json<VoteResponse>), ApiError> {
+    check_same_site(&headers)?;
     let id = paper_id(&raw)?;
     let result = cast(&state, ip, &visitor, id.clone(), up).await?;
     Ok((
@@ -627,4 +665,40 @@ pub struct ApiDoc;
 /// `GET /api/openapi.json`.
 pub(crate) async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn votes_from_other_sites_are_refused_and_our_pages_and_api_clients_pass() {
+        let ok = |pairs| check_same_site(&headers(pairs)).is_ok();
+        assert!(ok(&[]), "curl and scripts send neither header");
+        assert!(ok(&[("sec-fetch-site", "same-origin")]));
+        assert!(ok(&[("sec-fetch-site", "none")]), "typed by the user");
+        assert!(!ok(&[("sec-fetch-site", "cross-site")]));
+        assert!(
+            !ok(&[("sec-fetch-site", "same-site")]),
+            "a sibling subdomain is another site"
+        );
+        assert!(ok(&[
+            ("origin", "http://127.0.0.1:7878"),
+            ("host", "127.0.0.1:7878")
+        ]));
+        assert!(!ok(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:7878")
+        ]));
+        assert!(!ok(&[("origin", "null"), ("host", "127.0.0.1:7878")]));
+        assert!(!ok(&[("origin", "https://evil.example")]));
+    }
 }

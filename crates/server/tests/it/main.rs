@@ -555,6 +555,22 @@ async fn one_vote_per_visitor_rate_limited_and_persistent() {
     assert_eq!(trending["papers"][0]["id"], "arxiv:2402.00002");
     assert_eq!(trending["papers"][0]["votes"], 2);
 
+    // A browser voting on behalf of another site is refused (before it counts against the
+    // rate limit); the site's own pages pass (unit-tested in api.rs).
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://elsewhere.example"),
+    ] {
+        let request = Request::post(uri)
+            .header(header::HOST, "papers.example")
+            .header(name, value)
+            .body(Body::empty())
+            .unwrap();
+        send(&app, request)
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+
     let back = with_cookie(&app, Method::DELETE, uri, Some(&cookie))
         .await
         .json();
