@@ -151,6 +151,15 @@ pub struct Status {
     pub model: ModelState,
 }
 
+/// The background work in progress: cheap to read (no store access), for every page.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Activity {
+    /// Papers encoded so far and in all, while an encoding runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<(usize, usize)>,
+    pub model: ModelState,
+}
+
 /// Where the sentence encoder is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -339,14 +348,23 @@ impl Engine {
 
     /// Papers and encoding progress.
     pub fn status(&self) -> Result<Status> {
+        let Activity { encoding, model } = self.activity();
         Ok(Status {
             papers: self.store.count()?,
+            encoding,
+            model,
+        })
+    }
+
+    /// Encoding progress and model state, without touching the store.
+    pub fn activity(&self) -> Activity {
+        Activity {
             encoding: *self
                 .encode_progress
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
             model: *self.model_state.lock().unwrap_or_else(|e| e.into_inner()),
-        })
+        }
     }
 
     fn encode_pending(&self, encoder: &EncoderHandle) -> Result<usize> {

@@ -9,8 +9,8 @@ mod feed;
 mod progress;
 
 pub use engine::{
-    Config, Engine, Filter, IngestOptions, IngestReport, ModelState, SearchPage, Status, Timings,
-    DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
+    Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, SearchPage, Status,
+    Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};

@@ -31,42 +31,21 @@ pub fn load_or_create(path: &Path) -> std::io::Result<Vec<u8>> {
             let mut secret = vec![0u8; 64];
             rand::rng().fill_bytes(&mut secret);
             let dir = path.parent().unwrap_or(Path::new("."));
-            let mut tmp = tempfile_in(dir)?;
-            tmp.1.write_all(hex::encode(&secret).as_bytes())?;
-            tmp.1.sync_all()?;
-            // Never replace a secret another process wrote meanwhile: hard-link, don't rename.
-            match std::fs::hard_link(&tmp.0, path) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&tmp.0);
-                    Ok(secret)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let _ = std::fs::remove_file(&tmp.0);
+            // tempfile creates it readable by the owner only (0600).
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            tmp.write_all(hex::encode(&secret).as_bytes())?;
+            tmp.as_file().sync_all()?;
+            // Never replace a secret another process wrote meanwhile.
+            match tmp.persist_noclobber(path) {
+                Ok(_) => Ok(secret),
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
                     load_or_create(path)
                 }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp.0);
-                    Err(e)
-                }
+                Err(e) => Err(e.error),
             }
         }
         Err(e) => Err(e),
     }
-}
-
-fn tempfile_in(dir: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
-    let mut suffix = [0u8; 8];
-    rand::rng().fill_bytes(&mut suffix);
-    let path = dir.join(format!(".secret-{}.tmp", hex::encode(suffix)));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(&path)?;
-    Ok((path, file))
 }
 
 /// Independent keys for each use, derived from the secret.

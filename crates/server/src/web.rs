@@ -10,7 +10,9 @@ use axum::Form;
 use axum_extra::extract::SignedCookieJar;
 use chrono::{NaiveDate, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use paperscout_app::{FeedItem, Hit, ModelState, PaperId, SearchMode, Status, Window, MAX_RESULTS};
+use paperscout_app::{
+    Activity, FeedItem, Hit, ModelState, PaperId, SearchMode, Window, MAX_RESULTS,
+};
 use serde::Deserialize;
 
 use crate::api::{self, blocking, paper_path, ApiPath, ApiQuery, SearchParams};
@@ -67,7 +69,7 @@ pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     }
 }
 
-fn layout(title: &str, nav: Nav, query: &str, status: Option<&Status>, body: Markup) -> Markup {
+fn layout(title: &str, nav: Nav, query: &str, status: Option<&Activity>, body: Markup) -> Markup {
     let item = |href: &str, label: &str, this: Nav| {
         html! { a href=(href) class=[(nav == this).then_some("active")] { (label) } }
     };
@@ -275,7 +277,7 @@ async fn feed_page(state: AppState, visitor: Visitor, params: FeedParams, trendi
             e.newest(offset, PAGE_SIZE + 1)?
         };
         let keys: Vec<i64> = items.iter().map(|i| i.key).collect();
-        Ok((items, e.voted_by(&voter, &keys)?, e.status()?))
+        Ok((items, e.voted_by(&voter, &keys)?, e.activity()))
     })
     .await
     .map_err(fail)?;
@@ -380,7 +382,10 @@ pub(crate) async fn search(
     let q = raw.clone();
     let f = filter.clone();
     let result = blocking(&state, move |e| {
-        Ok((e.search_page(&q, mode, &f, offset, PAGE_SIZE)?, e.status()?))
+        Ok((
+            e.search_page(&q, mode, &f, offset, PAGE_SIZE)?,
+            e.activity(),
+        ))
     })
     .await;
     let (results, status) = match result {
@@ -453,7 +458,7 @@ pub(crate) async fn paper(
     let (stored, votes, status) = blocking(&state, move |e| {
         let stored = e.paper(&id)?;
         let votes = e.vote_state(stored.key, &voter)?;
-        Ok((stored, votes, e.status()?))
+        Ok((stored, votes, e.activity()))
     })
     .await
     .map_err(fail)?;
