@@ -82,7 +82,7 @@ pub struct IngestReport {
 pub struct Engine {
     pub(crate) config: Config,
     pub(crate) store: Store,
-    lexical: LexicalIndex,
+    pub(crate) lexical: LexicalIndex,
     /// Serialises index catch-up so two callers don't both apply the same changes.
     lexical_sync: Mutex<()>,
     encoder: Mutex<Option<EncoderHandle>>,
@@ -521,7 +521,7 @@ impl Engine {
     }
 
     /// Runs `f` on the vector index, loading it (and encoding pending papers) first.
-    fn with_vectors<T>(&self, f: impl FnOnce(&FlatIndex) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_vectors<T>(&self, f: impl FnOnce(&FlatIndex) -> Result<T>) -> Result<T> {
         self.ensure_vectors()?;
         let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
@@ -533,7 +533,7 @@ impl Engine {
         }
     }
 
-    fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
+    pub(crate) fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
         self.with_vectors(|index| Ok(index.search(query, k)?))
     }
 

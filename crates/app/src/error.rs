@@ -10,6 +10,8 @@ pub enum ErrorKind {
     Invalid,
     /// A paper or file that does not exist.
     NotFound,
+    /// A feature this server is not set up for (e.g. mail without an SMTP server).
+    Unavailable,
     /// Everything else: IO, the store, the indexes, the model.
     Internal,
 }
@@ -18,6 +20,8 @@ pub enum ErrorKind {
 pub enum Error {
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("no paper with id {0}")]
     PaperNotFound(PaperId),
     #[error(transparent)]
@@ -39,6 +43,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Invalid(_) => ErrorKind::Invalid,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Ingest(paperscout_ingest::Error::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {

@@ -108,6 +108,9 @@ pub struct FeedItem {
     pub paper: Paper,
     /// All-time upvotes.
     pub votes: usize,
+    /// Listed or voted for inside the trending window (trending feeds only).
+    #[serde(skip)]
+    pub in_window: bool,
     /// The trending score (trending feeds only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trending_score: Option<f64>,
@@ -159,15 +162,15 @@ impl Engine {
             .store
             .trending_candidates(since, offset.saturating_add(limit))?;
         let ranked = rank_candidates(candidates, &self.config.trending, now);
-        let page: Vec<(Key, f64)> = ranked
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(c, s)| (c.key, s))
-            .collect();
-        self.feed_items(&page.iter().map(|p| p.0).collect::<Vec<_>>(), |key| {
-            page.iter().find(|p| p.0 == key).map(|p| p.1)
-        })
+        let page: Vec<(Candidate, f64)> = ranked.into_iter().skip(offset).take(limit).collect();
+        let mut items = self
+            .feed_items(&page.iter().map(|p| p.0.key).collect::<Vec<_>>(), |key| {
+                page.iter().find(|p| p.0.key == key).map(|p| p.1)
+            })?;
+        for item in &mut items {
+            item.in_window = page.iter().any(|p| p.0.key == item.key && p.0.in_window);
+        }
+        Ok(items)
     }
 
     /// Page `offset..offset+limit` of the papers, newest first.
@@ -189,6 +192,7 @@ impl Engine {
             .map(|p| FeedItem {
                 key: p.key,
                 votes: votes.get(&p.key).copied().unwrap_or(0),
+                in_window: false,
                 trending_score: score(p.key),
                 paper: p.paper,
             })

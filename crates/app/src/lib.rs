@@ -2,6 +2,7 @@
 //! (ingest, search, similar, reindex, export, eval). No HTTP, no terminal: front ends call in
 //! and render; long work reports through [`Progress`].
 
+pub mod digest;
 mod engine;
 mod error;
 pub mod eval;
@@ -16,6 +17,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
 pub use progress::{NoProgress, Progress};
 
+pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
 pub use paperscout_encoder::{ModelSpec, DEFAULT_REPO};
 pub use paperscout_index::Fusion;
 pub use paperscout_ingest::{Format, Input};

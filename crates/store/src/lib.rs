@@ -6,8 +6,13 @@
 //! exactly the rows it missed (after a crash, or another process's ingest).
 
 mod schema;
+mod subscribers;
 mod votes;
 
+pub use subscribers::{
+    MailKind, OutboxStats, OutgoingMail, QueuedMail, SubscribeOutcome, Subscriber,
+    SubscriberStatus, Subscription,
+};
 pub use votes::{Candidate, Facets};
 
 use std::path::{Path, PathBuf};

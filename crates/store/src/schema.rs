@@ -47,6 +47,50 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (paper_key, voter)
      ) WITHOUT ROWID;
      CREATE INDEX votes_cast_at ON votes (cast_at, paper_key);",
+    // 3: the daily digest. Subscribers are found by a random handle (what signed links carry),
+    // never by their row id. `since_key`: papers with a larger key arrived after the
+    // subscriber's last digest (keys only grow; papers are never deleted). The outbox is the
+    // ledger that makes each digest go out once: one row per (subscriber, local date).
+    "CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        handle BLOB NOT NULL UNIQUE,
+        email TEXT NOT NULL COLLATE NOCASE UNIQUE,
+        interests TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        timezone TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed')),
+        created_at INTEGER NOT NULL,
+        confirmed_at INTEGER,
+        unsubscribed_at INTEGER,
+        last_request_mail_at INTEGER,
+        since_key INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX subscribers_status ON subscribers (status);
+     CREATE TABLE digest_papers (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        paper_key INTEGER NOT NULL,
+        local_date TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, paper_key)
+     ) WITHOUT ROWID;
+     CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('confirm', 'notice', 'digest')),
+        local_date TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped', 'failed', 'cancelled')),
+        recipient TEXT NOT NULL,
+        message_id TEXT,
+        message BLOB,
+        papers INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER
+     );
+     CREATE UNIQUE INDEX outbox_digest ON outbox (subscriber_id, local_date) WHERE kind = 'digest';
+     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);",
 ];
 
 pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {

@@ -1,3 +1,5 @@
+mod digest;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
