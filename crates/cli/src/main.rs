@@ -1,6 +1,7 @@
 //! `paperscout`: the command-line front end. Parses flags (and their environment variables),
 //! sets up logging and progress bars, calls into `paperscout_app`, and prints.
 
+mod config;
 mod progress;
 
 use std::io::{IsTerminal, Write};
@@ -52,7 +53,7 @@ struct Global {
     #[arg(long, env = "PAPERSCOUT_MODEL_REPO", global = true, default_value = DEFAULT_REPO, value_name = "REPO")]
     model_repo: String,
     /// Start a new data dir empty instead of with the bundled demo corpus
-    #[arg(long, env = "PAPERSCOUT_NO_DEMO", global = true)]
+    #[arg(long, env = "PAPERSCOUT_NO_DEMO", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     no_demo: bool,
     /// Texts per encoder forward pass
     #[arg(
@@ -66,6 +67,30 @@ struct Global {
     /// How hybrid search fuses the rankings: convex[:ALPHA] or rrf[:K]
     #[arg(long, env = "PAPERSCOUT_FUSION", global = true, default_value_t = Fusion::DEFAULT, value_name = "F")]
     fusion: Fusion,
+    /// The config file (TOML) [default: ~/.config/paperscout/config.toml, if it exists]
+    #[arg(long, env = "PAPERSCOUT_CONFIG", global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// SMTP server for mail, in lettre's URL form: smtp://user:pass@host:587?tls=required,
+    /// smtps://user:pass@host (config: smtp.url)
+    #[arg(
+        long,
+        env = "PAPERSCOUT_SMTP_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    smtp_url: Option<String>,
+    /// The From of every mail, e.g. "paperscout <digest@example.org>" (config: smtp.from)
+    #[arg(
+        long,
+        env = "PAPERSCOUT_SMTP_FROM",
+        global = true,
+        value_name = "MAILBOX"
+    )]
+    smtp_from: Option<String>,
+    /// The site's public URL, for links in mail [default: http://ADDR] (config: site.base_url)
+    #[arg(long, env = "PAPERSCOUT_BASE_URL", global = true, value_name = "URL")]
+    base_url: Option<String>,
     /// Log more (-v: info, -vv: debug); PAPERSCOUT_LOG takes a tracing filter
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -100,9 +125,20 @@ enum Command {
         )]
         votes_per_minute: u32,
         /// Mark cookies Secure (set this when a proxy serves the site over HTTPS)
-        #[arg(long, env = "PAPERSCOUT_SECURE_COOKIES")]
+        #[arg(long, env = "PAPERSCOUT_SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
         secure_cookies: bool,
+        /// Digest subscription requests per hour per IP (each may send a mail); 0: no limit
+        #[arg(
+            long,
+            env = "PAPERSCOUT_SUBSCRIBES_PER_HOUR",
+            default_value_t = 10,
+            value_name = "N"
+        )]
+        subscribes_per_hour: u32,
     },
+    /// The daily digest (`serve` sends it by itself; these are for cron and for checking)
+    #[command(subcommand)]
+    Digest(DigestCmd),
     /// Add papers from files (updating papers already known); all-or-nothing unless --skip-bad
     Ingest {
         /// Files to read, or BEIR dataset folders (holding corpus.jsonl)
@@ -182,6 +218,25 @@ enum Command {
     Bench(Bench),
     /// Make sure the model is available (fetching it if needed) and print where it is
     Model,
+}
+
+#[derive(Subcommand, Debug)]
+enum DigestCmd {
+    /// Build the digests due now and send what the outbox holds (once per subscriber per
+    /// local day, however often this runs)
+    Send {
+        /// Every active subscriber's digest for their current local day, whatever their hour
+        #[arg(long)]
+        now: bool,
+        /// Show what would be sent; record and send nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Subscribers and the outbox at a glance
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -299,6 +354,20 @@ impl Global {
         })
     }
 
+    /// Digest settings from flags, environment and config file.
+    fn digest_config(&self, default_base: &str) -> Result<paperscout_app::DigestConfig> {
+        let path = config::locate(self.config.as_deref());
+        let file = config::load(path.as_deref())?;
+        file.digest(
+            &config::Overrides {
+                smtp_url: self.smtp_url.clone(),
+                smtp_from: self.smtp_from.clone(),
+                base_url: self.base_url.clone(),
+            },
+            default_base,
+        )
+    }
+
     fn engine(&self) -> Result<Engine> {
         Ok(Engine::open(
             self.config(None, true)?,
@@ -315,7 +384,14 @@ fn run(cli: Cli) -> Result<()> {
             reads_per_minute,
             votes_per_minute,
             secure_cookies,
-        } => serve(g, addr, reads_per_minute, votes_per_minute, secure_cookies)?,
+            subscribes_per_hour,
+        } => serve(
+            g,
+            addr,
+            [reads_per_minute, votes_per_minute, subscribes_per_hour],
+            secure_cookies,
+        )?,
+        Command::Digest(cmd) => digest(g, cmd)?,
         Command::Ingest {
             paths,
             format,
@@ -744,15 +820,21 @@ fn server_secret(data_dir: &std::path::Path) -> Result<Vec<u8>> {
 fn serve(
     g: &Global,
     addr: std::net::SocketAddr,
-    reads_per_minute: u32,
-    votes_per_minute: u32,
+    [reads_per_minute, votes_per_minute, subscribes_per_hour]: [u32; 3],
     secure_cookies: bool,
 ) -> Result<()> {
+    let digest = g.digest_config(&format!("http://{addr}"))?;
     let engine = Arc::new(g.engine()?);
     let mut options = paperscout_server::Options::new(server_secret(&engine.config().data_dir)?);
     options.reads_per_minute = reads_per_minute;
     options.votes_per_minute = votes_per_minute;
     options.secure_cookies = secure_cookies;
+    options.subscribes_per_hour = subscribes_per_hour;
+    match &digest.smtp {
+        Some(url) => tracing::info!(smtp = %url, base_url = %digest.base_url, "daily digest on"),
+        None => tracing::info!("no SMTP server configured (PAPERSCOUT_SMTP_URL): daily digest off"),
+    }
+    options.digest = digest;
     let papers = engine.store().count()?;
     let state = paperscout_server::AppState::new(engine, &options).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -769,4 +851,73 @@ fn serve(
         paperscout_server::serve(state, listener, paperscout_server::shutdown_signal()).await?;
         Ok(())
     })
+}
+
+fn digest(g: &Global, cmd: DigestCmd) -> Result<()> {
+    let config = g.digest_config("http://127.0.0.1:7878")?;
+    let engine = Arc::new(g.engine()?);
+    let secret = server_secret(&engine.config().data_dir)?;
+    let digests = paperscout_app::Digests::new(engine.clone(), config, &secret)?;
+    let now = chrono::Utc::now();
+    match cmd {
+        DigestCmd::Send {
+            now: force,
+            dry_run: true,
+        } => {
+            let planned = digests.dry_run(now, force)?;
+            if planned.is_empty() {
+                println!("no digest is due");
+            }
+            for p in planned {
+                println!(
+                    "{} ({}): {}  [{} trending, {} matching, {} new papers looked at]",
+                    p.email,
+                    p.local_date,
+                    p.subject,
+                    p.digest.trending.len(),
+                    p.digest.matches.len(),
+                    p.digest.new_papers
+                );
+            }
+        }
+        DigestCmd::Send {
+            now: force,
+            dry_run: false,
+        } => {
+            let r = digests.run(now, force)?;
+            let d = r.delivery;
+            println!(
+                "{} due: {} queued, {} with nothing new (not sent); mail: {} sent, {} to retry, {} failed, {} cancelled",
+                r.due, r.queued, r.skipped_empty, d.sent, d.retrying, d.failed, d.cancelled
+            );
+            if d.failed > 0 || d.retrying > 0 {
+                eprintln!("some mail could not be sent; the log says why (-v)");
+            }
+        }
+        DigestCmd::Status { json } => {
+            let o = engine.store().outbox_stats()?;
+            let active = engine.store().active_subscribers()?.len();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "active_subscribers": active,
+                        "outbox": {"pending": o.pending, "sent": o.sent, "failed": o.failed, "skipped": o.skipped},
+                        "smtp": digests.config().smtp.as_ref().map(|u| u.to_string()),
+                    })
+                );
+            } else {
+                println!("{active} active subscribers");
+                println!(
+                    "outbox: {} waiting, {} sent, {} failed, {} days with nothing new",
+                    o.pending, o.sent, o.failed, o.skipped
+                );
+                match &digests.config().smtp {
+                    Some(u) => println!("smtp: {u}"),
+                    None => println!("smtp: not configured (PAPERSCOUT_SMTP_URL)"),
+                }
+            }
+        }
+    }
+    Ok(())
 }

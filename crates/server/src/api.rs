@@ -655,9 +655,19 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
 #[openapi(
     info(
         title = "paperscout",
-        description = "Search, browse and upvote research papers. Errors are JSON `{\"error\", \"kind\"}`: 400 invalid, 404 not_found, 429 rate_limited (with Retry-After), 500 internal."
+        description = "Search, browse and upvote research papers. Errors are JSON `{\"error\", \"kind\"}`: 400 invalid, 404 not_found, 429 rate_limited (with Retry-After), 503 unavailable, 500 internal."
     ),
-    paths(search, paper, similar, papers, trending, upvote, unvote, healthz),
+    paths(
+        search,
+        paper,
+        similar,
+        papers,
+        trending,
+        upvote,
+        unvote,
+        crate::digest::api_subscribe,
+        healthz
+    ),
     components(schemas(ErrorBody, ModeParam, WindowParam, SortParam))
 )]
 pub struct ApiDoc;

@@ -22,7 +22,7 @@ pub(crate) struct ErrorBody {
     /// What went wrong, for people.
     error: String,
     /// What kind of failure, for programs: invalid, not_found, rate_limited, forbidden,
-    /// too_large, timeout or internal.
+    /// too_large, unsupported_media_type, timeout, unavailable or internal.
     kind: &'static str,
 }
 
@@ -63,6 +63,15 @@ impl ApiError {
         }
     }
 
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "unavailable",
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     pub fn internal() -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,6 +92,10 @@ impl ApiError {
                 ),
             ),
             StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long".to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "send the body as JSON, with Content-Type: application/json".to_string(),
+            ),
             StatusCode::METHOD_NOT_ALLOWED => {
                 ("invalid", "this method is not allowed here".to_string())
             }
@@ -121,6 +134,7 @@ impl From<paperscout_app::Error> for ApiError {
         match e.kind() {
             ErrorKind::Invalid => ApiError::invalid(e.to_string()),
             ErrorKind::NotFound => ApiError::not_found(e.to_string()),
+            ErrorKind::Unavailable => ApiError::unavailable(e.to_string()),
             ErrorKind::Internal => {
                 tracing::error!(error = %chain(&e), "request failed");
                 ApiError::internal()

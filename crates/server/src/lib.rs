@@ -9,6 +9,7 @@
 
 mod api;
 mod assets;
+mod digest;
 mod error;
 mod limit;
 mod metrics;
@@ -25,7 +26,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::Key;
-use paperscout_app::Engine;
+use paperscout_app::{DigestConfig, Digests, Engine};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -52,6 +53,10 @@ pub struct Options {
     pub votes_per_minute: u32,
     /// Mark cookies `Secure` (when the site is served over HTTPS by a proxy).
     pub secure_cookies: bool,
+    /// Subscription requests per hour per IP (0: no limit); each may send a mail.
+    pub subscribes_per_hour: u32,
+    /// The daily digest: mail server, sender, links.
+    pub digest: DigestConfig,
 }
 
 impl Options {
@@ -61,6 +66,8 @@ impl Options {
             reads_per_minute: 600,
             votes_per_minute: 30,
             secure_cookies: false,
+            subscribes_per_hour: 10,
+            digest: DigestConfig::default(),
         }
     }
 }
@@ -76,7 +83,11 @@ struct Inner {
     metrics: metrics::Metrics,
     reads: Option<limit::Limiter>,
     votes: Option<limit::Limiter>,
+    subscribes: Option<limit::Limiter>,
     secure_cookies: bool,
+    digests: Arc<Digests>,
+    /// Wakes the mail scheduler (a subscription request queued a confirmation).
+    mail_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -88,8 +99,13 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(engine: Arc<Engine>, options: &Options) -> Result<AppState, String> {
         let keys = secret::derive(&options.secret)?;
+        let digests = Digests::new(engine.clone(), options.digest.clone(), &options.secret)
+            .map_err(|e| e.to_string())?;
         Ok(AppState(Arc::new(Inner {
             engine,
+            digests: Arc::new(digests),
+            mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+            subscribes: limit::hourly_limiter(options.subscribes_per_hour),
             cookie_key: Key::from(&keys.cookie),
             csrf_key: keys.csrf.to_vec(),
             metrics: metrics::Metrics::new(),
@@ -101,6 +117,10 @@ impl AppState {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.0.engine
+    }
+
+    pub fn digests(&self) -> &Arc<Digests> {
+        &self.0.digests
     }
 }
 
@@ -119,7 +139,24 @@ pub fn router(state: AppState) -> Router {
         .route("/papers/{id}", get(web::paper))
         .route("/papers/{id}/upvote", post(web::upvote))
         .route("/papers/{id}/unvote", post(web::unvote))
-        .route("/subscribe", get(web::subscribe_form).post(web::subscribe))
+        .route(
+            "/subscribe",
+            get(digest::subscribe_form).post(digest::subscribe),
+        )
+        .route(
+            "/subscribe/confirm",
+            get(digest::confirm_page).post(digest::confirm),
+        )
+        .route(
+            "/subscription",
+            get(digest::manage_page).post(digest::manage),
+        )
+        .route("/subscription/preview", get(digest::preview))
+        .route(
+            "/unsubscribe",
+            get(digest::unsubscribe_page).post(digest::unsubscribe),
+        )
+        .route("/api/subscriptions", post(digest::api_subscribe))
         .route("/static/{file}", get(assets::serve))
         .route("/api/search", get(api::search))
         .route("/api/papers", get(api::papers))
@@ -164,7 +201,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight. Encodes papers that
-/// lack embeddings in the background meanwhile (searches use what is encoded so far).
+/// lack embeddings in the background meanwhile (searches use what is encoded so far), and,
+/// when an SMTP server is configured, runs the daily digest scheduler.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -179,6 +217,7 @@ pub async fn serve(
             "cannot encode papers; semantic and hybrid search will fail until this is fixed"
         ),
     });
+    digest::spawn_scheduler(&state);
     let limits = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

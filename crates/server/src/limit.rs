@@ -1,4 +1,4 @@
-//! Per-IP rate limits (governor's GCRA): one for pages and API reads, one for votes.
+//! Per-IP rate limits (governor's GCRA): pages and API reads, votes, and subscription requests.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -23,6 +23,15 @@ pub(crate) fn limiter(per_minute: u32) -> Option<Limiter> {
     let burst = NonZeroU32::new((per_minute / 6).max(5)).expect("at least 5");
     Some(Arc::new(DefaultKeyedRateLimiter::keyed(
         Quota::per_minute(rate).allow_burst(burst),
+    )))
+}
+
+/// A limiter allowing `per_hour` requests an hour, in bursts of up to 3; `None` for 0.
+pub(crate) fn hourly_limiter(per_hour: u32) -> Option<Limiter> {
+    let rate = NonZeroU32::new(per_hour)?;
+    let burst = NonZeroU32::new(per_hour.min(3)).expect("at least 1");
+    Some(Arc::new(DefaultKeyedRateLimiter::keyed(
+        Quota::per_hour(rate).allow_burst(burst),
     )))
 }
 
@@ -60,6 +69,11 @@ pub(crate) fn check_vote(state: &AppState, ip: ClientIp) -> Result<(), ApiError>
     check(&state.0.votes, ip.0)
 }
 
+/// Checks the subscription-request limit for `ip` (each request may send a mail).
+pub(crate) fn check_subscribe(state: &AppState, ip: ClientIp) -> Result<(), ApiError> {
+    check(&state.0.subscribes, ip.0)
+}
+
 /// Middleware: the read limit, for everything but health checks, metrics and static files.
 pub(crate) async fn reads(
     State(state): State<AppState>,
@@ -83,7 +97,10 @@ pub(crate) async fn reads(
 
 /// Drops the state of addresses that have been quiet, so memory stays bounded.
 pub(crate) fn forget_idle(state: &AppState) {
-    for limiter in [&state.0.reads, &state.0.votes].into_iter().flatten() {
+    for limiter in [&state.0.reads, &state.0.votes, &state.0.subscribes]
+        .into_iter()
+        .flatten()
+    {
         limiter.retain_recent();
         limiter.shrink_to_fit();
     }

@@ -1,6 +1,8 @@
 //! Prometheus metrics at `/metrics` (OpenMetrics text): requests and latency by route, papers
-//! indexed, encoding progress, votes.
+//! indexed, encoding progress, votes, and mail (sent by kind, failed attempts, given up,
+//! waiting in the outbox).
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,6 +15,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use paperscout_app::digest::MailKind;
 
 use crate::{ApiError, AppState};
 
@@ -30,6 +34,12 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    /// confirm, notice or digest.
+    kind: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub(crate) struct Metrics {
@@ -39,6 +49,11 @@ pub(crate) struct Metrics {
     papers: Gauge,
     encoding_pending: Gauge,
     pub(crate) votes: Counter,
+    mail_sent: Family<KindLabels, Counter>,
+    mail_failed_attempts: Counter,
+    mail_given_up: Counter,
+    mail_pending: Gauge,
+    digests_skipped_empty: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -71,6 +86,36 @@ impl Metrics {
             encoding_pending.clone(),
         );
         registry.register("upvotes", "Upvotes recorded", votes.clone());
+        let mail_sent = Family::<KindLabels, Counter>::default();
+        let mail_failed_attempts = Counter::default();
+        let mail_given_up = Counter::default();
+        let mail_pending = Gauge::default();
+        let digests_skipped_empty = Counter::default();
+        registry.register(
+            "mail_sent",
+            "Mails accepted by the SMTP server, by kind",
+            mail_sent.clone(),
+        );
+        registry.register(
+            "mail_send_failures",
+            "Attempts to send a mail that failed (each retry counts)",
+            mail_failed_attempts.clone(),
+        );
+        registry.register(
+            "mail_given_up",
+            "Mails given up on (permanent SMTP errors or too many attempts)",
+            mail_given_up.clone(),
+        );
+        registry.register(
+            "mail_outbox_pending",
+            "Mails waiting in the outbox (including those waiting to retry)",
+            mail_pending.clone(),
+        );
+        registry.register(
+            "digests_skipped_empty",
+            "Digest days with nothing new, not sent (send_empty off)",
+            digests_skipped_empty.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -78,6 +123,11 @@ impl Metrics {
             papers,
             encoding_pending,
             votes,
+            mail_sent,
+            mail_failed_attempts,
+            mail_given_up,
+            mail_pending,
+            digests_skipped_empty,
         }
     }
 }
@@ -114,7 +164,10 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
 /// `GET /metrics`.
 pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
     let engine = state.engine().clone();
-    let status = tokio::task::spawn_blocking(move || engine.status()).await??;
+    let (status, outbox) = tokio::task::spawn_blocking(move || {
+        Ok::<_, paperscout_app::Error>((engine.status()?, engine.store().outbox_stats()?))
+    })
+    .await??;
     let metrics = &state.0.metrics;
     metrics.papers.set(status.papers as i64);
     metrics.encoding_pending.set(
@@ -123,6 +176,29 @@ pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, Ap
             .map(|(done, total)| total - done)
             .unwrap_or(0) as i64,
     );
+    // The digest's counters live in the app (it also runs without a server); mirror them.
+    let stats = state.digests().stats();
+    let sync = |c: &Counter, v: u64| {
+        c.inc_by(v.saturating_sub(c.get()));
+    };
+    for kind in [MailKind::Confirm, MailKind::Notice, MailKind::Digest] {
+        sync(
+            &metrics.mail_sent.get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            }),
+            stats.sent(kind),
+        );
+    }
+    sync(
+        &metrics.mail_failed_attempts,
+        stats.failed_attempts.load(Ordering::Relaxed),
+    );
+    sync(&metrics.mail_given_up, stats.failed.load(Ordering::Relaxed));
+    sync(
+        &metrics.digests_skipped_empty,
+        stats.digests_skipped_empty.load(Ordering::Relaxed),
+    );
+    metrics.mail_pending.set(outbox.pending as i64);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
         .map_err(|_| ApiError::internal())?;

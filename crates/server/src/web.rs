@@ -26,7 +26,7 @@ const EXCERPT_CHARS: usize = 320;
 const MAX_AUTHORS: usize = 6;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Nav {
+pub(crate) enum Nav {
     Trending,
     New,
     Search,
@@ -69,7 +69,13 @@ pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     }
 }
 
-fn layout(title: &str, nav: Nav, query: &str, status: Option<&Activity>, body: Markup) -> Markup {
+pub(crate) fn layout(
+    title: &str,
+    nav: Nav,
+    query: &str,
+    status: Option<&Activity>,
+    body: Markup,
+) -> Markup {
     let item = |href: &str, label: &str, this: Nav| {
         html! { a href=(href) class=[(nav == this).then_some("active")] { (label) } }
     };
@@ -557,91 +563,6 @@ async fn vote_form(
         Ok(id) => (visitor.jar, Redirect::to(&paper_path(&id))).into_response(),
         Err(e) => error_page(e),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct SubscribeForm {
-    csrf: String,
-    email: String,
-    #[serde(default)]
-    interests: String,
-    #[serde(default)]
-    hour: String,
-    #[serde(default)]
-    timezone: String,
-}
-
-fn subscribe_body(state: &AppState, visitor: &Visitor, message: Option<Markup>) -> Markup {
-    html! {
-        h1 { "Trending papers in your inbox, once a day" }
-        p.notice role="note" {
-            strong { "Not sending yet. " }
-            "This server does not send digests yet: the form below shows what you will be able to choose, but nothing you submit is stored and no mail will come."
-        }
-        @if let Some(m) = message { (m) }
-        form.subscribe method="post" action="/subscribe" {
-            input type="hidden" name="csrf" value=(csrf_token(state, visitor));
-            label { "Email" input type="email" name="email" required autocomplete="email" maxlength="254"; }
-            label { "Interests (optional)" textarea name="interests" rows="2" maxlength="500" placeholder="sparse retrieval, cross-encoders" {} }
-            div.row {
-                label { "Hour" select name="hour" {
-                    @for h in 0..24 { option value=(h) selected[h == 8] { (format!("{h:02}:00")) } }
-                } }
-                label { "Time zone" input type="text" name="timezone" value="UTC" maxlength="64" placeholder="Europe/Paris"; }
-            }
-            button type="submit" { "Subscribe" }
-        }
-    }
-}
-
-/// `GET /subscribe`.
-pub(crate) async fn subscribe_form(State(state): State<AppState>, visitor: Visitor) -> Page {
-    let body = subscribe_body(&state, &visitor, None);
-    Ok((
-        visitor.jar.clone(),
-        layout("Daily digest", Nav::Subscribe, "", None, body),
-    ))
-}
-
-/// `POST /subscribe`: checks the form and says plainly that nothing was stored.
-pub(crate) async fn subscribe(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    form: Result<Form<SubscribeForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(e) => return error_page(e.into()),
-    };
-    if !csrf_ok(&state, &visitor, &form.csrf) {
-        return error_page(ApiError::forbidden(
-            "This form has expired or did not come from this site. Reload the page and try again.",
-        ));
-    }
-    let _ = (&form.interests, &form.hour, &form.timezone);
-    let email = form.email.trim();
-    let looks_valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(user, host)| {
-            !user.is_empty() && host.contains('.') && !host.starts_with('.')
-        });
-    let (status, message) = if looks_valid {
-        (
-            StatusCode::ACCEPTED,
-            html! { p.result role="status" { "Thanks. Digests are not available on this server yet, so your address was not stored." } },
-        )
-    } else {
-        (
-            StatusCode::BAD_REQUEST,
-            html! { p.error role="alert" { "That does not look like an email address: " (email) } },
-        )
-    };
-    let body = subscribe_body(&state, &visitor, Some(message));
-    (
-        status,
-        visitor.jar.clone(),
-        layout("Daily digest", Nav::Subscribe, "", None, body),
-    )
-        .into_response()
 }
 
 /// `s` escaped for HTML text and attributes.

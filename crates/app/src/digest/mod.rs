@@ -23,11 +23,12 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use hmac::{Hmac, Mac};
-use paperscout_store::{MailKind, SubscribeOutcome, Subscriber, SubscriberStatus, Subscription};
+use paperscout_store::SubscribeOutcome;
 use rand::RngCore;
 use sha2::Sha256;
 
 pub use deliver::{DeliveryReport, SmtpUrl};
+pub use paperscout_store::{MailKind, OutboxStats, Subscriber, SubscriberStatus, Subscription};
 pub use render::paper_path;
 pub use select::{Digest, DigestItem, Reason};
 pub use token::Purpose;

@@ -253,16 +253,26 @@ fn message_id(d: &Digests, kind: MailKind) -> String {
 
 /// Builds the RFC 5322 message. Mail to subscribers carries the one-click unsubscribe headers
 /// of RFC 8058 (and RFC 2369's `List-Unsubscribe` with an https and a mailto URL).
+/// What a mail says: its subject, plain-text part and HTML part.
+struct Content {
+    subject: String,
+    text: String,
+    html: String,
+}
+
 fn message(
     d: &Digests,
     s: &Subscriber,
     kind: MailKind,
-    subject: &str,
-    text: String,
-    html: String,
+    content: Content,
     now: DateTime<Utc>,
     papers: usize,
 ) -> OutgoingMail {
+    let Content {
+        subject,
+        text,
+        html,
+    } = content;
     let to = match lettre::Address::from_str(&s.subscription.email) {
         Ok(a) => Mailbox::new(None, a),
         // Validated when stored; a row edited by hand is the only way here.
@@ -316,9 +326,11 @@ pub(crate) fn digest_mail(
         d,
         s,
         MailKind::Digest,
-        &subject(digest),
-        digest_text(d, s, digest),
-        digest_html(d, s, digest),
+        Content {
+            subject: subject(digest),
+            text: digest_text(d, s, digest),
+            html: digest_html(d, s, digest),
+        },
         now,
         digest.trending.len() + digest.matches.len(),
     )
@@ -371,9 +383,11 @@ pub(crate) fn request_mail(
                 d,
                 s,
                 kind,
-                "paperscout: you are already subscribed",
-                text,
-                html,
+                Content {
+                    subject: "paperscout: you are already subscribed".into(),
+                    text,
+                    html,
+                },
                 now,
                 0,
             )
@@ -399,9 +413,11 @@ pub(crate) fn request_mail(
                 d,
                 s,
                 MailKind::Confirm,
-                "Confirm your paperscout digest",
-                text,
-                html,
+                Content {
+                    subject: "Confirm your paperscout digest".into(),
+                    text,
+                    html,
+                },
                 now,
                 0,
             )

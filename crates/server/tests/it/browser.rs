@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use paperscout_app::Engine;
+use paperscout_app::digest::DigestConfig;
+use paperscout_app::{Engine, SmtpUrl};
+use paperscout_mailsink::MailSink;
 use paperscout_server::{AppState, Options};
 use tokio::sync::oneshot;
 
@@ -100,10 +102,18 @@ struct Server {
     done: tokio::task::JoinHandle<()>,
 }
 
-async fn start_server(engine: Arc<Engine>) -> Server {
-    let state = AppState::new(engine, &Options::new(SECRET.to_vec())).unwrap();
+/// The server, sending its mail to `sink`.
+async fn start_server(engine: Arc<Engine>, sink: &MailSink) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let mut options = Options::new(SECRET.to_vec());
+    options.digest = DigestConfig {
+        base_url: format!("http://{addr}"),
+        from: "paperscout <digest@papers.example.org>".into(),
+        smtp: Some(SmtpUrl::new(&sink.url()).unwrap()),
+        ..DigestConfig::default()
+    };
+    let state = AppState::new(engine, &options).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         paperscout_server::serve(state, listener, async {
@@ -156,7 +166,8 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
     tokio::task::spawn_blocking(move || e.ensure_embeddings().unwrap())
         .await
         .unwrap();
-    let server = start_server(engine.clone()).await;
+    let sink = MailSink::start();
+    let server = start_server(engine.clone(), &sink).await;
     let (_driver, driver_url) = start_driver().await;
     let client = browser(&driver_url, profile.path()).await;
     let site = format!("http://{}", server.addr);
@@ -250,14 +261,88 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
     shots.take(&client, "7-paper-phone").await;
     client.set_window_size(1280, 900).await.unwrap();
     client.goto(&format!("{site}/subscribe")).await.unwrap();
-    assert!(text(&client, "p.notice").await.contains("Not sending yet"));
+    text(&client, "form.subscribe").await;
     shots.take(&client, "8-subscribe").await;
+
+    // Subscribe to the digest; the scheduler mails the confirmation at once.
+    let field = |css: &'static str| client.find(Locator::Css(css));
+    field("form.subscribe input[name=email]")
+        .await
+        .unwrap()
+        .send_keys("ada@example.org")
+        .await
+        .unwrap();
+    field("form.subscribe textarea[name=interests]")
+        .await
+        .unwrap()
+        .send_keys("contrastive sentence embeddings, dense retrieval")
+        .await
+        .unwrap();
+    let tz = field("form.subscribe input[name=timezone]").await.unwrap();
+    tz.clear().await.unwrap();
+    tz.send_keys("Europe/Paris").await.unwrap();
+    field("form.subscribe button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text(&client, "h1").await, "Check your inbox");
+    shots.take(&client, "8b-check-inbox").await;
+    let s = sink.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || s.wait_for(1, Duration::from_secs(20)))
+            .await
+            .unwrap(),
+        "the confirmation mail arrives without waiting for the minute tick"
+    );
+    let mail = sink.messages()[0].text();
+    let link = mail
+        .split_whitespace()
+        .find(|w| w.contains("/subscribe/confirm?t="))
+        .unwrap_or_else(|| panic!("a confirmation link in {mail}"))
+        .to_string();
+    assert!(link.starts_with(&site), "{link}");
+    client.goto(&link).await.unwrap();
+    field("main form button[type=submit]")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text(&client, "h1").await, "You are subscribed");
+    shots.take(&client, "8c-subscribed").await;
+    // The preview of the first digest: the trending paper, and papers matching the interests.
+    client
+        .find(Locator::LinkText("Preview your next digest"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let heading = text(&client, "h1").await;
+    assert!(heading.starts_with("Your papers for"), "{heading}");
+    let page = client.source().await.unwrap();
+    assert!(
+        page.contains("DeCLUTR") && page.contains("trending · 1 upvote"),
+        "the upvoted paper trends"
+    );
+    assert!(
+        page.contains("matches: contrastive sentence embeddings"),
+        "matches with reasons"
+    );
+    shots.take(&client, "8d-digest-preview").await;
+    client.set_window_size(390, 844).await.unwrap();
+    client.refresh().await.unwrap();
+    text(&client, "h1").await;
+    shots.take(&client, "8e-digest-preview-phone").await;
+    client.set_window_size(1280, 900).await.unwrap();
 
     // Restart the server on the same data: the vote is still there, and still this visitor's.
     server.stop().await;
     drop(engine);
     let engine = open_engine(data.path(), true);
-    let server = start_server(engine).await;
+    let server = start_server(engine, &sink).await;
     let moved = paper_url
         .as_str()
         .replace(&site, &format!("http://{}", server.addr));

@@ -2,6 +2,7 @@
 //! with the real model; `browser` drives the real server in headless Chromium.
 
 mod browser;
+mod digest;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -457,7 +458,7 @@ async fn pages_render_for_people() {
     );
 
     let subscribe = get(&app, "/subscribe").await;
-    assert!(subscribe.body.contains("Not sending yet"));
+    assert!(subscribe.body.contains("Mail is not set up on this server"));
     assert!(subscribe.body.contains("name=\"timezone\""));
 }
 
@@ -646,7 +647,7 @@ async fn forms_need_their_csrf_token() {
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     assert_eq!(get(&app, "/api/papers/2402.00002").await.json()["votes"], 0);
 
-    // The subscribe form: checked, and honest that nothing is stored yet.
+    // The subscribe form: checked; without a mail server, refused plainly.
     let done = post_form(
         &app,
         "/subscribe",
@@ -654,8 +655,8 @@ async fn forms_need_their_csrf_token() {
         &format!("csrf={token}&email=ada%40example.org&interests=sparse&hour=8&timezone=UTC"),
     )
     .await;
-    assert_eq!(done.status, StatusCode::ACCEPTED);
-    assert!(done.body.contains("was not stored"));
+    assert_eq!(done.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(done.body.contains("has not configured an SMTP server"));
     let bad = post_form(
         &app,
         "/subscribe",
@@ -664,7 +665,11 @@ async fn forms_need_their_csrf_token() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    assert!(bad.body.contains("does not look like an email address"));
+    assert!(bad.body.contains("not an email address"));
+    assert!(
+        bad.body.contains("value=\"nobody\""),
+        "the form keeps what was typed"
+    );
     let forged = post_form(
         &app,
         "/subscribe",

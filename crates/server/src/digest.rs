@@ -1,0 +1,540 @@
+//! The daily digest's pages and API: subscribe (form and JSON), confirm, manage, preview and
+//! unsubscribe (including RFC 8058 one-click POSTs from mail providers), and the scheduler
+//! that builds and sends digests inside `serve`.
+//!
+//! Every answer to a subscription request is the same whether the address is known or not;
+//! links name subscribers only through signed tokens; GET never changes anything (mail
+//! scanners follow links), so confirming and unsubscribing from a page take a button press.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::{Form, Json};
+use chrono::Utc;
+use maud::{html, Markup};
+use paperscout_app::digest::{Digests, MAX_INTERESTS_CHARS};
+use paperscout_app::SubscriptionRequest;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{chain, ErrorBody};
+use crate::limit::ClientIp;
+use crate::voter::{csrf_ok, csrf_token, Visitor};
+use crate::web::{error_page, layout, Nav};
+use crate::{ApiError, AppState};
+
+/// The preview is a mail's HTML: inline styles, and nothing else allowed.
+const PREVIEW_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                           form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+const TIMEZONES: &[&str] = &[
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Australia/Sydney",
+];
+
+async fn with_digests<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Digests) -> paperscout_app::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let d = state.0.digests.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&d)).await??)
+}
+
+fn page(title: &str, body: Markup) -> Markup {
+    layout(title, Nav::Subscribe, "", None, body)
+}
+
+/// The subscription form, with `values` when re-shown after an error.
+fn form_body(
+    state: &AppState,
+    visitor: &Visitor,
+    values: &SubscribeForm,
+    message: Option<Markup>,
+) -> Markup {
+    let can_send = state.0.digests.can_send();
+    html! {
+        h1 { "Trending papers in your inbox, once a day" }
+        p { "Each morning (your hour, your time zone): the day's trending papers, and the new papers that match your interests. Confirm by mail first; every mail has a one-click unsubscribe link." }
+        @if !can_send {
+            p.notice role="note" {
+                strong { "Mail is not set up on this server. " }
+                "Its operator has not configured an SMTP server (PAPERSCOUT_SMTP_URL), so subscribing is not possible here."
+            }
+        }
+        @if let Some(m) = message { (m) }
+        form.subscribe method="post" action="/subscribe" {
+            input type="hidden" name="csrf" value=(csrf_token(state, visitor));
+            label { "Email" input type="email" name="email" required autocomplete="email" maxlength="254" value=(values.email); }
+            (preference_fields(values))
+            button type="submit" disabled[!can_send] { "Subscribe" }
+        }
+    }
+}
+
+fn preference_fields(values: &SubscribeForm) -> Markup {
+    let hour: u8 = values
+        .hour
+        .trim()
+        .parse()
+        .unwrap_or(paperscout_app::digest::DEFAULT_HOUR);
+    let tz = if values.timezone.trim().is_empty() {
+        "UTC"
+    } else {
+        values.timezone.trim()
+    };
+    html! {
+        label { "Interests (optional, separated by commas)"
+            textarea name="interests" rows="2" maxlength=(MAX_INTERESTS_CHARS) placeholder="sparse retrieval, cross-encoders" { (values.interests) }
+        }
+        label { "Categories (optional)" input type="text" name="categories" maxlength="200" placeholder="cs.IR cs.CL" value=(values.categories); }
+        div.row {
+            label { "Hour" select name="hour" {
+                @for h in 0..24u8 { option value=(h) selected[h == hour] { (format!("{h:02}:00")) } }
+            } }
+            label { "Time zone" input type="text" name="timezone" value=(tz) maxlength="64" list="timezones" placeholder="Europe/Paris"; }
+            datalist id="timezones" { @for z in TIMEZONES { option value=(z) {} } }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct SubscribeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    interests: String,
+    #[serde(default)]
+    categories: String,
+    #[serde(default)]
+    hour: String,
+    #[serde(default)]
+    timezone: String,
+}
+
+impl SubscribeForm {
+    fn request(&self) -> Result<SubscriptionRequest, ApiError> {
+        let hour = match self.hour.trim() {
+            "" => None,
+            h => Some(h.parse::<u8>().map_err(|_| {
+                ApiError::invalid(format!("the delivery hour must be 0 to 23, not {h:?}"))
+            })?),
+        };
+        Ok(SubscriptionRequest {
+            email: self.email.clone(),
+            interests: self.interests.clone(),
+            categories: vec![self.categories.clone()],
+            hour,
+            timezone: Some(self.timezone.clone()),
+        })
+    }
+}
+
+/// `GET /subscribe`.
+pub(crate) async fn subscribe_form(State(state): State<AppState>, visitor: Visitor) -> Response {
+    let body = form_body(&state, &visitor, &SubscribeForm::default(), None);
+    (visitor.jar.clone(), page("Daily digest", body)).into_response()
+}
+
+fn check_subscribe_limit(state: &AppState, ip: ClientIp) -> Result<(), ApiError> {
+    crate::limit::check_subscribe(state, ip)
+}
+
+const CHECK_INBOX: &str = "If this address can receive mail, a message is on its way to it. To start the digest, open the confirmation link inside (it works for 7 days). Nothing is sent before that.";
+
+/// `POST /subscribe`: the same answer whether the address is known or not.
+pub(crate) async fn subscribe(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    visitor: Visitor,
+    form: Result<Form<SubscribeForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(e) => return error_page(e.into()),
+    };
+    if !csrf_ok(&state, &visitor, &form.csrf) {
+        return error_page(ApiError::forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again.",
+        ));
+    }
+    let result = async {
+        check_subscribe_limit(&state, ip)?;
+        let request = form.request()?;
+        with_digests(&state, move |d| d.subscribe(&request, Utc::now())).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            state.0.mail_wakeup.notify_one();
+            let body = html! {
+                h1 { "Check your inbox" }
+                p.result role="status" { (CHECK_INBOX) }
+                p { a href="/" { "Back to trending papers" } }
+            };
+            (visitor.jar.clone(), page("Check your inbox", body)).into_response()
+        }
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            let message = html! { p.error role="alert" { (e.message) } };
+            let body = form_body(&state, &visitor, &form, Some(message));
+            (
+                StatusCode::BAD_REQUEST,
+                visitor.jar.clone(),
+                page("Daily digest", body),
+            )
+                .into_response()
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// A subscription request (`POST /api/subscriptions`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubscriptionBody {
+    /// Where the digest goes.
+    email: String,
+    /// Free text; separate interests with commas, e.g. "sparse retrieval, cross-encoders".
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    interests: String,
+    /// Categories such as cs.IR.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    categories: Vec<String>,
+    /// Local delivery hour, 0 to 23 (default 8).
+    #[schema(minimum = 0, maximum = 23)]
+    hour: Option<u8>,
+    /// IANA time zone (default UTC).
+    timezone: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SubscriptionAccepted {
+    /// Always "pending": the subscription starts once the link mailed to the address is opened.
+    status: &'static str,
+    message: &'static str,
+}
+
+/// Subscribe an address to the daily digest (double opt-in: a confirmation link is mailed).
+/// The answer is the same whether the address was already subscribed or not.
+#[utoipa::path(post, path = "/api/subscriptions", request_body = SubscriptionBody, responses(
+    (status = 202, body = SubscriptionAccepted),
+    (status = 400, body = ErrorBody),
+    (status = 413, body = ErrorBody),
+    (status = 415, body = ErrorBody),
+    (status = 429, body = ErrorBody),
+    (status = 503, description = "No SMTP server is configured", body = ErrorBody),
+))]
+pub(crate) async fn api_subscribe(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    body: Result<Json<SubscriptionBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<SubscriptionAccepted>), ApiError> {
+    let Json(body) = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            ApiError::from_status(status)
+        } else {
+            ApiError::invalid(format!("bad JSON body: {}", e.body_text()))
+        }
+    })?;
+    check_subscribe_limit(&state, ip)?;
+    let request = SubscriptionRequest {
+        email: body.email,
+        interests: body.interests,
+        categories: body.categories,
+        hour: body.hour,
+        timezone: body.timezone,
+    };
+    with_digests(&state, move |d| d.subscribe(&request, Utc::now())).await?;
+    state.0.mail_wakeup.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SubscriptionAccepted {
+            status: "pending",
+            message: CHECK_INBOX,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenQuery {
+    #[serde(default)]
+    t: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    t: String,
+}
+
+fn token_of(q: &Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>) -> String {
+    q.as_ref().map(|Query(q)| q.t.clone()).unwrap_or_default()
+}
+
+/// `GET /subscribe/confirm?t=…`: a button, not the confirmation itself (mail scanners open links).
+pub(crate) async fn confirm_page(
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let t = token_of(&q);
+    page(
+        "Confirm your subscription",
+        html! {
+            h1 { "Confirm your daily digest" }
+            form method="post" action="/subscribe/confirm" {
+                input type="hidden" name="t" value=(t);
+                button type="submit" { "Confirm the subscription" }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// `POST /subscribe/confirm`.
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Response {
+    let t = match form {
+        Ok(Form(f)) => f.t,
+        Err(e) => return error_page(e.into()),
+    };
+    let result = with_digests(&state, move |d| {
+        let s = d.confirm(&t, Utc::now())?;
+        Ok((d.links(&s), s))
+    })
+    .await;
+    match result {
+        Ok((links, s)) => page(
+            "Subscribed",
+            html! {
+                h1 { "You are subscribed" }
+                p.result role="status" {
+                    "Your first digest comes at " (format!("{:02}:00", s.subscription.hour)) " "
+                    (s.subscription.timezone) "."
+                }
+                p {
+                    a href=(links.manage) { "Change interests or time" } " · "
+                    a href=(links.preview) { "Preview your next digest" }
+                }
+            },
+        )
+        .into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+fn manage_body(
+    links: &paperscout_app::digest::Links,
+    s: &paperscout_app::digest::Subscriber,
+    token: &str,
+    message: Option<Markup>,
+) -> Markup {
+    let values = SubscribeForm {
+        interests: s.subscription.interests.clone(),
+        categories: s.subscription.categories.join(" "),
+        hour: s.subscription.hour.to_string(),
+        timezone: s.subscription.timezone.clone(),
+        ..Default::default()
+    };
+    html! {
+        h1 { "Your daily digest" }
+        p { "Sent to " strong { (s.subscription.email) } "." }
+        @if let Some(m) = message { (m) }
+        form.subscribe method="post" action="/subscription" {
+            input type="hidden" name="t" value=(token);
+            (preference_fields(&values))
+            button type="submit" { "Save" }
+        }
+        p { a href=(links.preview) { "Preview your next digest" } }
+        form method="post" action=(links.unsubscribe) {
+            button type="submit" { "Unsubscribe" }
+        }
+    }
+}
+
+/// `GET /subscription?t=…`: the preferences of the subscriber a manage link names.
+pub(crate) async fn manage_page(
+    State(state): State<AppState>,
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let t = token_of(&q);
+    let t2 = t.clone();
+    match with_digests(&state, move |d| {
+        let s = d.subscriber(&t2, Utc::now())?;
+        Ok((d.links(&s), s))
+    })
+    .await
+    {
+        Ok((links, s)) => {
+            page("Your daily digest", manage_body(&links, &s, &t, None)).into_response()
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ManageForm {
+    #[serde(default)]
+    t: String,
+    #[serde(flatten)]
+    prefs: SubscribeForm,
+}
+
+/// `POST /subscription`: saves new preferences.
+pub(crate) async fn manage(
+    State(state): State<AppState>,
+    form: Result<Form<ManageForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(e) => return error_page(e.into()),
+    };
+    let request = match form.prefs.request() {
+        Ok(r) => r,
+        Err(e) => return error_page(e),
+    };
+    let t = form.t.clone();
+    let result = with_digests(&state, move |d| {
+        let s = d.update(&t, &request, Utc::now())?;
+        Ok((d.links(&s), s))
+    })
+    .await;
+    match result {
+        Ok((links, s)) => {
+            let m = html! { p.result role="status" { "Saved." } };
+            page(
+                "Your daily digest",
+                manage_body(&links, &s, &form.t, Some(m)),
+            )
+            .into_response()
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// `GET /subscription/preview?t=…`: the next digest as it would be sent now.
+pub(crate) async fn preview(
+    State(state): State<AppState>,
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let t = token_of(&q);
+    match with_digests(&state, move |d| d.preview(&t, Utc::now())).await {
+        Ok(html) => {
+            let mut r = Html(html).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PREVIEW_CSP),
+            );
+            r
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+/// `GET /unsubscribe?t=…`: a button (a GET must not unsubscribe: scanners follow links).
+pub(crate) async fn unsubscribe_page(
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let t = token_of(&q);
+    let action = format!(
+        "/unsubscribe?t={}",
+        t.chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect::<String>()
+    );
+    page(
+        "Unsubscribe",
+        html! {
+            h1 { "Unsubscribe from the daily digest" }
+            form method="post" action=(action) {
+                button type="submit" { "Unsubscribe" }
+            }
+        },
+    )
+    .into_response()
+}
+
+/// `POST /unsubscribe?t=…`: one click, no cookie, no CSRF token: the signed link is the
+/// authority. This is the URL of `List-Unsubscribe`, which mail providers POST to with
+/// `List-Unsubscribe=One-Click` (RFC 8058); any body is accepted and ignored.
+pub(crate) async fn unsubscribe(
+    State(state): State<AppState>,
+    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut t = token_of(&q);
+    if t.is_empty() {
+        // From a form that sent the token in the body.
+        if let Ok(f) = serde_urlencoded::from_bytes::<TokenForm>(&body) {
+            t = f.t;
+        }
+    }
+    match with_digests(&state, move |d| d.unsubscribe(&t, Utc::now())).await {
+        Ok(()) => page(
+            "Unsubscribed",
+            html! {
+                h1 { "You are unsubscribed" }
+                p.result role="status" { "No more digests will be sent to this address." }
+                p { a href="/subscribe" { "Subscribe again" } }
+            },
+        )
+        .into_response(),
+        Err(e) => error_page(e),
+    }
+}
+
+/// Runs the digest scheduler until the server stops: every minute, builds the digests that
+/// have come due and sends what the outbox holds; a subscription request wakes it at once so
+/// the confirmation goes out without waiting.
+pub(crate) fn spawn_scheduler(state: &AppState) {
+    let digests = state.0.digests.clone();
+    if !digests.can_send() {
+        tracing::info!("no SMTP server configured: daily digests are off");
+        return;
+    }
+    let wakeup = state.0.mail_wakeup.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let full = tokio::select! {
+                _ = tick.tick() => true,
+                _ = wakeup.notified() => false,
+            };
+            let d: Arc<Digests> = digests.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                if full {
+                    d.run(Utc::now(), false).map(|r| r.delivery)
+                } else {
+                    d.deliver(Utc::now())
+                }
+            })
+            .await;
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %chain(&e), "digest run failed; retrying in a minute")
+                }
+                Err(e) => tracing::error!(error = %e, "digest run panicked; retrying in a minute"),
+            }
+        }
+    });
+}
