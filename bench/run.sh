@@ -37,3 +37,9 @@ echo "== encoding throughput: paperscout, then sentence-transformers, same docs,
 LIMIT="${LIMIT:-1000}"
 RAYON_NUM_THREADS=2 $PS bench encode --beir "$SCIFACT" --limit "$LIMIT" --json | tee "$OUT/encode.txt"
 "$PEER_PY" bench/peer_encode.py --beir "$SCIFACT" --model "$MODEL_DIR" --limit "$LIMIT" --threads 2 | tee -a "$OUT/encode.txt"
+
+echo "== digest match threshold (train qrels)"
+$PS bench threshold --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" | tee "$OUT/threshold.txt"
+
+echo "== digest build + send, 10,000 subscribers, loopback SMTP (and the smtplib peer)"
+bench/digest.sh "$OUT/scifact-data" "$SCIFACT" | tee "$OUT/digest.txt"

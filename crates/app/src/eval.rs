@@ -200,6 +200,92 @@ pub fn evaluate(
     Ok(out)
 }
 
+/// How one similarity threshold separates judged-relevant papers from the rest.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdRow {
+    pub threshold: f32,
+    /// Share of judged-relevant (query, paper) pairs at or above the threshold.
+    pub recall: f64,
+    /// Papers at or above the threshold per query, on average (out of the whole corpus).
+    pub above_per_query: f64,
+    /// Judged-relevant among the papers at or above it (a lower bound: unjudged papers count
+    /// as not relevant).
+    pub precision_lower_bound: f64,
+    pub queries: usize,
+}
+
+/// Calibrates the digest's match threshold: for each judged query, the cosine similarity of
+/// every paper in the corpus, summarised per threshold.
+pub fn similarity_thresholds(
+    engine: &Engine,
+    queries: &HashMap<String, String>,
+    qrels: &Qrels,
+    thresholds: &[f32],
+    progress: &dyn Progress,
+) -> Result<Vec<ThresholdRow>> {
+    let mut ids: Vec<&String> = qrels
+        .iter()
+        .filter(|(q, j)| queries.contains_key(*q) && j.values().any(|&r| r > 0))
+        .map(|(q, _)| q)
+        .collect();
+    ids.sort();
+    let mut keys: HashMap<String, Key> = HashMap::new();
+    engine.store().for_each_since(0, |p| {
+        if p.paper.id.scheme() == "beir" {
+            keys.insert(p.paper.id.value().to_string(), p.key);
+        }
+        Ok(())
+    })?;
+    engine.ensure_embeddings()?;
+    let texts: Vec<String> = ids.iter().map(|q| queries[*q].clone()).collect();
+    progress.begin("encoding queries", texts.len() as u64);
+    let vectors = engine.encoder()?.embed_owned(texts)?;
+    progress.end();
+    let n = thresholds.len();
+    let (mut relevant_pairs, mut relevant_above, mut above) =
+        (0usize, vec![0usize; n], vec![0usize; n]);
+    progress.begin("scoring", ids.len() as u64);
+    for (q, v) in ids.iter().zip(&vectors) {
+        let relevant: HashSet<Key> = qrels[*q]
+            .iter()
+            .filter(|(_, &r)| r > 0)
+            .filter_map(|(d, _)| keys.get(d).copied())
+            .collect();
+        relevant_pairs += relevant.len();
+        let ranked = engine.rank(
+            "",
+            Some(v),
+            SearchMode::Semantic,
+            keys.len(),
+            Fusion::DEFAULT,
+        )?;
+        for (i, &t) in thresholds.iter().enumerate() {
+            for (k, sim) in &ranked {
+                if *sim < t {
+                    break; // best first
+                }
+                above[i] += 1;
+                if relevant.contains(k) {
+                    relevant_above[i] += 1;
+                }
+            }
+        }
+        progress.advance(1);
+    }
+    progress.end();
+    Ok(thresholds
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| ThresholdRow {
+            threshold: t,
+            recall: relevant_above[i] as f64 / relevant_pairs.max(1) as f64,
+            above_per_query: above[i] as f64 / ids.len().max(1) as f64,
+            precision_lower_bound: relevant_above[i] as f64 / above[i].max(1) as f64,
+            queries: ids.len(),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

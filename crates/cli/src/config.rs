@@ -8,6 +8,7 @@
 //! [smtp]
 //! url = "smtp://user:pass@mail.example.org:587?tls=required"
 //! from = "paperscout <digest@example.org>"
+//! connections = 4        # SMTP connections used at once when sending
 //!
 //! [digest]
 //! send_empty = false      # on a day with nothing new, send a one-line mail (true) or nothing
@@ -45,6 +46,7 @@ pub struct Site {
 pub struct Smtp {
     pub url: Option<String>,
     pub from: Option<String>,
+    pub connections: Option<usize>,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -53,6 +55,7 @@ impl std::fmt::Debug for Smtp {
         f.debug_struct("Smtp")
             .field("url", &self.url.as_ref().map(|_| "<set>"))
             .field("from", &self.from)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -119,6 +122,12 @@ impl File {
             if !url.trim().is_empty() {
                 c.smtp = Some(SmtpUrl::new(&url).context("smtp.url / PAPERSCOUT_SMTP_URL")?);
             }
+        }
+        if let Some(n) = self.smtp.connections {
+            if !(1..=32).contains(&n) {
+                return Err(invalid(format!("smtp.connections is {n}; use 1 to 32")));
+            }
+            c.smtp_connections = n;
         }
         let d = &self.digest;
         if let Some(v) = d.send_empty {

@@ -67,6 +67,7 @@ struct Shared {
     /// Keep only a count, not the messages (benchmarks).
     count_only: bool,
     count: AtomicUsize,
+    bytes: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -86,6 +87,7 @@ impl Handler for Sink {
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.shared.bytes.fetch_add(buf.len(), Ordering::Relaxed);
         if let Some(m) = self.current.as_mut() {
             if !self.shared.count_only {
                 m.data.extend_from_slice(buf);
@@ -165,7 +167,7 @@ impl MailSink {
                 let mut server = Server::new(handler);
                 server
                     .with_name("mailsink.test")
-                    .with_num_threads(4)
+                    .with_num_threads(16)
                     .with_tcp_listener(listener);
                 if let Err(e) = server.serve() {
                     eprintln!("mailsink stopped: {e}");
@@ -196,6 +198,11 @@ impl MailSink {
     /// Messages accepted so far (also in `count_only` mode).
     pub fn count(&self) -> usize {
         self.shared.count.load(Ordering::SeqCst)
+    }
+
+    /// Bytes of message data received so far.
+    pub fn bytes(&self) -> usize {
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// Waits until at least `n` messages have arrived; false on timeout.

@@ -294,6 +294,34 @@ impl Store {
         })
     }
 
+    /// Adds an already-confirmed subscriber (a list moved from another tool, or a benchmark):
+    /// no confirmation mail. Returns `None` when the address is already known.
+    pub fn import_subscriber(
+        &self,
+        s: &Subscription,
+        handle: &[u8],
+        now: i64,
+        since_key: PaperKey,
+    ) -> Result<Option<i64>> {
+        let n = self.conn().execute(
+            "INSERT INTO subscribers (handle, email, interests, categories, hour, timezone, status,
+                                      created_at, confirmed_at, since_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?7, ?8)
+             ON CONFLICT (email) DO NOTHING",
+            params![
+                handle,
+                s.email,
+                s.interests,
+                serde_json::to_string(&s.categories).expect("strings serialise"),
+                s.hour,
+                s.timezone,
+                now,
+                since_key
+            ],
+        )?;
+        Ok((n == 1).then(|| self.conn().last_insert_rowid()))
+    }
+
     pub fn subscriber_by_handle(&self, handle: &[u8]) -> Result<Option<Subscriber>> {
         Ok(self
             .conn()

@@ -271,3 +271,87 @@ fn migrating_a_version_1_store_keeps_its_papers_and_dates_them() {
     let paper_id: PaperId = "arxiv:2401.00001".parse().unwrap();
     assert!(store.get(&paper_id).unwrap().is_some());
 }
+
+fn mail(kind: MailKind, to: &str) -> OutgoingMail {
+    OutgoingMail {
+        kind,
+        recipient: to.into(),
+        message_id: "<x@example.org>".into(),
+        message: b"Subject: x\r\n\r\nbody".to_vec(),
+        papers: 0,
+    }
+}
+
+#[test]
+fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .upsert(&[paper("2401.00001", "A", "a"), paper("2401.00002", "B", "b")])
+        .unwrap();
+    let sub = Subscription {
+        email: "Ada@Example.org".into(),
+        interests: "x".into(),
+        categories: vec![],
+        hour: 8,
+        timezone: "UTC".into(),
+    };
+    let outcome = store
+        .subscribe(&sub, &[1; 16], 100, 900, |s, k| mail(k, &s.subscription.email))
+        .unwrap();
+    let SubscribeOutcome::Confirm(s) = outcome else {
+        panic!("{outcome:?}")
+    };
+    // Same address in other case, moments later: throttled, nothing queued.
+    let again = Subscription {
+        email: "ada@example.org".into(),
+        ..sub.clone()
+    };
+    assert_eq!(
+        store
+            .subscribe(&again, &[2; 16], 200, 900, |s, k| mail(k, &s.subscription.email))
+            .unwrap(),
+        SubscribeOutcome::Throttled
+    );
+    // Not active yet: no digest can be claimed.
+    assert!(!store
+        .claim_digest(s.id, "2026-12-01", Some(&mail(MailKind::Digest, "a")), &[1], 2, 300)
+        .unwrap());
+    let s = store.confirm(&[1; 16], 300, 0).unwrap().unwrap();
+    assert_eq!(s.status, SubscriberStatus::Active);
+    assert!(store
+        .claim_digest(s.id, "2026-12-01", Some(&mail(MailKind::Digest, "a")), &[1], 2, 400)
+        .unwrap());
+    // The same day again (a second process, a restart): refused, nothing changes.
+    assert!(!store
+        .claim_digest(s.id, "2026-12-01", Some(&mail(MailKind::Digest, "a")), &[2], 2, 401)
+        .unwrap());
+    assert_eq!(store.sent_papers(s.id).unwrap(), HashSet::from([1]));
+    assert!(store.digest_claimed(s.id, "2026-12-01").unwrap());
+    // The confirmation and the digest wait in the outbox; a lease lets one sender take each.
+    let due = store.due_mail(500, 10).unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(store.lease_mail(due[0].id, 500, 620).unwrap());
+    assert!(!store.lease_mail(due[0].id, 500, 620).unwrap(), "taken");
+    assert_eq!(store.due_mail(500, 10).unwrap().len(), 1);
+    store.mark_sent(due[0].id, 501).unwrap();
+    store
+        .mark_attempt_failed(due[1].id, "451 try later", Some(560))
+        .unwrap();
+    assert!(store.due_mail(559, 10).unwrap().is_empty());
+    assert_eq!(store.due_mail(560, 10).unwrap()[0].attempts, 1);
+    // Unsubscribing cancels what waits and makes the handle useless for confirming.
+    assert!(store.unsubscribe(&[1; 16], 600).unwrap());
+    assert!(store.due_mail(600, 10).unwrap().is_empty());
+    assert_eq!(store.confirm(&[1; 16], 601, 0).unwrap(), None);
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.sent, stats.pending), (1, 0));
+    // Resubscribing starts over with a new handle.
+    let outcome = store
+        .subscribe(&sub, &[3; 16], 10_000, 900, |s, k| mail(k, &s.subscription.email))
+        .unwrap();
+    let SubscribeOutcome::Confirm(s2) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((s2.id, s2.handle.as_slice()), (s.id, &[3u8; 16][..]));
+    assert_eq!(store.subscriber_by_handle(&[1; 16]).unwrap(), None);
+}

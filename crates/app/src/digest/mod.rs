@@ -56,6 +56,8 @@ pub struct DigestConfig {
     pub from: String,
     /// Where mail goes; `None`: subscribing is refused, as no mail could be sent.
     pub smtp: Option<SmtpUrl>,
+    /// SMTP connections used at once when sending.
+    pub smtp_connections: usize,
     /// On a day with nothing new: send a one-line mail saying so (true) or nothing (false).
     pub send_empty: bool,
     /// Trending papers per digest.
@@ -72,6 +74,7 @@ impl Default for DigestConfig {
             base_url: "http://127.0.0.1:7878".into(),
             from: "paperscout <digest@localhost>".into(),
             smtp: None,
+            smtp_connections: 4,
             send_empty: false,
             trending: 5,
             max_matches: 10,
@@ -119,8 +122,12 @@ impl DigestStats {
 }
 
 /// What one scheduler run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunReport {
+    /// Seconds spent choosing papers, rendering and claiming digests.
+    pub build_s: f64,
+    /// Seconds spent sending.
+    pub deliver_s: f64,
     /// Subscribers whose digest was due and not yet claimed.
     pub due: usize,
     /// Digests written to the outbox.
@@ -281,6 +288,25 @@ impl Digests {
             .ok_or_else(Self::bad_link)
     }
 
+    /// Adds an active subscriber without the confirmation round trip: for moving a list whose
+    /// consent was collected elsewhere, and for benchmarks. Papers with keys above `since_key`
+    /// count as new for its first digest. False when the address is already known.
+    pub fn import(
+        &self,
+        request: &SubscriptionRequest,
+        since_key: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let sub = validate(request)?;
+        let mut handle = [0u8; token::HANDLE_BYTES];
+        rand::rng().fill_bytes(&mut handle);
+        Ok(self
+            .engine
+            .store
+            .import_subscriber(&sub, &handle, now.timestamp(), since_key)?
+            .is_some())
+    }
+
     /// Confirms a subscription (the link in the confirmation mail). Confirming twice is fine.
     pub fn confirm(&self, token: &str, now: DateTime<Utc>) -> Result<Subscriber> {
         let handle = self.handle(Purpose::Confirm, token, now)?;
@@ -377,6 +403,7 @@ impl Digests {
         if self.transport.is_none() {
             return Err(Self::unavailable());
         }
+        let started = std::time::Instant::now();
         let due = self.due(now, force)?;
         report.due = due.len();
         if !due.is_empty() {
@@ -416,7 +443,10 @@ impl Digests {
                 }
             }
         }
+        report.build_s = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
         report.delivery = self.deliver_locked(now)?;
+        report.deliver_s = started.elapsed().as_secs_f64();
         Ok(report)
     }
 

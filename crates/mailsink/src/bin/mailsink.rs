@@ -12,7 +12,7 @@ fn main() {
         std::thread::sleep(std::time::Duration::from_secs(1));
         let n = sink.count();
         if n != last {
-            println!("{n} messages");
+            println!("{n} messages, {} bytes", sink.bytes());
             last = n;
         }
     }
