@@ -296,7 +296,9 @@ fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again() {
         timezone: "UTC".into(),
     };
     let outcome = store
-        .subscribe(&sub, &[1; 16], 100, 900, |s, k| mail(k, &s.subscription.email))
+        .subscribe(&sub, &[1; 16], 100, 900, |s, k| {
+            mail(k, &s.subscription.email)
+        })
         .unwrap();
     let SubscribeOutcome::Confirm(s) = outcome else {
         panic!("{outcome:?}")
@@ -308,22 +310,46 @@ fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again() {
     };
     assert_eq!(
         store
-            .subscribe(&again, &[2; 16], 200, 900, |s, k| mail(k, &s.subscription.email))
+            .subscribe(&again, &[2; 16], 200, 900, |s, k| mail(
+                k,
+                &s.subscription.email
+            ))
             .unwrap(),
         SubscribeOutcome::Throttled
     );
     // Not active yet: no digest can be claimed.
     assert!(!store
-        .claim_digest(s.id, "2026-12-01", Some(&mail(MailKind::Digest, "a")), &[1], 2, 300)
+        .claim_digest(
+            s.id,
+            "2026-12-01",
+            Some(&mail(MailKind::Digest, "a")),
+            &[1],
+            2,
+            300
+        )
         .unwrap());
     let s = store.confirm(&[1; 16], 300, 0).unwrap().unwrap();
     assert_eq!(s.status, SubscriberStatus::Active);
     assert!(store
-        .claim_digest(s.id, "2026-12-01", Some(&mail(MailKind::Digest, "a")), &[1], 2, 400)
+        .claim_digest(
+            s.id,
+            "2026-12-01",
+            Some(&mail(MailKind::Digest, "a")),
+            &[1],
+            2,
+            400
+        )
         .unwrap());
     // The same day again (a second process, a restart): refused, nothing changes.
     assert!(!store
-        .claim_digest(s.id, "2026-12-01", Some(&mail(MailKind::Digest, "a")), &[2], 2, 401)
+        .claim_digest(
+            s.id,
+            "2026-12-01",
+            Some(&mail(MailKind::Digest, "a")),
+            &[2],
+            2,
+            401
+        )
         .unwrap());
     assert_eq!(store.sent_papers(s.id).unwrap(), HashSet::from([1]));
     assert!(store.digest_claimed(s.id, "2026-12-01").unwrap());
@@ -347,7 +373,9 @@ fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again() {
     assert_eq!((stats.sent, stats.pending), (1, 0));
     // Resubscribing starts over with a new handle.
     let outcome = store
-        .subscribe(&sub, &[3; 16], 10_000, 900, |s, k| mail(k, &s.subscription.email))
+        .subscribe(&sub, &[3; 16], 10_000, 900, |s, k| {
+            mail(k, &s.subscription.email)
+        })
         .unwrap();
     let SubscribeOutcome::Confirm(s2) = outcome else {
         panic!("{outcome:?}")
