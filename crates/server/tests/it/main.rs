@@ -380,6 +380,7 @@ async fn paper_similar_feeds_health_metrics_and_openapi_answer() {
             "/api/papers/{id}/similar",
             "/api/papers/{id}/upvote",
             "/api/search",
+            "/api/subscriptions",
             "/api/trending",
             "/healthz"
         ]
