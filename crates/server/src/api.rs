@@ -46,19 +46,9 @@ pub(crate) fn paper_id(raw: &str) -> Result<PaperId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no paper with id `{raw}`")))
 }
 
-/// The site path of a paper's page, with the id percent-encoded (DOIs contain `/`).
-pub(crate) fn paper_path(id: &PaperId) -> String {
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b':');
-    format!(
-        "/papers/{}",
-        percent_encoding::utf8_percent_encode(id.as_str(), SEGMENT)
-    )
-}
+/// The site path of a paper's page, with the id percent-encoded (DOIs contain `/`); the app
+/// builds the links in mail with the same function.
+pub(crate) use paperscout_app::paper_path;
 
 pub(crate) fn limit_or_default(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
     match limit.unwrap_or(default) {
