@@ -13,8 +13,9 @@ SUBSCRIBERS="${SUBSCRIBERS:-10000}"
 CONNECTIONS="${CONNECTIONS:-4}"
 PORT="${PORT:-2526}"
 export PAPERSCOUT_CACHE_DIR="${PAPERSCOUT_CACHE_DIR:-$HOME/.cache/paperscout}"
-cargo build --release --locked -p paperscout -p paperscout-mailsink
-target/release/mailsink "127.0.0.1:$PORT" > "target/bench-mailsink-$PORT.log" 2>&1 &
+cargo build --release --locked -p paperscout
+cargo build --release --locked -p paperscout-mailsink --example mailsink
+target/release/examples/mailsink "127.0.0.1:$PORT" > "target/bench-mailsink-$PORT.log" 2>&1 &
 SINK=$!
 trap 'kill $SINK 2>/dev/null || true' EXIT
 sleep 1

@@ -1,4 +1,4 @@
-//! `mailsink [ADDR]`: a loopback SMTP server that counts and drops what it receives, printing
+//! `cargo run --release -p paperscout-mailsink --example mailsink -- [ADDR]`: a loopback SMTP server that counts and drops what it receives, printing
 //! the count every second while it changes. For the digest benchmark (bench/digest.sh).
 
 fn main() {
