@@ -166,6 +166,32 @@ async fn subscribe_confirm_manage_preview_and_one_click_unsubscribe_over_http() 
         StatusCode::BAD_REQUEST
     );
 
+    // The digest itself: every link in it works on this server.
+    let d = state.digests().clone();
+    let report = tokio::task::spawn_blocking(move || d.run(Utc::now(), true).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(report.delivery.sent, 1, "{report:?}");
+    let mails = delivered(&state, &sink, 3).await;
+    let digest = &mails[2];
+    assert_eq!(digest.to, vec!["ada@example.org".to_string()]);
+    let html = digest.html();
+    assert!(html.contains("matches: dense retrieval"), "{html}");
+    let links: Vec<String> = html
+        .split("href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect();
+    assert!(links.iter().any(|l| l.contains("/papers/")), "{links:?}");
+    for link in &links {
+        let path = link
+            .strip_prefix(BASE)
+            .unwrap_or_else(|| panic!("{link} is not on the site"));
+        let path = if path.is_empty() { "/" } else { path };
+        let page = get(&app, path).await;
+        assert_eq!(page.status, StatusCode::OK, "{link}: {}", page.body);
+    }
+
     // Unsubscribe: GET shows a button; the RFC 8058 POST (no cookie, no CSRF token) does it.
     let digests = state.digests().clone();
     let s = tokio::task::spawn_blocking(move || digests.subscriber(&manage, Utc::now()).unwrap())
