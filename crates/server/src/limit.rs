@@ -74,7 +74,8 @@ pub(crate) fn check_subscribe(state: &AppState, ip: ClientIp) -> Result<(), ApiE
     check(&state.0.subscribes, ip.0)
 }
 
-/// Middleware: the read limit, for everything but health checks, metrics and static files.
+/// Middleware: the read limit, for everything but health checks, metrics, static files and
+/// one-click unsubscribes.
 pub(crate) async fn reads(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -82,7 +83,11 @@ pub(crate) async fn reads(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    let exempt = path == "/healthz" || path == "/metrics" || path.starts_with("/static/");
+    // One-click unsubscribes come from mail providers' servers, many users behind one address.
+    let exempt = path == "/healthz"
+        || path == "/metrics"
+        || path.starts_with("/static/")
+        || (path == "/unsubscribe" && request.method() == axum::http::Method::POST);
     if !exempt {
         if let Err(e) = check(&state.0.reads, ip.0) {
             return if path.starts_with("/api/") {
