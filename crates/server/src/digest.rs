@@ -208,6 +208,7 @@ pub(crate) async fn subscribe(
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubscriptionBody {
     /// Where the digest goes.
+    #[schema(format = "email", max_length = 254, example = "ada@example.org")]
     email: String,
     /// Free text; separate interests with commas, e.g. "sparse retrieval, cross-encoders".
     #[serde(default)]
@@ -221,6 +222,7 @@ pub(crate) struct SubscriptionBody {
     #[schema(minimum = 0, maximum = 23)]
     hour: Option<u8>,
     /// IANA time zone (default UTC).
+    #[schema(max_length = 64, example = "Europe/Paris")]
     timezone: Option<String>,
 }
 
