@@ -25,8 +25,17 @@ pub use paperscout_model::{Hit, Paper, PaperId, SearchMode, Snippet};
 
 /// Peak resident memory of this process so far, in MiB (Linux; `None` elsewhere).
 pub fn peak_rss_mb() -> Option<f64> {
+    proc_status_mb("VmHWM:")
+}
+
+/// Resident memory of this process now, in MiB (Linux; `None` elsewhere).
+pub fn rss_mb() -> Option<f64> {
+    proc_status_mb("VmRSS:")
+}
+
+fn proc_status_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }

@@ -1010,13 +1010,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Current and peak resident memory (MiB), and a reset of the peak (Linux).
-fn rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-}
-
 #[derive(Serialize)]
 struct DigestBench {
     subscribers: usize,
@@ -1114,7 +1107,7 @@ fn bench_digest(
             now,
         )?;
     }
-    let rss_before = rss_mb();
+    let rss_before = paperscout_app::rss_mb();
     // Reset the peak so it measures the run alone (Linux: clear_refs 5 resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let started = Instant::now();

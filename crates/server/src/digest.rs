@@ -21,7 +21,7 @@ use paperscout_app::SubscriptionRequest;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{chain, ErrorBody};
-use crate::limit::ClientIp;
+use crate::limit::{check_subscribe, ClientIp};
 use crate::voter::{csrf_ok, csrf_token, Visitor};
 use crate::web::{error_page, layout, Nav};
 use crate::{ApiError, AppState};
@@ -151,10 +151,6 @@ pub(crate) async fn subscribe_form(State(state): State<AppState>, visitor: Visit
     (visitor.jar.clone(), page("Daily digest", body)).into_response()
 }
 
-fn check_subscribe_limit(state: &AppState, ip: ClientIp) -> Result<(), ApiError> {
-    crate::limit::check_subscribe(state, ip)
-}
-
 const CHECK_INBOX: &str = "If this address can receive mail, a message is on its way to it. To start the digest, open the confirmation link inside (it works for 7 days). Nothing is sent before that.";
 
 /// `POST /subscribe`: the same answer whether the address is known or not.
@@ -174,7 +170,7 @@ pub(crate) async fn subscribe(
         ));
     }
     let result = async {
-        check_subscribe_limit(&state, ip)?;
+        check_subscribe(&state, ip)?;
         let request = form.request()?;
         with_digests(&state, move |d| d.subscribe(&request, Utc::now())).await
     }
@@ -256,7 +252,7 @@ pub(crate) async fn api_subscribe(
             ApiError::invalid(format!("bad JSON body: {}", e.body_text()))
         }
     })?;
-    check_subscribe_limit(&state, ip)?;
+    check_subscribe(&state, ip)?;
     let request = SubscriptionRequest {
         email: body.email,
         interests: body.interests,
@@ -275,25 +271,20 @@ pub(crate) async fn api_subscribe(
     ))
 }
 
+/// A signed link's token, from a query string or a form.
 #[derive(Debug, Deserialize)]
-pub(crate) struct TokenQuery {
+pub(crate) struct Token {
     #[serde(default)]
     t: String,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct TokenForm {
-    #[serde(default)]
-    t: String,
-}
-
-fn token_of(q: &Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>) -> String {
+fn token_of(q: &Result<Query<Token>, axum::extract::rejection::QueryRejection>) -> String {
     q.as_ref().map(|Query(q)| q.t.clone()).unwrap_or_default()
 }
 
 /// `GET /subscribe/confirm?t=…`: a button, not the confirmation itself (mail scanners open links).
 pub(crate) async fn confirm_page(
-    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<Token>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let t = token_of(&q);
     page(
@@ -312,7 +303,7 @@ pub(crate) async fn confirm_page(
 /// `POST /subscribe/confirm`.
 pub(crate) async fn confirm(
     State(state): State<AppState>,
-    form: Result<Form<TokenForm>, FormRejection>,
+    form: Result<Form<Token>, FormRejection>,
 ) -> Response {
     let t = match form {
         Ok(Form(f)) => f.t,
@@ -375,7 +366,7 @@ fn manage_body(
 /// `GET /subscription?t=…`: the preferences of the subscriber a manage link names.
 pub(crate) async fn manage_page(
     State(state): State<AppState>,
-    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<Token>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let t = token_of(&q);
     let t2 = t.clone();
@@ -435,7 +426,7 @@ pub(crate) async fn manage(
 /// `GET /subscription/preview?t=…`: the next digest as it would be sent now.
 pub(crate) async fn preview(
     State(state): State<AppState>,
-    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<Token>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let t = token_of(&q);
     match with_digests(&state, move |d| d.preview(&t, Utc::now())).await {
@@ -453,7 +444,7 @@ pub(crate) async fn preview(
 
 /// `GET /unsubscribe?t=…`: a button (a GET must not unsubscribe: scanners follow links).
 pub(crate) async fn unsubscribe_page(
-    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<Token>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let t = token_of(&q);
     let action = format!(
@@ -479,13 +470,13 @@ pub(crate) async fn unsubscribe_page(
 /// `List-Unsubscribe=One-Click` (RFC 8058); any body is accepted and ignored.
 pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
-    q: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<Token>, axum::extract::rejection::QueryRejection>,
     body: axum::body::Bytes,
 ) -> Response {
     let mut t = token_of(&q);
     if t.is_empty() {
         // From a form that sent the token in the body.
-        if let Ok(f) = serde_urlencoded::from_bytes::<TokenForm>(&body) {
+        if let Ok(f) = serde_urlencoded::from_bytes::<Token>(&body) {
             t = f.t;
         }
     }

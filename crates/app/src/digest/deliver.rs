@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
-use lettre::message::Mailbox;
 use lettre::{SmtpTransport, Transport as _};
 use paperscout_store::{MailKind, QueuedMail, SubscriberStatus};
 
@@ -78,16 +77,15 @@ impl std::fmt::Debug for SmtpUrl {
 
 pub(crate) struct Transport {
     smtp: SmtpTransport,
-    from: Mailbox,
 }
 
 impl Transport {
-    pub(crate) fn new(url: &SmtpUrl, from: Mailbox) -> Result<Transport> {
+    pub(crate) fn new(url: &SmtpUrl) -> Result<Transport> {
         let smtp = SmtpTransport::from_url(url.expose())
             .map_err(|e| Error::Invalid(format!("the SMTP URL {url} is not valid: {e}")))?
             .timeout(Some(SMTP_TIMEOUT))
             .build();
-        Ok(Transport { smtp, from })
+        Ok(Transport { smtp })
     }
 }
 
@@ -209,7 +207,7 @@ impl Digests {
                 return Ok(());
             }
         };
-        let envelope = Envelope::new(Some(transport.from.email.clone()), vec![to])
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![to])
             .expect("one recipient is always a valid envelope");
         match transport.smtp.send_raw(&envelope, &mail.message) {
             Ok(_) => {

@@ -160,6 +160,8 @@ pub struct Links {
 pub struct Digests {
     engine: Arc<Engine>,
     config: DigestConfig,
+    /// `config.from`, parsed (checked once, in `new`).
+    from: lettre::message::Mailbox,
     signer: token::Signer,
     transport: Option<deliver::Transport>,
     stats: DigestStats,
@@ -202,7 +204,7 @@ impl Digests {
         let mut config = config;
         config.base_url = base;
         let transport = match &config.smtp {
-            Some(url) => Some(deliver::Transport::new(url, from)?),
+            Some(url) => Some(deliver::Transport::new(url)?),
             None => None,
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
@@ -211,6 +213,7 @@ impl Digests {
         Ok(Digests {
             engine,
             config,
+            from,
             signer: token::Signer::new(&key),
             transport,
             stats: DigestStats::default(),
@@ -363,9 +366,7 @@ impl Digests {
         let base = &self.config.base_url;
         let manage = self.signer.sign(Purpose::Manage, &s.handle, 0);
         let unsubscribe = self.signer.sign(Purpose::Unsubscribe, &s.handle, 0);
-        let from = lettre::message::Mailbox::from_str(&self.config.from)
-            .map(|m| m.email.to_string())
-            .unwrap_or_default();
+        let from = &self.from.email;
         Links {
             manage: format!("{base}/subscription?t={manage}"),
             preview: format!("{base}/subscription/preview?t={manage}"),
@@ -392,7 +393,7 @@ impl Digests {
         let date = schedule::local_date(now, tz);
         let mut ctx = select::Context::new(&self.engine, &self.config, now, &[&s])?;
         let digest = ctx.build(&s, date)?;
-        Ok(render::digest_html(self, &s, &digest))
+        Ok(render::digest_html(self, &s, &self.links(&s), &digest))
     }
 
     /// Builds and queues every digest due at `now` (with `force`, every active subscriber's

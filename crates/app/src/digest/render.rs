@@ -118,9 +118,8 @@ fn item_html(base: &str, item: &DigestItem) -> Markup {
 }
 
 /// The digest as an HTML document: the mail's HTML part, and the browser preview.
-pub(crate) fn digest_html(d: &Digests, s: &Subscriber, digest: &Digest) -> String {
+pub(crate) fn digest_html(d: &Digests, s: &Subscriber, links: &Links, digest: &Digest) -> String {
     let base = &d.config.base_url;
-    let links = d.links(s);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -145,7 +144,7 @@ pub(crate) fn digest_html(d: &Digests, s: &Subscriber, digest: &Digest) -> Strin
                     } @else if !digest.is_empty() && digest.has_interests {
                         p style=(META) { "No new paper matched your interests today." }
                     }
-                    (footer_html(s, &links, base))
+                    (footer_html(s, links, base))
                 }
             }
         }
@@ -202,9 +201,8 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
-pub(crate) fn digest_text(d: &Digests, s: &Subscriber, digest: &Digest) -> String {
+fn digest_text(d: &Digests, s: &Subscriber, links: &Links, digest: &Digest) -> String {
     let base = &d.config.base_url;
-    let links = d.links(s);
     let mut out = format!(
         "Your papers for {}\n\n",
         digest.local_date.format("%A %-d %B %Y")
@@ -235,24 +233,17 @@ pub(crate) fn digest_text(d: &Digests, s: &Subscriber, digest: &Digest) -> Strin
     out
 }
 
-fn mailbox(d: &Digests) -> Mailbox {
-    Mailbox::from_str(&d.config.from).expect("checked in Digests::new")
-}
-
 fn message_id(d: &Digests, kind: MailKind) -> String {
     let mut r = [0u8; 12];
     rand::rng().fill_bytes(&mut r);
-    let from = mailbox(d);
     format!(
         "<{}.{}@{}>",
         kind.as_str(),
         hex::encode(r),
-        from.email.domain()
+        d.from.email.domain()
     )
 }
 
-/// Builds the RFC 5322 message. Mail to subscribers carries the one-click unsubscribe headers
-/// of RFC 8058 (and RFC 2369's `List-Unsubscribe` with an https and a mailto URL).
 /// What a mail says: its subject, plain-text part and HTML part.
 struct Content {
     subject: String,
@@ -260,10 +251,14 @@ struct Content {
     html: String,
 }
 
+/// Builds the RFC 5322 message. Mail with `links` (to subscribers) carries the one-click
+/// unsubscribe headers of RFC 8058 (and RFC 2369's `List-Unsubscribe` with an https and a
+/// mailto URL).
 fn message(
     d: &Digests,
     s: &Subscriber,
     kind: MailKind,
+    links: Option<&Links>,
     content: Content,
     now: DateTime<Utc>,
     papers: usize,
@@ -283,7 +278,7 @@ fn message(
     };
     let id = message_id(d, kind);
     let mut builder = Message::builder()
-        .from(mailbox(d))
+        .from(d.from.clone())
         .to(to)
         .subject(subject)
         .message_id(Some(id.clone()))
@@ -292,8 +287,7 @@ fn message(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".into(),
         ));
-    if kind != MailKind::Confirm {
-        let links = d.links(s);
+    if let Some(links) = links {
         builder = builder
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("List-Unsubscribe"),
@@ -322,14 +316,16 @@ pub(crate) fn digest_mail(
     digest: &Digest,
     now: DateTime<Utc>,
 ) -> OutgoingMail {
+    let links = d.links(s);
     message(
         d,
         s,
         MailKind::Digest,
+        Some(&links),
         Content {
             subject: subject(digest),
-            text: digest_text(d, s, digest),
-            html: digest_html(d, s, digest),
+            text: digest_text(d, s, &links, digest),
+            html: digest_html(d, s, &links, digest),
         },
         now,
         digest.trending.len() + digest.matches.len(),
@@ -383,6 +379,7 @@ pub(crate) fn request_mail(
                 d,
                 s,
                 kind,
+                Some(&links),
                 Content {
                     subject: "paperscout: you are already subscribed".into(),
                     text,
@@ -413,6 +410,7 @@ pub(crate) fn request_mail(
                 d,
                 s,
                 MailKind::Confirm,
+                None,
                 Content {
                     subject: "Confirm your paperscout digest".into(),
                     text,

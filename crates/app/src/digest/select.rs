@@ -14,7 +14,7 @@ use paperscout_model::Paper;
 use paperscout_store::{Facets, Subscriber};
 
 use super::{topics, DigestConfig};
-use crate::{Engine, Result, Window};
+use crate::{Engine, FeedItem, Result, Window};
 
 /// Trending candidates looked at per run (each digest takes its first unsent ones).
 const TRENDING_POOL: usize = 100;
@@ -93,7 +93,8 @@ pub(crate) struct Context<'a> {
     engine: &'a Engine,
     config: &'a DigestConfig,
     max_key: Key,
-    trending: Vec<(Key, usize)>,
+    /// The day's trending papers, best first (shared by every digest of the run).
+    trending: Vec<FeedItem>,
     /// Papers added after the oldest `since_key` among the run's subscribers, ascending.
     new: Vec<Key>,
     facets: HashMap<Key, Facets>,
@@ -128,7 +129,6 @@ impl<'a> Context<'a> {
             .trending(Window::Day, 0, TRENDING_POOL, now)?
             .into_iter()
             .filter(|i| i.in_window)
-            .map(|i| (i.key, i.votes))
             .collect();
         let since = subscribers.iter().map(|s| s.since_key).min().unwrap_or(0);
         ctx.new = engine
@@ -182,14 +182,18 @@ impl<'a> Context<'a> {
     /// `s`'s digest for `date`. Reads the store; records nothing.
     pub(crate) fn build(&mut self, s: &Subscriber, date: NaiveDate) -> Result<Digest> {
         let sent = self.engine.store.sent_papers(s.id)?;
-        let trending: Vec<(Key, Reason)> = self
+        let trending: Vec<DigestItem> = self
             .trending
             .iter()
-            .filter(|(k, _)| !sent.contains(k))
+            .filter(|i| !sent.contains(&i.key))
             .take(self.config.trending)
-            .map(|&(k, votes)| (k, Reason::Trending { votes }))
+            .map(|i| DigestItem {
+                key: i.key,
+                paper: i.paper.clone(),
+                reason: Reason::Trending { votes: i.votes },
+            })
             .collect();
-        let taken: HashSet<Key> = trending.iter().map(|t| t.0).collect();
+        let taken: HashSet<Key> = trending.iter().map(|t| t.key).collect();
         let categories = &s.subscription.categories;
         let candidates: Vec<Key> = self
             .new
@@ -236,7 +240,7 @@ impl<'a> Context<'a> {
         } else {
             self.match_topics(&topics, &candidates)?
         };
-        let keys: Vec<Key> = trending.iter().chain(&matches).map(|t| t.0).collect();
+        let keys: Vec<Key> = matches.iter().map(|t| t.0).collect();
         let mut papers: HashMap<Key, Paper> = self
             .engine
             .store
@@ -244,19 +248,18 @@ impl<'a> Context<'a> {
             .into_iter()
             .map(|p| (p.key, p.paper))
             .collect();
-        let mut items = |list: Vec<(Key, Reason)>| -> Vec<DigestItem> {
-            list.into_iter()
-                .filter_map(|(key, reason)| {
-                    papers
-                        .remove(&key)
-                        .map(|paper| DigestItem { key, paper, reason })
-                })
-                .collect()
-        };
+        let matches = matches
+            .into_iter()
+            .filter_map(|(key, reason)| {
+                papers
+                    .remove(&key)
+                    .map(|paper| DigestItem { key, paper, reason })
+            })
+            .collect();
         Ok(Digest {
             local_date: date,
-            trending: items(trending),
-            matches: items(matches),
+            trending,
+            matches,
             new_papers: candidates.len(),
             since_key: self.max_key,
             has_interests: !topics.is_empty() || !categories.is_empty(),
