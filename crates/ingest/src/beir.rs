@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use paperscout_model::{normalize_whitespace, Links, Paper, PaperId, Source};
+use paperscout_model::{normalize_whitespace, Paper, PaperId, Source};
 use serde_json::Value;
 
 use crate::lines::{per_line, FieldError, Lines};
@@ -41,16 +41,7 @@ fn record(text: &str, source: Source) -> Result<Paper, FieldError> {
     if title.is_empty() && body.is_empty() {
         return Err(field_err("text", "both `title` and `text` are empty"));
     }
-    Ok(Paper {
-        id,
-        title,
-        abstract_text: body,
-        authors: Vec::new(),
-        published: None,
-        categories: Vec::new(),
-        links: Links::default(),
-        source,
-    })
+    Ok(Paper::new(id, title, body, source))
 }
 
 fn optional_string(value: Option<&Value>, field: &str) -> Result<String, FieldError> {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::lines::{per_line, FieldError, Lines};
 use crate::RecordError;
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 12] = [
     "id",
     "title",
     "abstract",
@@ -19,6 +19,10 @@ const FIELDS: [&str; 8] = [
     "categories",
     "links",
     "source",
+    "aliases",
+    "version",
+    "updated",
+    "upvotes",
 ];
 const LINK_FIELDS: [&str; 3] = ["pdf", "code", "project"];
 
@@ -57,13 +61,16 @@ fn record(text: &str) -> Result<Paper, FieldError> {
         return Err(field_err("title", "empty"));
     }
     let abstract_text = normalize_whitespace(&string(&obj, "abstract")?.unwrap_or_default());
-    let published =
-        match string(&obj, "published")? {
-            None => None,
-            Some(s) => Some(NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| {
-                field_err("published", format!("`{s}` is not a YYYY-MM-DD date: {e}"))
-            })?),
-        };
+    let published = day(&obj, "published")?;
+    let updated = day(&obj, "updated")?;
+    let aliases = strings(&obj, "aliases")?
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.parse::<PaperId>()
+                .map_err(|e| field_err(&format!("aliases[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let links = match obj.get("links") {
         None | Some(Value::Null) => Links::default(),
         Some(Value::Object(links)) => {
@@ -96,7 +103,31 @@ fn record(text: &str) -> Result<Paper, FieldError> {
         categories: strings(&obj, "categories")?,
         links,
         source,
+        aliases,
+        version: count(&obj, "version")?,
+        updated,
+        upvotes: count(&obj, "upvotes")?,
     })
+}
+
+fn day(obj: &Map<String, Value>, field: &str) -> Result<Option<NaiveDate>, FieldError> {
+    match string(obj, field)? {
+        None => Ok(None),
+        Some(s) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|e| field_err(field, format!("`{s}` is not a YYYY-MM-DD date: {e}"))),
+    }
+}
+
+fn count(obj: &Map<String, Value>, field: &str) -> Result<Option<u32>, FieldError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| field_err(field, format!("`{v}` is not a whole number"))),
+    }
 }
 
 fn string(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, FieldError> {

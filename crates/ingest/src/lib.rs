@@ -5,11 +5,22 @@
 //! stop at the first bad record (all-or-nothing ingest) or skip bad records and report them,
 //! and so that a multi-gigabyte file is parsed in constant memory.
 
+pub mod arxiv_api;
+pub mod arxiv_rss;
 mod beir;
+mod bibtex;
+mod common;
 mod error;
+pub mod hf_daily;
+mod json_doc;
 mod jsonl;
 mod lines;
 mod listing;
+pub mod oai;
+mod openalex;
+mod s2;
+mod snapshot;
+mod xml;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -28,26 +39,86 @@ pub enum Format {
     Beir,
     /// paperscout's own JSONL: one [`Paper`] per line, as `paperscout export` writes.
     Jsonl,
+    /// An arXiv API answer (Atom).
+    ArxivApi,
+    /// An arXiv OAI-PMH answer (`arXiv`, `arXivRaw` or `oai_dc` metadata).
+    ArxivOai,
+    /// The arXiv metadata snapshot (JSON lines).
+    ArxivSnapshot,
+    /// An arXiv listing feed (RSS 2.0 or Atom from `rss.arxiv.org`).
+    ArxivRss,
+    /// Hugging Face's `/api/daily_papers` JSON.
+    HfDaily,
+    /// OpenAlex works JSON.
+    OpenAlex,
+    /// Semantic Scholar Graph API paper JSON.
+    SemanticScholar,
+    /// BibTeX.
+    Bibtex,
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Listing, Format::Beir, Format::Jsonl];
+    pub const ALL: [Format; 11] = [
+        Format::Listing,
+        Format::Beir,
+        Format::Jsonl,
+        Format::ArxivApi,
+        Format::ArxivOai,
+        Format::ArxivSnapshot,
+        Format::ArxivRss,
+        Format::HfDaily,
+        Format::OpenAlex,
+        Format::SemanticScholar,
+        Format::Bibtex,
+    ];
 
+    /// The format's name, which is also the [`Source`] its papers are recorded under.
     pub fn as_str(self) -> &'static str {
+        self.source().as_str()
+    }
+
+    /// The source papers read in this format come from.
+    pub fn source(self) -> Source {
         match self {
-            Format::Listing => "listing",
-            Format::Beir => "beir",
-            Format::Jsonl => "jsonl",
+            Format::Listing => Source::Listing,
+            Format::Beir => Source::Beir,
+            Format::Jsonl => Source::Jsonl,
+            Format::ArxivApi => Source::ArxivApi,
+            Format::ArxivOai => Source::ArxivOai,
+            Format::ArxivSnapshot => Source::ArxivSnapshot,
+            Format::ArxivRss => Source::ArxivRss,
+            Format::HfDaily => Source::HfDaily,
+            Format::OpenAlex => Source::OpenAlex,
+            Format::SemanticScholar => Source::SemanticScholar,
+            Format::Bibtex => Source::Bibtex,
         }
+    }
+
+    /// Every format's name, comma-separated (for messages).
+    pub fn names() -> String {
+        Format::ALL.map(Format::as_str).join(", ")
+    }
+
+    /// Whether the format is one record per line, parsed as it is read (any size); the others
+    /// are documents (one API answer, one BibTeX file) read whole.
+    pub fn is_streaming(self) -> bool {
+        matches!(
+            self,
+            Format::Listing | Format::Beir | Format::Jsonl | Format::ArxivSnapshot
+        )
     }
 }
 
 impl FromStr for Format {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("s2") {
+            return Ok(Format::SemanticScholar);
+        }
         Format::ALL
             .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(s.trim()))
+            .find(|f| f.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| Error::UnknownFormat(s.to_string()))
     }
 }
@@ -61,14 +132,78 @@ pub type Records<'a> =
 pub fn parse<'a, R: BufRead + Send + 'a>(
     format: Format,
     name: &str,
-    reader: R,
+    mut reader: R,
     source: Source,
 ) -> Records<'a> {
+    if !format.is_streaming() {
+        let mut bytes = Vec::new();
+        let read = (&mut reader)
+            .take(common::MAX_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut bytes);
+        let records = match read {
+            Err(e) => Err(RecordError::new(name, 1, format!("read failed: {e}"))),
+            Ok(_) if bytes.len() as u64 > common::MAX_DOCUMENT_BYTES => Err(RecordError::new(
+                name,
+                1,
+                format!(
+                    "larger than {} MB: a {} document is one API answer or one file, never this big",
+                    common::MAX_DOCUMENT_BYTES >> 20,
+                    format.as_str()
+                ),
+            )),
+            Ok(_) => parse_document(format, name, &bytes),
+        };
+        let records = records.unwrap_or_else(|e| vec![Err(e)]);
+        return Box::new(records.into_iter().map(move |r| {
+            r.map(|mut p| {
+                p.source = source;
+                p
+            })
+        }));
+    }
     let lines = lines::Lines::new(name, reader);
     match format {
         Format::Listing => Box::new(listing::parse(lines, source)),
         Format::Beir => Box::new(beir::parse(lines, source)),
         Format::Jsonl => Box::new(jsonl::parse(lines)),
+        Format::ArxivSnapshot => Box::new(snapshot::parse(lines).map(move |r| {
+            r.map(|mut p| {
+                p.source = source;
+                p
+            })
+        })),
+        _ => unreachable!("document formats are handled above"),
+    }
+}
+
+/// Parses a whole document (one API answer or file) in a document format. A document-level
+/// failure (not XML, an error answer) is an `Err`; a bad record is an `Err` in the list.
+pub fn parse_document(
+    format: Format,
+    name: &str,
+    bytes: &[u8],
+) -> std::result::Result<Vec<std::result::Result<Paper, RecordError>>, RecordError> {
+    match format {
+        Format::ArxivApi => arxiv_api::parse_page(name, bytes).map(|p| p.records),
+        Format::ArxivOai => match oai::parse_page(name, bytes)? {
+            oai::OaiAnswer::Page(page) => Ok(page.records),
+            // "No records match" is an empty answer, not a failure.
+            oai::OaiAnswer::Error(e) if e.code == "noRecordsMatch" => Ok(Vec::new()),
+            oai::OaiAnswer::Error(e) => Err(RecordError::new(
+                name,
+                e.line,
+                format!("the OAI-PMH server answered {}: {}", e.code, e.message),
+            )),
+        },
+        Format::ArxivRss => arxiv_rss::parse_page(name, bytes).map(|p| p.records),
+        Format::HfDaily => hf_daily::parse_document(name, bytes),
+        Format::OpenAlex => openalex::parse_document(name, bytes),
+        Format::SemanticScholar => s2::parse_document(name, bytes),
+        Format::Bibtex => bibtex::parse_document(name, bytes),
+        Format::Listing | Format::Beir | Format::Jsonl | Format::ArxivSnapshot => {
+            let text = common::document_text(name, bytes)?;
+            Ok(parse(format, name, text.as_bytes(), format.source()).collect())
+        }
     }
 }
 
@@ -109,11 +244,7 @@ impl Input {
             path: self.path.clone(),
             source: e,
         })?;
-        let source = source.unwrap_or(match self.format {
-            Format::Listing => Source::Listing,
-            Format::Beir => Source::Beir,
-            Format::Jsonl => Source::Jsonl,
-        });
+        let source = source.unwrap_or(self.format.source());
         Ok(parse(
             self.format,
             &self.path.display().to_string(),
@@ -144,19 +275,65 @@ pub fn detect(path: &Path) -> Result<Format> {
 
 fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
     let text = String::from_utf8_lossy(head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
     let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Err("the file is empty".into());
     };
-    if !first.starts_with('{') {
+    let has = |needle: &str| text.contains(needle);
+    if text.starts_with('<') {
+        return if has("<OAI-PMH") {
+            Ok(Format::ArxivOai)
+        } else if has("<rss") || (has("<feed") && (has("rss.arxiv.org") || has("announce_type"))) {
+            Ok(Format::ArxivRss)
+        } else if has("<feed") && has("arxiv") {
+            Ok(Format::ArxivApi)
+        } else if has("<html") || has("<HTML") || has("<!DOCTYPE html") {
+            Err("an HTML page, not data (an error page saved instead of an API answer?)".into())
+        } else {
+            Err("XML that is neither an arXiv API feed, an OAI-PMH answer nor an arXiv listing feed; pass --format".into())
+        };
+    }
+    if text.starts_with('@') || (text.starts_with('%') && has("@") && has("{")) {
+        return Ok(Format::Bibtex);
+    }
+    if text.starts_with('[') {
+        return if has("\"submittedOnDailyAt\"") || has("\"paper\"") {
+            Ok(Format::HfDaily)
+        } else if has("\"paperId\"") || text[1..].trim_start().starts_with("null") {
+            Ok(Format::SemanticScholar)
+        } else {
+            Err("a JSON array that is neither Hugging Face daily papers nor a Semantic Scholar batch; pass --format".into())
+        };
+    }
+    if !text.starts_with('{') {
         return Ok(Format::Listing);
+    }
+    // The whole-document JSON answers (OpenAlex, Semantic Scholar), whether on one line or many.
+    if has("\"abstract_inverted_index\"") || has("\"https://openalex.org/") {
+        return Ok(Format::OpenAlex);
+    }
+    if has("\"paperId\"") {
+        return Ok(Format::SemanticScholar);
     }
     let value: serde_json::Value = serde_json::from_str(first).map_err(|e| {
         format!("the first line looks like JSON but does not parse ({e}); pass --format")
     })?;
     match value.as_object() {
         Some(obj) if obj.contains_key("_id") => Ok(Format::Beir),
+        Some(obj)
+            if obj.contains_key("id")
+                && (obj.contains_key("versions") || obj.contains_key("submitter")) =>
+        {
+            Ok(Format::ArxivSnapshot)
+        }
         Some(obj) if obj.contains_key("id") && obj.contains_key("title") => Ok(Format::Jsonl),
-        _ => Err("a JSON line that is neither a BEIR record (`_id`) nor a paperscout paper (`id`, `title`); pass --format".into()),
+        Some(obj) if obj.contains_key("total") && obj.contains_key("offset") => {
+            Ok(Format::SemanticScholar)
+        }
+        _ => Err(format!(
+            "JSON that is none of the formats paperscout reads; pass --format (one of {})",
+            Format::names()
+        )),
     }
 }
 
@@ -192,6 +369,7 @@ mod tests {
             .parse::<Format>()
             .unwrap_err()
             .to_string()
-            .contains("listing, beir, jsonl"));
+            .contains("listing, beir, jsonl, arxiv-api"));
+        assert_eq!("s2".parse::<Format>().unwrap(), Format::SemanticScholar);
     }
 }

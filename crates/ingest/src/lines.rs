@@ -42,12 +42,7 @@ impl<R: BufRead> Lines<R> {
         field: Option<&str>,
         message: impl Into<String>,
     ) -> RecordError {
-        RecordError {
-            file: self.name.clone(),
-            line,
-            field: field.map(str::to_string),
-            message: message.into(),
-        }
+        RecordError::new(&self.name, line, message).with_field(field)
     }
 }
 
@@ -95,10 +90,58 @@ impl<R: BufRead> Iterator for Lines<R> {
 /// What a one-record-per-line parser says of a bad line: the field at fault (if one is) and why.
 pub(crate) type FieldError = (Option<String>, String);
 
+/// What a parser says of a bad record, before file and line are attached.
+#[derive(Debug, Default)]
+pub(crate) struct Fault {
+    pub record: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Fault {
+    pub fn new(message: impl Into<String>) -> Fault {
+        Fault {
+            message: message.into(),
+            ..Fault::default()
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Fault {
+        Fault {
+            field: Some(field.to_string()),
+            message: message.into(),
+            ..Fault::default()
+        }
+    }
+
+    pub fn record(mut self, record: Option<&str>) -> Fault {
+        if self.record.is_none() {
+            self.record = record.map(str::to_string);
+        }
+        self
+    }
+
+    pub fn at(self, file: &str, line: usize) -> RecordError {
+        RecordError::new(file, line, self.message)
+            .with_record(self.record.as_deref())
+            .with_field(self.field.as_deref())
+    }
+}
+
+impl From<FieldError> for Fault {
+    fn from((field, message): FieldError) -> Fault {
+        Fault {
+            record: None,
+            field,
+            message,
+        }
+    }
+}
+
 /// Runs `parse` on every non-blank line, attaching file and line to its errors.
-pub(crate) fn per_line<R: BufRead>(
+pub(crate) fn per_line<R: BufRead, E: Into<Fault>>(
     lines: Lines<R>,
-    parse: impl Fn(&str) -> Result<Paper, FieldError>,
+    parse: impl Fn(&str) -> Result<Paper, E>,
 ) -> impl Iterator<Item = Result<Paper, RecordError>> {
     let name = lines.name().to_string();
     lines.filter_map(move |line| {
@@ -109,11 +152,9 @@ pub(crate) fn per_line<R: BufRead>(
         if line.text.trim().is_empty() {
             return None;
         }
-        Some(parse(&line.text).map_err(|(field, message)| RecordError {
-            file: name.clone(),
-            line: line.number,
-            field,
-            message,
+        Some(parse(&line.text).map_err(|fault| {
+            let fault: Fault = fault.into();
+            fault.at(&name, line.number)
         }))
     })
 }

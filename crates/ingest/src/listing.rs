@@ -5,7 +5,7 @@
 
 use std::io::BufRead;
 
-use paperscout_model::{normalize_whitespace, Links, Paper, PaperId, Source};
+use paperscout_model::{normalize_whitespace, Paper, PaperId, Source};
 
 use crate::lines::Lines;
 use crate::RecordError;
@@ -94,15 +94,11 @@ impl<R: BufRead> Iterator for Listing<R> {
                 )))
             }
         };
-        Some(Ok(Paper {
-            id: PaperId::from_title(&title),
+        Some(Ok(Paper::new(
+            PaperId::from_title(&title),
             title,
             abstract_text,
-            authors: Vec::new(),
-            published: None,
-            categories: Vec::new(),
-            links: Links::default(),
-            source: self.source,
-        }))
+            self.source,
+        )))
     }
 }

@@ -54,6 +54,13 @@ impl PaperId {
         if !doi.starts_with("10.") || !doi.contains('/') || doi.chars().any(char::is_whitespace) {
             return Err(PaperIdError::Unrecognised(doi.to_string()));
         }
+        // arXiv's own DOIs (DataCite, `10.48550/arXiv.2312.07559`) name the arXiv paper.
+        let lower = doi.to_ascii_lowercase();
+        if let Some(arxiv) = lower.strip_prefix("10.48550/arxiv.") {
+            if let Ok(id) = PaperId::arxiv(arxiv) {
+                return Ok(id);
+            }
+        }
         Ok(PaperId(format!("doi:{}", doi.to_lowercase())))
     }
 
@@ -78,6 +85,22 @@ impl PaperId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// How strongly the id names one paper, lower is stronger: arXiv ids, then DOIs, then
+    /// dataset ids, then title hashes (two papers can share a title).
+    pub fn rank(&self) -> u8 {
+        match self.scheme() {
+            "arxiv" => 0,
+            "doi" => 1,
+            "beir" => 2,
+            _ => 3,
+        }
+    }
+
+    /// Whether the id is only a hash of the title.
+    pub fn is_title(&self) -> bool {
+        self.scheme() == "title"
     }
 
     pub fn scheme(&self) -> &str {
@@ -200,6 +223,7 @@ mod tests {
             "doi:10.1073/pnas.1414271111",
         );
         check("doi:10.1000/xyz", "doi:10.1000/xyz");
+        check("10.48550/arXiv.2312.07559", "arxiv:2312.07559");
     }
 
     #[test]

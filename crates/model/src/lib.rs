@@ -9,4 +9,4 @@ mod text;
 pub use id::{PaperId, PaperIdError};
 pub use paper::{embedding_text, Links, Paper, Source};
 pub use search::{Hit, SearchMode, SearchModeError, Snippet};
-pub use text::{normalize_title, normalize_whitespace};
+pub use text::{clean_text, normalize_title, normalize_whitespace};

@@ -256,3 +256,4 @@ fn resolve_reports_missing_files_by_path() {
     let err = Input::resolve(f.path(), None).unwrap_err().to_string();
     assert!(err.contains("empty"), "{err}");
 }
+mod sources;
