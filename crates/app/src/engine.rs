@@ -74,8 +74,43 @@ pub struct IngestReport {
     pub updated: usize,
     pub unchanged: usize,
     pub encoded: usize,
+    /// The first [`MAX_REPORTED_ERRORS`] bad records skipped (with `skip_bad`).
     pub skipped: Vec<RecordError>,
+    /// How many bad records were skipped in all.
+    pub skipped_total: usize,
     pub timings: Timings,
+}
+
+/// Bad records kept in an [`IngestReport`]; beyond these (a broken multi-gigabyte file) they
+/// are only counted, so that memory stays flat.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// Writes `records` through `w`, timing parsing (pulling records) apart from writing.
+fn put_records(
+    w: &mut paperscout_store::Writer<'_>,
+    mut records: impl Iterator<Item = std::result::Result<Paper, RecordError>>,
+    options: IngestOptions,
+    report: &mut IngestReport,
+) -> Result<()> {
+    loop {
+        let t = Instant::now();
+        let next = records.next();
+        report.timings.parse_s += t.elapsed().as_secs_f64();
+        let Some(record) = next else {
+            return Ok(());
+        };
+        report.records += 1;
+        match record {
+            Ok(paper) => w.put(paper)?,
+            Err(e) if options.skip_bad => {
+                report.skipped_total += 1;
+                if report.skipped.len() < MAX_REPORTED_ERRORS {
+                    report.skipped.push(e);
+                }
+            }
+            Err(e) => return Err(paperscout_ingest::Error::Record(e).into()),
+        }
+    }
 }
 
 /// The search engine over one data dir. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -537,44 +572,49 @@ impl Engine {
         self.with_vectors(|index| Ok(index.search(query, k)?))
     }
 
-    /// Parses every input, then writes all papers in one transaction: a bad record (unless
-    /// `skip_bad`) or any failure leaves the store as it was.
+    /// Streams every input into the store in one transaction (constant memory, whatever the
+    /// inputs' size): a bad record (unless `skip_bad`) or any failure leaves the store as it
+    /// was. Then brings the lexical index up to date, and encodes if asked.
     pub fn ingest(&self, inputs: &[Input], options: IngestOptions) -> Result<IngestReport> {
         let mut report = IngestReport::default();
         let t = Instant::now();
-        let mut papers: Vec<Paper> = Vec::new();
-        let mut position: HashMap<PaperId, usize> = HashMap::new();
-        for input in inputs {
-            let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
-            self.progress
-                .begin(&format!("parsing {}", input.path.display()), size);
-            for record in input.records(None)? {
-                report.records += 1;
-                match record {
-                    Ok(paper) => match position.get(&paper.id) {
-                        // The same paper twice in one ingest: the later record wins.
-                        Some(&i) => papers[i] = paper,
-                        None => {
-                            position.insert(paper.id.clone(), papers.len());
-                            papers.push(paper);
-                        }
-                    },
-                    Err(e) if options.skip_bad => report.skipped.push(e),
-                    Err(e) => {
-                        self.progress.end();
-                        return Err(paperscout_ingest::Error::Record(e).into());
-                    }
-                }
+        let ((), written) = self.store.write(|w| {
+            for input in inputs {
+                let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
+                self.progress
+                    .begin(&format!("reading {}", input.path.display()), size);
+                let progress = Arc::clone(&self.progress);
+                let records = input.records_with_progress(None, move |n| progress.advance(n))?;
+                let done = put_records(w, records, options, &mut report);
+                self.progress.end();
+                done?;
             }
-            self.progress.end();
-        }
-        report.timings.parse_s = t.elapsed().as_secs_f64();
+            Ok::<_, Error>(())
+        })?;
+        self.finish_ingest(report, written, t, options)
+    }
 
-        let t = Instant::now();
-        let written = self.store.upsert(&papers)?;
+    /// Brings the indexes up to what was just written (and encodes, if asked): what
+    /// [`Engine::ingest`] does after writing, for writers outside it (a harvest's pages).
+    pub(crate) fn index_new(&self, options: IngestOptions) -> Result<()> {
+        self.sync_lexical()?;
+        if options.encode {
+            self.ensure_embeddings()?;
+        }
+        Ok(())
+    }
+
+    fn finish_ingest(
+        &self,
+        mut report: IngestReport,
+        written: paperscout_store::UpsertReport,
+        started: Instant,
+        options: IngestOptions,
+    ) -> Result<IngestReport> {
         (report.added, report.updated, report.unchanged) =
             (written.added, written.updated, written.unchanged);
-        report.timings.store_s = t.elapsed().as_secs_f64();
+        report.timings.store_s =
+            (started.elapsed().as_secs_f64() - report.timings.parse_s).max(0.0);
 
         let t = Instant::now();
         self.sync_lexical()?;

@@ -7,6 +7,7 @@ mod engine;
 mod error;
 pub mod eval;
 mod feed;
+pub mod harvest;
 mod progress;
 
 pub use engine::{
@@ -17,6 +18,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
 pub use progress::{NoProgress, Progress};
 
+pub use harvest::{HarvestConfig, HarvestReport, HarvestSpec};
+pub use paperscout_store::{HarvestRun, HarvestStatus};
 pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
 pub use paperscout_encoder::{ModelSpec, DEFAULT_REPO};
 pub use paperscout_index::Fusion;

@@ -144,7 +144,8 @@ enum Command {
         /// Files to read, or BEIR dataset folders (holding corpus.jsonl)
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// listing, beir or jsonl [default: detected from the content]
+        /// listing, beir, jsonl, arxiv-api, arxiv-oai, arxiv-snapshot, arxiv-rss, hf-daily,
+        /// openalex, semantic-scholar (or s2), bibtex [default: detected from the content]
         #[arg(long, value_name = "F")]
         format: Option<Format>,
         /// Ingest the good records and list the bad ones instead of refusing the whole ingest
@@ -440,6 +441,13 @@ fn run(cli: Cli) -> Result<()> {
             for e in &r.skipped {
                 eprintln!("skipped {e}");
             }
+            if r.skipped_total > r.skipped.len() {
+                eprintln!(
+                    "… and {} more bad records (only the first {} are listed)",
+                    r.skipped_total - r.skipped.len(),
+                    r.skipped.len()
+                );
+            }
             let t = r.timings;
             println!(
                 "{} records: {} added, {} updated, {} unchanged, {} skipped; {} encoded \
@@ -448,7 +456,7 @@ fn run(cli: Cli) -> Result<()> {
                 r.added,
                 r.updated,
                 r.unchanged,
-                r.skipped.len(),
+                r.skipped_total,
                 r.encoded,
                 t.parse_s,
                 t.store_s,

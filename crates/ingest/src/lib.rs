@@ -240,6 +240,15 @@ impl Input {
 
     /// Opens the file and returns its records.
     pub fn records(&self, source: Option<Source>) -> Result<Records<'static>> {
+        self.records_with_progress(source, |_| {})
+    }
+
+    /// Like [`Input::records`], calling `on_read` with the number of bytes of each read.
+    pub fn records_with_progress(
+        &self,
+        source: Option<Source>,
+        on_read: impl FnMut(u64) + Send + 'static,
+    ) -> Result<Records<'static>> {
         let file = File::open(&self.path).map_err(|e| Error::Io {
             path: self.path.clone(),
             source: e,
@@ -248,9 +257,23 @@ impl Input {
         Ok(parse(
             self.format,
             &self.path.display().to_string(),
-            BufReader::new(file),
+            BufReader::with_capacity(1 << 16, Counting { inner: file, on_read }),
             source,
         ))
+    }
+}
+
+/// A reader that reports how much it has read.
+struct Counting<R, F> {
+    inner: R,
+    on_read: F,
+}
+
+impl<R: Read, F: FnMut(u64)> Read for Counting<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
+        Ok(n)
     }
 }
 

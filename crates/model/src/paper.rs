@@ -167,6 +167,80 @@ impl Paper {
         }
     }
 
+    /// Whether `self` describes the paper at least as recently as `other`: by arXiv version when
+    /// both have one, else by the date of their latest version; when that cannot be told, the
+    /// record that arrives later is taken as the newer.
+    pub fn is_at_least_as_recent_as(&self, other: &Paper) -> bool {
+        if let (Some(mine), Some(theirs)) = (self.version, other.version) {
+            return mine >= theirs;
+        }
+        match (self.updated.or(self.published), other.updated.or(other.published)) {
+            (Some(mine), Some(theirs)) => mine >= theirs,
+            _ => true,
+        }
+    }
+
+    /// The paper as known after `incoming` (another record of the same paper, from any source)
+    /// arrives on top of `self`:
+    /// - the more recent record's text, authors and categories win (an older arXiv version
+    ///   never replaces a newer one), and neither record's empty fields erase the other's;
+    /// - `published` stays the earliest date known (the first version), `updated` the latest;
+    /// - ids are pooled and the strongest becomes the id; links are merged per kind;
+    /// - `upvotes` is the latest count reported; `source` stays where the paper came from first.
+    pub fn merge(self, incoming: Paper) -> Paper {
+        let newer = incoming.is_at_least_as_recent_as(&self);
+        let (mut base, other) = if newer {
+            (incoming, self)
+        } else {
+            (self, incoming)
+        };
+        let (first, later) = if newer {
+            (&other, &base)
+        } else {
+            (&base, &other)
+        };
+        let source = first.source;
+        let upvotes = later.upvotes.or(first.upvotes);
+        let published = match (base.published, other.published) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let updated = base.updated.max(other.updated);
+        let version = base.version.max(other.version);
+        if base.title.is_empty() {
+            base.title = other.title.clone();
+        }
+        if base.abstract_text.is_empty() {
+            base.abstract_text = other.abstract_text.clone();
+        }
+        if base.authors.is_empty() {
+            base.authors = other.authors.clone();
+        }
+        if base.categories.is_empty() {
+            base.categories = other.categories.clone();
+        }
+        base.links.pdf = base.links.pdf.take().or_else(|| other.links.pdf.clone());
+        base.links.code = base.links.code.take().or_else(|| other.links.code.clone());
+        base.links.project = base.links.project.take().or_else(|| other.links.project.clone());
+        for id in other.ids() {
+            base.add_alias(id.clone());
+        }
+        base.settle_id();
+        // The stored paper's id is kept unless a stronger one arrived, so links to it hold.
+        if newer && base.id.rank() == other.id.rank() && base.id != other.id {
+            let stored_id = other.id.clone();
+            base.aliases.retain(|a| *a != stored_id);
+            let replaced = std::mem::replace(&mut base.id, stored_id);
+            base.add_alias(replaced);
+        }
+        base.published = published;
+        base.updated = updated;
+        base.version = version;
+        base.upvotes = upvotes;
+        base.source = source;
+        base
+    }
+
     /// The text the encoder sees: title and abstract joined by a space (as in BEIR).
     pub fn embedding_text(&self) -> String {
         embedding_text(&self.title, &self.abstract_text)
@@ -242,6 +316,50 @@ mod tests {
         assert_eq!(p.id.as_str(), "arxiv:2101.00001");
         assert_eq!(p.aliases.len(), 2, "{:?}", p.aliases);
         assert!(p.aliases.iter().any(|a| a.scheme() == "title"));
+    }
+
+    fn arxiv(version: u32, day: u32, title: &str) -> Paper {
+        let mut p = paper(title, "");
+        p.id = "2101.00001".parse().unwrap();
+        p.version = Some(version);
+        p.published = NaiveDate::from_ymd_opt(2021, 1, day);
+        p.updated = p.published;
+        p.source = Source::ArxivApi;
+        p
+    }
+
+    #[test]
+    fn merge_keeps_the_latest_version_and_the_first_date() {
+        let v1 = arxiv(1, 1, "Old title");
+        let mut v2 = arxiv(2, 9, "New title");
+        v2.published = None; // A replacement announcement does not date the paper.
+        let merged = v1.clone().merge(v2.clone());
+        assert_eq!(merged.title, "New title");
+        assert_eq!((merged.version, merged.published, merged.updated), (Some(2), NaiveDate::from_ymd_opt(2021, 1, 1), NaiveDate::from_ymd_opt(2021, 1, 9)));
+        // v1 arriving after v2 (an old snapshot) changes nothing.
+        let again = merged.clone().merge(v1);
+        assert_eq!(again, merged);
+        assert_eq!(again.source, Source::ArxivApi);
+    }
+
+    #[test]
+    fn merge_pools_ids_and_fills_gaps_without_erasing() {
+        let mut openalex = paper("Same paper", "An abstract.");
+        openalex.id = "10.1000/x".parse().unwrap();
+        openalex.source = Source::OpenAlex;
+        openalex.links.pdf = Some("https://example.org/x.pdf".into());
+        let mut hf = paper("Same paper", "");
+        hf.id = "2101.00001".parse().unwrap();
+        hf.add_alias("10.1000/x".parse().unwrap());
+        hf.upvotes = Some(12);
+        hf.links.code = Some("https://github.com/a/b".into());
+        hf.source = Source::HfDaily;
+        let merged = openalex.merge(hf);
+        assert_eq!(merged.id.as_str(), "arxiv:2101.00001", "the stronger id wins");
+        assert_eq!(merged.aliases.iter().map(PaperId::as_str).collect::<Vec<_>>(), ["doi:10.1000/x"]);
+        assert_eq!(merged.abstract_text, "An abstract.", "an empty abstract erases nothing");
+        assert_eq!((merged.upvotes, merged.source), (Some(12), Source::OpenAlex));
+        assert!(merged.links.pdf.is_some() && merged.links.code.is_some());
     }
 
     #[test]

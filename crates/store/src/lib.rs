@@ -5,6 +5,7 @@
 //! rows with it, so a derived index that records the generation it reflects can catch up with
 //! exactly the rows it missed (after a crash, or another process's ingest).
 
+mod harvests;
 mod schema;
 mod subscribers;
 mod votes;
@@ -13,6 +14,7 @@ pub use subscribers::{
     MailKind, OutboxStats, OutgoingMail, QueuedMail, SubscribeOutcome, Subscriber,
     SubscriberStatus, Subscription,
 };
+pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
 pub use votes::{Candidate, Facets};
 
 use std::path::{Path, PathBuf};
@@ -157,19 +159,56 @@ impl Store {
         meta_set(&self.conn(), key, value)
     }
 
-    /// Inserts new papers and updates known ones (matched by id) in one transaction: either
-    /// all of them are written or, on any error, none.
+    /// Inserts new papers and merges known ones (see [`Writer::put`]) in one transaction:
+    /// either all of them are written or, on any error, none.
     pub fn upsert(&self, papers: &[Paper]) -> Result<UpsertReport> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let report = upsert_tx(&tx, papers)?;
-        tx.commit()?;
-        Ok(report)
+        self.write(|w| {
+            for paper in papers {
+                w.put(paper.clone())?;
+            }
+            Ok::<_, Error>(())
+        })
+        .map(|((), report)| report)
     }
 
+    /// Runs `f` with a [`Writer`] inside one transaction, committed when `f` returns `Ok`
+    /// (all of its writes, or on an error none of them): an ingest streams any number of
+    /// papers through it in constant memory and stays all-or-nothing.
+    pub fn write<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<(T, UpsertReport), E> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(Error::from)?;
+        let current: u64 = meta_get(&tx, "generation")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let now = Utc::now();
+        let mut writer = Writer {
+            tx: &tx,
+            generation: current + 1,
+            now: now.timestamp(),
+            now_text: now.to_rfc3339(),
+            report: UpsertReport::default(),
+        };
+        let value = f(&mut writer)?;
+        let mut report = writer.report;
+        if report.added + report.updated > 0 {
+            meta_set(&tx, "generation", &(current + 1).to_string())?;
+            report.generation = current + 1;
+        } else {
+            report.generation = current;
+        }
+        tx.commit().map_err(Error::from)?;
+        Ok((value, report))
+    }
+
+    /// The paper known by `id`: its id, one of its aliases, or (for `title:` ids) its title.
     pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE id = ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "{SELECT_PAPER} WHERE key = (SELECT paper_key FROM paper_ids WHERE id = ?1 ORDER BY paper_key LIMIT 1)"
+        ))?;
         stmt.query_row([id.as_str()], row_raw)
             .optional()?
             .map(RawPaper::into_stored)
@@ -360,65 +399,122 @@ fn record_hash(p: &Paper) -> String {
         .collect()
 }
 
-fn upsert_tx(tx: &Transaction<'_>, papers: &[Paper]) -> Result<UpsertReport> {
-    let current: u64 = meta_get(tx, "generation")?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let generation = current + 1;
-    let now_at = Utc::now();
-    let now = now_at.to_rfc3339();
-    let mut report = UpsertReport::default();
-    {
-        let mut existing = tx.prepare_cached("SELECT record_hash FROM papers WHERE id = ?1")?;
-        let mut write = tx.prepare_cached(
-            "INSERT INTO papers (id, title, abstract, authors, published, categories, links, source,
-                                 content_hash, record_hash, generation, added_at, updated_at, listed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)
-             ON CONFLICT(id) DO UPDATE SET
-                title = excluded.title, abstract = excluded.abstract, authors = excluded.authors,
-                published = excluded.published, categories = excluded.categories, links = excluded.links,
-                source = excluded.source, content_hash = excluded.content_hash,
-                record_hash = excluded.record_hash, generation = excluded.generation,
-                updated_at = excluded.updated_at,
-                listed_at = MIN(papers.listed_at, excluded.listed_at)",
-        )?;
-        for paper in papers {
-            let hash = record_hash(paper);
-            let old: Option<String> = existing
-                .query_row([paper.id.as_str()], |r| r.get(0))
-                .optional()?;
-            match old {
-                Some(old) if old == hash => {
-                    report.unchanged += 1;
-                    continue;
-                }
-                Some(_) => report.updated += 1,
-                None => report.added += 1,
-            }
-            write.execute(params![
-                paper.id.as_str(),
-                paper.title,
-                paper.abstract_text,
-                serde_json::to_string(&paper.authors).expect("strings serialise"),
-                paper.published.map(|d| d.to_string()),
-                serde_json::to_string(&paper.categories).expect("strings serialise"),
-                serde_json::to_string(&paper.links).expect("links serialise"),
-                paper.source.as_str(),
-                paper.content_hash(),
-                hash,
-                generation as i64,
-                now,
-                listed_at(paper.published, now_at.timestamp()),
-            ])?;
+/// Writes papers inside one transaction (see [`Store::write`]).
+#[derive(Debug)]
+pub struct Writer<'a> {
+    tx: &'a Transaction<'a>,
+    generation: u64,
+    now: i64,
+    now_text: String,
+    report: UpsertReport,
+}
+
+impl Writer<'_> {
+    /// Adds `paper`, or merges it into the stored paper it is a record of ([`Paper::merge`]):
+    /// the one known by any of its ids (arXiv id, DOI, …); failing that, when either side has
+    /// no id but a title hash, the one with the same normalised title.
+    pub fn put(&mut self, paper: Paper) -> Result<()> {
+        let tx = self.tx;
+        let existing = self.find(&paper)?;
+        let (key, merged, old_hash) = match existing {
+            Some((key, stored, old_hash)) => (Some(key), stored.merge(paper), Some(old_hash)),
+            None => (None, paper, None),
+        };
+        let hash = record_hash(&merged);
+        if old_hash.as_deref() == Some(hash.as_str()) {
+            self.report.unchanged += 1;
+            return Ok(());
         }
+        let values = params![
+            merged.id.as_str(),
+            merged.title,
+            merged.abstract_text,
+            serde_json::to_string(&merged.authors).expect("strings serialise"),
+            merged.published.map(|d| d.to_string()),
+            serde_json::to_string(&merged.categories).expect("strings serialise"),
+            serde_json::to_string(&merged.links).expect("links serialise"),
+            merged.source.as_str(),
+            merged.content_hash(),
+            hash,
+            self.generation as i64,
+            self.now_text,
+            listed_at(merged.published, self.now),
+            serde_json::to_string(&merged.aliases).expect("ids serialise"),
+            merged.version,
+            merged.updated.map(|d| d.to_string()),
+            merged.upvotes,
+        ];
+        let key = match key {
+            Some(key) => {
+                tx.prepare_cached(
+                    "UPDATE papers SET id = ?1, title = ?2, abstract = ?3, authors = ?4,
+                        published = ?5, categories = ?6, links = ?7, source = ?8,
+                        content_hash = ?9, record_hash = ?10, generation = ?11, updated_at = ?12,
+                        listed_at = MIN(listed_at, ?13), aliases = ?14, version = ?15,
+                        updated = ?16, upvotes = ?17
+                     WHERE key = ?18",
+                )?
+                .execute(rusqlite::params_from_iter(
+                    values.iter().copied().chain(std::iter::once(&key as &dyn rusqlite::ToSql)),
+                ))?;
+                self.report.updated += 1;
+                key
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
+                        source, content_hash, record_hash, generation, added_at, updated_at,
+                        listed_at, aliases, version, updated, upvotes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
+                )?
+                .execute(values)?;
+                self.report.added += 1;
+                tx.last_insert_rowid()
+            }
+        };
+        let mut ids =
+            tx.prepare_cached("INSERT OR IGNORE INTO paper_ids (id, paper_key) VALUES (?1, ?2)")?;
+        for id in merged.ids() {
+            ids.execute(params![id.as_str(), key])?;
+        }
+        ids.execute(params![PaperId::from_title(&merged.title).as_str(), key])?;
+        Ok(())
     }
-    if report.added + report.updated > 0 {
-        meta_set(tx, "generation", &generation.to_string())?;
-        report.generation = generation;
-    } else {
-        report.generation = current;
+
+    /// The stored paper `paper` is a record of, with its key and record hash.
+    fn find(&self, paper: &Paper) -> Result<Option<(PaperKey, Paper, String)>> {
+        let tx = self.tx;
+        let mut by_id = tx.prepare_cached(
+            "SELECT paper_key FROM paper_ids WHERE id = ?1 ORDER BY paper_key LIMIT 1",
+        )?;
+        let mut key: Option<PaperKey> = None;
+        for id in paper.ids().filter(|id| !id.is_title()) {
+            key = by_id.query_row([id.as_str()], |r| r.get(0)).optional()?;
+            if key.is_some() {
+                break;
+            }
+        }
+        if key.is_none() {
+            // Same title: the same paper when one side is known by nothing better.
+            let title = PaperId::from_title(&paper.title);
+            let weak_incoming = paper.ids().all(PaperId::is_title);
+            key = tx
+                .prepare_cached(
+                    "SELECT p.key FROM paper_ids i JOIN papers p ON p.key = i.paper_key
+                     WHERE i.id = ?1 AND (?2 OR p.id LIKE 'title:%') ORDER BY p.key LIMIT 1",
+                )?
+                .query_row(params![title.as_str(), weak_incoming], |r| r.get(0))
+                .optional()?;
+        }
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT record_hash, {COLUMNS} FROM papers WHERE key = ?1"
+        ))?;
+        let (hash, raw) = stmt.query_row([key], |r| Ok((r.get::<_, String>(0)?, row_raw_at(r, 1)?)))?;
+        Ok(Some((key, raw.into_stored()?.paper, hash)))
     }
-    Ok(report)
 }
 
 /// When a paper published on `published` and added at `added` (Unix seconds) entered the feed.
@@ -429,9 +525,16 @@ fn listed_at(published: Option<NaiveDate>, added: i64) -> i64 {
         .unwrap_or(added)
 }
 
-const SELECT_PAPER: &str =
-    "SELECT key, id, title, abstract, authors, published, categories, links, source, \
-                            content_hash, generation, listed_at FROM papers";
+/// The columns [`row_raw`] reads, in its order.
+macro_rules! paper_columns {
+    () => {
+        "key, id, title, abstract, authors, published, categories, links, source, content_hash, \
+         generation, listed_at, aliases, version, updated, upvotes"
+    };
+}
+
+const COLUMNS: &str = paper_columns!();
+const SELECT_PAPER: &str = concat!("SELECT ", paper_columns!(), " FROM papers");
 
 struct RawPaper {
     key: i64,
@@ -446,23 +549,40 @@ struct RawPaper {
     content_hash: String,
     generation: i64,
     listed_at: i64,
+    aliases: String,
+    version: Option<u32>,
+    updated: Option<String>,
+    upvotes: Option<u32>,
 }
 
 fn row_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPaper> {
+    row_raw_at(r, 0)
+}
+
+fn row_raw_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawPaper> {
     Ok(RawPaper {
-        key: r.get(0)?,
-        id: r.get(1)?,
-        title: r.get(2)?,
-        abstract_text: r.get(3)?,
-        authors: r.get(4)?,
-        published: r.get(5)?,
-        categories: r.get(6)?,
-        links: r.get(7)?,
-        source: r.get(8)?,
-        content_hash: r.get(9)?,
-        generation: r.get(10)?,
-        listed_at: r.get(11)?,
+        key: r.get(at)?,
+        id: r.get(at + 1)?,
+        title: r.get(at + 2)?,
+        abstract_text: r.get(at + 3)?,
+        authors: r.get(at + 4)?,
+        published: r.get(at + 5)?,
+        categories: r.get(at + 6)?,
+        links: r.get(at + 7)?,
+        source: r.get(at + 8)?,
+        content_hash: r.get(at + 9)?,
+        generation: r.get(at + 10)?,
+        listed_at: r.get(at + 11)?,
+        aliases: r.get(at + 12)?,
+        version: r.get(at + 13)?,
+        updated: r.get(at + 14)?,
+        upvotes: r.get(at + 15)?,
     })
+}
+
+fn parse_day(d: Option<String>) -> std::result::Result<Option<NaiveDate>, chrono::ParseError> {
+    d.map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+        .transpose()
 }
 
 impl RawPaper {
@@ -475,10 +595,7 @@ impl RawPaper {
             abstract_text: self.abstract_text,
             authors: serde_json::from_str(&self.authors)
                 .map_err(|e| corrupt(format!("authors: {e}")))?,
-            published: self
-                .published
-                .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
-                .transpose()
+            published: parse_day(self.published)
                 .map_err(|e| corrupt(format!("published: {e}")))?,
             categories: serde_json::from_str(&self.categories)
                 .map_err(|e| corrupt(format!("categories: {e}")))?,
@@ -486,6 +603,11 @@ impl RawPaper {
                 .map_err(|e| corrupt(format!("links: {e}")))?,
             source: Source::parse(&self.source)
                 .ok_or_else(|| corrupt(format!("source `{}`", self.source)))?,
+            aliases: serde_json::from_str(&self.aliases)
+                .map_err(|e| corrupt(format!("aliases: {e}")))?,
+            version: self.version,
+            updated: parse_day(self.updated).map_err(|e| corrupt(format!("updated: {e}")))?,
+            upvotes: self.upvotes,
         };
         Ok(StoredPaper {
             key,

@@ -91,7 +91,62 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );
      CREATE UNIQUE INDEX outbox_digest ON outbox (subscriber_id, local_date) WHERE kind = 'digest';
      CREATE INDEX outbox_due ON outbox (state, next_attempt_at);",
+    // 4: papers from many sources. `paper_ids` maps every id a paper is known by (its id, its
+    // aliases, the hash of its title) to its key, so a record arriving under any of them
+    // updates the same paper; a title hash may map to several papers. The arXiv version and
+    // latest version date decide which record's text wins; `upvotes` is the source's count.
+    // `harvests` records each harvest run; `harvest_state` where an interrupted one resumes.
+    "ALTER TABLE papers ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE papers ADD COLUMN version INTEGER;
+     ALTER TABLE papers ADD COLUMN updated TEXT;
+     ALTER TABLE papers ADD COLUMN upvotes INTEGER;
+     CREATE TABLE paper_ids (
+        id TEXT NOT NULL,
+        paper_key INTEGER NOT NULL REFERENCES papers (key) ON DELETE CASCADE,
+        PRIMARY KEY (id, paper_key)
+     ) WITHOUT ROWID;
+     CREATE INDEX paper_ids_key ON paper_ids (paper_key);
+     INSERT INTO paper_ids (id, paper_key) SELECT id, key FROM papers;
+     CREATE TABLE harvests (
+        id INTEGER PRIMARY KEY,
+        harvest TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'empty', 'failed')),
+        heartbeat_at INTEGER NOT NULL,
+        pages INTEGER NOT NULL DEFAULT 0,
+        records INTEGER NOT NULL DEFAULT 0,
+        added INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        message TEXT
+     );
+     CREATE INDEX harvests_by_name ON harvests (harvest, started_at);
+     CREATE TABLE harvest_state (
+        harvest TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+     );",
 ];
+
+/// Work a migration needs beyond SQL, run in its transaction.
+fn after(version: usize, tx: &Connection) -> Result<()> {
+    if version == 4 {
+        // Title hashes are SHA-256 of the normalised title: computed here, not in SQL.
+        let mut read = tx.prepare("SELECT key, title FROM papers")?;
+        let rows: Vec<(i64, String)> = read
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut write =
+            tx.prepare("INSERT OR IGNORE INTO paper_ids (id, paper_key) VALUES (?1, ?2)")?;
+        for (key, title) in rows {
+            write.execute(rusqlite::params![
+                paperscout_model::PaperId::from_title(&title).as_str(),
+                key
+            ])?;
+        }
+    }
+    Ok(())
+}
 
 pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -106,6 +161,7 @@ pub(crate) fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
+        after(i + 1, &tx)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
         tracing::debug!(version = i + 1, "migrated store schema");

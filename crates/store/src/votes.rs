@@ -55,10 +55,14 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// All-time vote counts of `keys` (papers without votes are absent).
+    /// All-time vote counts of `keys`: votes cast here plus the upvotes the paper's source
+    /// reported (Hugging Face daily papers). Papers without votes are absent.
     pub fn vote_counts(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, usize>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT COUNT(*) FROM votes WHERE paper_key = ?1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM votes WHERE paper_key = ?1)
+                    + COALESCE((SELECT upvotes FROM papers WHERE key = ?1), 0)",
+        )?;
         let mut out = HashMap::new();
         for &key in keys {
             let n: i64 = stmt.query_row([key], |r| r.get(0))?;
@@ -88,35 +92,42 @@ impl Store {
     }
 
     /// Every paper listed or voted for since `since` (Unix seconds), plus the `recent` most
-    /// recently listed papers, with their votes since `since`. Trending ranks these: the top of
-    /// the full ranking is always among them, because outside the window a paper without votes
-    /// scores lower the older it is.
+    /// recently listed papers, with their votes since `since` (plus the upvotes their source
+    /// reported: a paper's initial trending signal). Trending ranks these: the top of the full
+    /// ranking is always among them, because outside the window a paper without votes scores
+    /// lower the older it is.
     pub fn trending_candidates(&self, since: i64, recent: usize) -> Result<Vec<Candidate>> {
         let conn = self.conn();
         let mut out: HashMap<PaperKey, Candidate> = HashMap::new();
         let mut listed = conn.prepare_cached(
-            "SELECT key, listed_at FROM papers WHERE listed_at >= ?1
+            "SELECT key, listed_at, COALESCE(upvotes, 0) FROM papers WHERE listed_at >= ?1
              UNION
-             SELECT key, listed_at FROM (SELECT key, listed_at FROM papers
-                                         ORDER BY listed_at DESC, key ASC LIMIT ?2)",
+             SELECT key, listed_at, COALESCE(upvotes, 0) FROM (
+                SELECT key, listed_at, upvotes FROM papers
+                ORDER BY listed_at DESC, key ASC LIMIT ?2)",
         )?;
         let rows = listed.query_map(params![since, recent as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         for row in rows {
-            let (key, listed_at) = row?;
+            let (key, listed_at, upvotes) = row?;
             out.insert(
                 key,
                 Candidate {
                     key,
                     listed_at,
-                    votes: 0,
+                    votes: upvotes.max(0) as usize,
                     in_window: listed_at >= since,
                 },
             );
         }
         let mut voted = conn.prepare_cached(
-            "SELECT v.paper_key, p.listed_at, COUNT(*) FROM votes v JOIN papers p ON p.key = v.paper_key
+            "SELECT v.paper_key, p.listed_at, COUNT(*) + COALESCE(p.upvotes, 0)
+             FROM votes v JOIN papers p ON p.key = v.paper_key
              WHERE v.cast_at >= ?1 GROUP BY v.paper_key",
         )?;
         let rows = voted.query_map([since], |r| {

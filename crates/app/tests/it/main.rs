@@ -1,4 +1,5 @@
 mod digest;
+mod harvest;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

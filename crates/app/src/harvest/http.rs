@@ -1,0 +1,163 @@
+//! HTTP for harvesting: one agent with timeouts and a User-Agent that names us, a polite delay
+//! between requests to the same source, retries with exponential backoff on transport errors
+//! and 5xx, and `Retry-After` honoured on 503 and 429 (arXiv's OAI-PMH interface answers 503
+//! with `Retry-After` to pace harvesters).
+
+use std::io::Read;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use super::HarvestConfig;
+
+/// An API page is a few MB; anything larger is refused.
+const MAX_BODY_BYTES: u64 = 64 << 20;
+
+/// Why a fetch gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError(pub String);
+
+pub(crate) struct Fetcher {
+    agent: ureq::Agent,
+    config: HarvestConfig,
+    last_request: Option<Instant>,
+    /// Retries so far in this harvest (for the report).
+    pub retries: u32,
+}
+
+impl Fetcher {
+    pub fn new(config: &HarvestConfig) -> Fetcher {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(config.timeout.min(Duration::from_secs(30)))
+            .timeout(config.timeout)
+            .user_agent(&config.user_agent)
+            .build();
+        Fetcher {
+            agent,
+            config: config.clone(),
+            last_request: None,
+            retries: 0,
+        }
+    }
+
+    /// GETs `url` with `query`, retrying as the module says; `accept` checks a 200 body
+    /// (a page cut short by a dropped connection does not parse, and is fetched again).
+    pub fn get(
+        &mut self,
+        url: &str,
+        query: &[(&str, &str)],
+        accept: impl Fn(&[u8]) -> Result<(), String>,
+    ) -> Result<Vec<u8>, FetchError> {
+        let shown = shown_url(url, query);
+        let mut failures = 0u32;
+        loop {
+            self.wait_politely();
+            let mut request = self.agent.get(url);
+            for (k, v) in query {
+                request = request.query(k, v);
+            }
+            let outcome = match request.call() {
+                Ok(response) => match read_body(response) {
+                    Ok(body) => match accept(&body) {
+                        Ok(()) => return Ok(body),
+                        Err(why) => Retry::After(None, format!("an unreadable answer ({why})")),
+                    },
+                    Err(why) => Retry::After(None, why),
+                },
+                Err(ureq::Error::Status(code, response)) => {
+                    let wait = response.header("Retry-After").and_then(parse_retry_after);
+                    let body = read_body(response).unwrap_or_default();
+                    let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)])
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    match code {
+                        429 | 503 => Retry::After(wait, format!("HTTP {code} (busy)")),
+                        500..=599 => Retry::After(None, format!("HTTP {code}")),
+                        _ => Retry::Never(format!("{shown} answered HTTP {code}: {excerpt}")),
+                    }
+                }
+                Err(ureq::Error::Transport(t)) => Retry::After(None, format!("{t}")),
+            };
+            let (wait, why) = match outcome {
+                Retry::Never(message) => return Err(FetchError(message)),
+                Retry::After(wait, why) => (wait, why),
+            };
+            failures += 1;
+            if failures > self.config.max_retries {
+                return Err(FetchError(format!(
+                    "{shown}: gave up after {failures} attempts; the last: {why}"
+                )));
+            }
+            self.retries += 1;
+            let backoff = self
+                .config
+                .backoff
+                .saturating_mul(1u32 << (failures - 1).min(16));
+            let wait = wait.unwrap_or(backoff).min(self.config.max_wait);
+            tracing::warn!(url = %shown, attempt = failures, wait_s = wait.as_secs_f64(), "{why}; retrying");
+            sleep(wait);
+        }
+    }
+
+    fn wait_politely(&mut self) {
+        if let Some(last) = self.last_request {
+            let since = last.elapsed();
+            if since < self.config.delay {
+                sleep(self.config.delay - since);
+            }
+        }
+        self.last_request = Some(Instant::now());
+    }
+}
+
+enum Retry {
+    Never(String),
+    After(Option<Duration>, String),
+}
+
+fn read_body(response: ureq::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(MAX_BODY_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("the connection broke while reading: {e}"))?;
+    if body.len() as u64 > MAX_BODY_BYTES {
+        return Err(format!("an answer over {} MB", MAX_BODY_BYTES >> 20));
+    }
+    Ok(body)
+}
+
+/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
+    Some(Duration::from_secs(secs as u64))
+}
+
+fn shown_url(url: &str, query: &[(&str, &str)]) -> String {
+    if query.is_empty() {
+        return url.to_string();
+    }
+    let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{url}?{}", q.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(parse_retry_after(" 30 "), Some(Duration::from_secs(30)));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(d.as_secs() >= 85 && d.as_secs() <= 90, "{d:?}");
+        assert_eq!(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}
