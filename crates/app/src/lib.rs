@@ -18,13 +18,13 @@ pub use error::{Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
 pub use progress::{NoProgress, Progress};
 
-pub use harvest::{HarvestConfig, HarvestReport, HarvestSpec};
-pub use paperscout_store::{HarvestRun, HarvestStatus};
 pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
+pub use harvest::{HarvestConfig, HarvestPlan, HarvestReport, HarvestSchedule, HarvestSpec};
 pub use paperscout_encoder::{ModelSpec, DEFAULT_REPO};
 pub use paperscout_index::Fusion;
 pub use paperscout_ingest::{Format, Input};
 pub use paperscout_model::{Hit, Paper, PaperId, SearchMode, Snippet};
+pub use paperscout_store::{HarvestRun, HarvestStatus};
 
 /// Peak resident memory of this process so far, in MiB (Linux; `None` elsewhere).
 pub fn peak_rss_mb() -> Option<f64> {

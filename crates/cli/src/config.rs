@@ -15,13 +15,22 @@
 //! trending = 5            # trending papers per digest
 //! max_matches = 10        # matching new papers per digest, at most
 //! min_similarity = 0.40   # least cosine similarity for a paper to match an interest
+//!
+//! [harvest]
+//! sources = ["arxiv:cs", "hf-daily"]   # what `serve` harvests (arxiv:SET or hf-daily)
+//! at = ["01:30", "13:30"]              # when, every day (UTC)
+//! delay_seconds = 3                    # between two requests to a source
+//! user_agent = "paperscout (mailto:you@example.org)"
+//! oai_url = "https://export.arxiv.org/oai2"
+//! hf_url = "https://huggingface.co/api/daily_papers"
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use paperscout_app::digest::DigestConfig;
-use paperscout_app::SmtpUrl;
+use paperscout_app::harvest::{parse_time, DEFAULT_HARVEST_TIMES};
+use paperscout_app::{HarvestConfig, HarvestPlan, HarvestSchedule, HarvestSpec, SmtpUrl};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +42,19 @@ pub struct File {
     pub smtp: Smtp,
     #[serde(default)]
     pub digest: Digest,
+    #[serde(default)]
+    pub harvest: Harvest,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Harvest {
+    pub sources: Option<Vec<String>>,
+    pub at: Option<Vec<String>>,
+    pub delay_seconds: Option<f64>,
+    pub user_agent: Option<String>,
+    pub oai_url: Option<String>,
+    pub hf_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +183,99 @@ impl File {
     }
 }
 
+/// Harvest settings given as flags or environment variables.
+#[derive(Debug, Default)]
+pub struct HarvestOverrides {
+    pub sources: Vec<String>,
+    pub at: Vec<String>,
+    pub delay_seconds: Option<f64>,
+    pub oai_url: Option<String>,
+    pub hf_url: Option<String>,
+}
+
+impl File {
+    /// How to reach the sources.
+    pub fn harvest_config(&self, o: &HarvestOverrides) -> Result<HarvestConfig> {
+        let h = &self.harvest;
+        let mut c = HarvestConfig::default();
+        if let Some(delay) = o.delay_seconds.or(h.delay_seconds) {
+            if !(0.0..=3600.0).contains(&delay) {
+                return Err(invalid(format!(
+                    "harvest.delay_seconds is {delay}; use 0 to 3600"
+                )));
+            }
+            c.delay = std::time::Duration::from_secs_f64(delay);
+        }
+        if let Some(ua) = &h.user_agent {
+            if ua.trim().is_empty() || ua.chars().any(char::is_control) {
+                return Err(invalid(
+                    "harvest.user_agent must be one non-empty line".into(),
+                ));
+            }
+            c.user_agent = ua.trim().to_string();
+        }
+        for (value, field, slot) in [
+            (
+                o.oai_url.clone().or_else(|| h.oai_url.clone()),
+                "harvest.oai_url",
+                &mut c.oai_url,
+            ),
+            (
+                o.hf_url.clone().or_else(|| h.hf_url.clone()),
+                "harvest.hf_url",
+                &mut c.hf_url,
+            ),
+        ] {
+            if let Some(url) = value {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(invalid(format!("{field} `{url}` is not an http(s) URL")));
+                }
+                *slot = url;
+            }
+        }
+        Ok(c)
+    }
+
+    /// What `serve` harvests and when; `None` when no source is named anywhere.
+    pub fn harvest_plan(&self, o: &HarvestOverrides) -> Result<Option<HarvestPlan>> {
+        let sources = if o.sources.is_empty() {
+            self.harvest.sources.clone().unwrap_or_default()
+        } else {
+            o.sources.clone()
+        };
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        let harvests = sources
+            .iter()
+            .map(|s| HarvestSpec::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("harvest.sources / --harvest: {e}")))?;
+        let times: Vec<String> = if !o.at.is_empty() {
+            o.at.clone()
+        } else {
+            self.harvest.at.clone().unwrap_or_else(|| {
+                DEFAULT_HARVEST_TIMES
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect()
+            })
+        };
+        let at = times
+            .iter()
+            .map(|t| parse_time(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("harvest.at / --harvest-at: {e}")))?;
+        if at.is_empty() {
+            return Err(invalid("harvest.at names no time of day".into()));
+        }
+        Ok(Some(HarvestPlan {
+            config: self.harvest_config(o)?,
+            schedule: HarvestSchedule { harvests, at },
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +323,43 @@ mod tests {
         assert_eq!(c.from, "a <a@example.org>");
         let bad: File = toml::from_str("[digest]\nmin_similarity = 3.0\n").unwrap();
         assert!(bad.digest(&Overrides::default(), "http://x").is_err());
+    }
+
+    #[test]
+    fn harvest_settings() {
+        let file: File = toml::from_str(
+            "[harvest]\nsources = [\"arxiv:cs\", \"hf-daily\"]\nat = [\"06:00\"]\ndelay_seconds = 5\n",
+        )
+        .unwrap();
+        let plan = file
+            .harvest_plan(&HarvestOverrides::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(plan.schedule.harvests.len(), 2);
+        assert_eq!(plan.schedule.at.len(), 1);
+        assert_eq!(plan.config.delay, std::time::Duration::from_secs(5));
+        // Flags win: one source, the default times.
+        let o = HarvestOverrides {
+            sources: vec!["arxiv:math".into()],
+            ..HarvestOverrides::default()
+        };
+        let plan = File::default().harvest_plan(&o).unwrap().unwrap();
+        assert_eq!(plan.schedule.harvests[0].name(), "arxiv:math");
+        assert_eq!(plan.schedule.at.len(), 2);
+        assert!(File::default()
+            .harvest_plan(&HarvestOverrides::default())
+            .unwrap()
+            .is_none());
+        for bad in [
+            "[harvest]\nsources = [\"rss\"]\n",
+            "[harvest]\nsources = [\"hf-daily\"]\nat = [\"6pm\"]\n",
+            "[harvest]\nsources = [\"hf-daily\"]\noai_url = \"ftp://x\"\n",
+        ] {
+            let f: File = toml::from_str(bad).unwrap();
+            assert!(
+                f.harvest_plan(&HarvestOverrides::default()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -91,6 +91,20 @@ struct Global {
     /// The site's public URL, for links in mail [default: http://ADDR] (config: site.base_url)
     #[arg(long, env = "PAPERSCOUT_BASE_URL", global = true, value_name = "URL")]
     base_url: Option<String>,
+    /// arXiv's OAI-PMH endpoint (config: harvest.oai_url)
+    #[arg(long, env = "PAPERSCOUT_OAI_URL", global = true, value_name = "URL")]
+    oai_url: Option<String>,
+    /// Hugging Face's daily papers API (config: harvest.hf_url)
+    #[arg(long, env = "PAPERSCOUT_HF_URL", global = true, value_name = "URL")]
+    hf_url: Option<String>,
+    /// Seconds between two requests to a source [default: 3] (config: harvest.delay_seconds)
+    #[arg(
+        long,
+        env = "PAPERSCOUT_HARVEST_DELAY",
+        global = true,
+        value_name = "SECONDS"
+    )]
+    harvest_delay: Option<f64>,
     /// Log more (-v: info, -vv: debug); PAPERSCOUT_LOG takes a tracing filter
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -135,7 +149,28 @@ enum Command {
             value_name = "N"
         )]
         subscribes_per_hour: u32,
+        /// Harvest these on a schedule: arxiv:SET (arxiv:cs, arxiv:physics:hep-th…) or
+        /// hf-daily; repeat or separate with commas (config: harvest.sources)
+        #[arg(
+            long,
+            env = "PAPERSCOUT_HARVEST",
+            value_delimiter = ',',
+            value_name = "SOURCE"
+        )]
+        harvest: Vec<String>,
+        /// When to harvest, every day, as HH:MM in UTC [default: 01:30,13:30] (config:
+        /// harvest.at)
+        #[arg(
+            long,
+            env = "PAPERSCOUT_HARVEST_AT",
+            value_delimiter = ',',
+            value_name = "HH:MM"
+        )]
+        harvest_at: Vec<String>,
     },
+    /// Fetch new papers from a source now (`serve --harvest` does it on a schedule)
+    #[command(subcommand)]
+    Harvest(HarvestCmd),
     /// The daily digest (`serve` sends it by itself; these are for cron and for checking)
     #[command(subcommand)]
     Digest(DigestCmd),
@@ -209,7 +244,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Papers per source
+    /// Papers per source, and each source's last harvest
     Stats {
         #[arg(long)]
         json: bool,
@@ -219,6 +254,38 @@ enum Command {
     Bench(Bench),
     /// Make sure the model is available (fetching it if needed) and print where it is
     Model,
+}
+
+#[derive(Subcommand, Debug)]
+enum HarvestCmd {
+    /// arXiv records of a set through OAI-PMH, incrementally: from where the last harvest of
+    /// the set ended (else yesterday), resuming an interrupted harvest after its last page
+    Arxiv {
+        /// The set: cs, math, physics, physics:hep-th, q-bio, q-fin, stat, eess, econ
+        #[arg(long, default_value = "cs")]
+        set: String,
+        /// Records changed on or after this day (YYYY-MM-DD)
+        #[arg(long, value_name = "DATE")]
+        from: Option<chrono::NaiveDate>,
+        /// … and on or before this day
+        #[arg(long, value_name = "DATE")]
+        until: Option<chrono::NaiveDate>,
+        /// Do not encode now; papers are encoded on first semantic search or `reindex`
+        #[arg(long)]
+        no_encode: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hugging Face's daily papers (their upvotes become initial trending votes)
+    HfDaily {
+        /// The day's list (YYYY-MM-DD) [default: the latest]
+        #[arg(long, value_name = "DATE")]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        no_encode: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -396,6 +463,20 @@ impl Global {
         )
     }
 
+    fn harvest_overrides(&self, sources: Vec<String>, at: Vec<String>) -> config::HarvestOverrides {
+        config::HarvestOverrides {
+            sources,
+            at,
+            delay_seconds: self.harvest_delay,
+            oai_url: self.oai_url.clone(),
+            hf_url: self.hf_url.clone(),
+        }
+    }
+
+    fn config_file(&self) -> Result<config::File> {
+        config::load(config::locate(self.config.as_deref()).as_deref())
+    }
+
     fn engine(&self) -> Result<Engine> {
         Ok(Engine::open(
             self.config(None, true)?,
@@ -413,12 +494,21 @@ fn run(cli: Cli) -> Result<()> {
             votes_per_minute,
             secure_cookies,
             subscribes_per_hour,
-        } => serve(
-            g,
-            addr,
-            [reads_per_minute, votes_per_minute, subscribes_per_hour],
-            secure_cookies,
-        )?,
+            harvest,
+            harvest_at,
+        } => {
+            let plan = g
+                .config_file()?
+                .harvest_plan(&g.harvest_overrides(harvest, harvest_at))?;
+            serve(
+                g,
+                addr,
+                [reads_per_minute, votes_per_minute, subscribes_per_hour],
+                secure_cookies,
+                plan,
+            )?
+        }
+        Command::Harvest(cmd) => run_harvest(g, cmd)?,
         Command::Digest(cmd) => digest(g, cmd)?,
         Command::Ingest {
             paths,
@@ -523,19 +613,50 @@ fn run(cli: Cli) -> Result<()> {
             let engine = g.engine()?;
             let counts = engine.store().count_by_source()?;
             let total: usize = counts.iter().map(|c| c.1).sum();
+            let runs = paperscout_app::harvest::last_runs(&engine)?;
+            let when = |t: i64| {
+                chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            };
             if json {
                 let by_source: serde_json::Map<String, serde_json::Value> = counts
                     .iter()
                     .map(|(s, n)| (s.clone(), (*n).into()))
                     .collect();
+                let harvests: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "harvest": r.harvest, "status": r.status.as_str(),
+                            "started_at": when(r.started_at), "finished_at": r.finished_at.map(when),
+                            "pages": r.pages, "records": r.records, "added": r.added,
+                            "updated": r.updated, "message": r.message,
+                        })
+                    })
+                    .collect();
                 println!(
                     "{}",
-                    serde_json::json!({ "papers": total, "by_source": by_source, "data_dir": engine.config().data_dir })
+                    serde_json::json!({ "papers": total, "by_source": by_source, "harvests": harvests, "data_dir": engine.config().data_dir })
                 );
             } else {
                 println!("{total} papers in {}", engine.config().data_dir.display());
                 for (source, n) in counts {
-                    println!("  {source:<8} {n}");
+                    println!("  {source:<16} {n}");
+                }
+                if runs.is_empty() {
+                    println!("no harvest has run (paperscout harvest arxiv|hf-daily)");
+                }
+                for r in runs {
+                    println!(
+                        "last harvest of {}: {} at {}, {} added, {} updated{}",
+                        r.harvest,
+                        r.status.as_str(),
+                        when(r.started_at),
+                        r.added,
+                        r.updated,
+                        r.message.map(|m| format!(" ({m})")).unwrap_or_default()
+                    );
                 }
             }
         }
@@ -869,6 +990,7 @@ fn serve(
     addr: std::net::SocketAddr,
     [reads_per_minute, votes_per_minute, subscribes_per_hour]: [u32; 3],
     secure_cookies: bool,
+    harvest: Option<paperscout_app::HarvestPlan>,
 ) -> Result<()> {
     let digest = g.digest_config(&format!("http://{addr}"))?;
     let engine = Arc::new(g.engine()?);
@@ -882,6 +1004,7 @@ fn serve(
         None => tracing::info!("no SMTP server configured (PAPERSCOUT_SMTP_URL): daily digest off"),
     }
     options.digest = digest;
+    options.harvest = harvest;
     let papers = engine.store().count()?;
     let state = paperscout_server::AppState::new(engine, &options).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -898,6 +1021,65 @@ fn serve(
         paperscout_server::serve(state, listener, paperscout_server::shutdown_signal()).await?;
         Ok(())
     })
+}
+
+fn run_harvest(g: &Global, cmd: HarvestCmd) -> Result<()> {
+    let config = g
+        .config_file()?
+        .harvest_config(&g.harvest_overrides(Vec::new(), Vec::new()))?;
+    let (spec, encode, json) = match cmd {
+        HarvestCmd::Arxiv {
+            set,
+            from,
+            until,
+            no_encode,
+            json,
+        } => {
+            paperscout_app::harvest::validate_set(&set)?;
+            if let (Some(f), Some(u)) = (from, until) {
+                if f > u {
+                    return Err(paperscout_app::Error::Invalid(format!(
+                        "--from {f} is after --until {u}"
+                    ))
+                    .into());
+                }
+            }
+            (
+                paperscout_app::HarvestSpec::Arxiv { set, from, until },
+                !no_encode,
+                json,
+            )
+        }
+        HarvestCmd::HfDaily {
+            date,
+            no_encode,
+            json,
+        } => (
+            paperscout_app::HarvestSpec::HfDaily { date },
+            !no_encode,
+            json,
+        ),
+    };
+    let engine = g.engine()?;
+    let r = paperscout_app::harvest::harvest(&engine, &config, &spec, encode, chrono::Utc::now())?;
+    if json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{}: {} — {} pages, {} records: {} added, {} updated, {} bad records skipped, {} requests retried",
+            r.harvest, r.status, r.pages, r.records, r.added, r.updated, r.skipped, r.retries
+        );
+        if let Some(m) = &r.message {
+            println!("  {m}");
+        }
+    }
+    if r.status == "failed" {
+        bail!(
+            "the harvest of {} failed (its papers so far are kept; the next run resumes)",
+            r.harvest
+        );
+    }
+    Ok(())
 }
 
 fn digest(g: &Global, cmd: DigestCmd) -> Result<()> {

@@ -22,8 +22,8 @@ pub struct ApiPage {
 /// Parses one API answer. An error feed is an `Err` carrying arXiv's message.
 pub fn parse_page(name: &str, bytes: &[u8]) -> Result<ApiPage, RecordError> {
     let text = document_text(name, bytes)?;
-    let root = xml::parse(text.as_bytes())
-        .map_err(|e| RecordError::new(name, e.line, e.message))?;
+    let root =
+        xml::parse(text.as_bytes()).map_err(|e| RecordError::new(name, e.line, e.message))?;
     if root.name != "feed" {
         return Err(RecordError::new(
             name,
@@ -43,10 +43,10 @@ pub fn parse_page(name: &str, bytes: &[u8]) -> Result<ApiPage, RecordError> {
                 format!("the arXiv API answered an error: {message}"),
             ));
         }
-        records.push(
-            paper(entry)
-                .map_err(|f| f.record(Some(crate::common::arxiv_id_in(id))).at(name, entry.line)),
-        );
+        records.push(paper(entry).map_err(|f| {
+            f.record(Some(crate::common::arxiv_id_in(id)))
+                .at(name, entry.line)
+        }));
     }
     Ok(ApiPage {
         total: number("totalResults"),
@@ -89,7 +89,10 @@ fn paper(entry: &Element) -> Result<Paper, Fault> {
             paper.categories.push(c.to_string());
         }
     }
-    for doi in entry.children("doi").flat_map(|d| d.text.split_whitespace()) {
+    for doi in entry
+        .children("doi")
+        .flat_map(|d| d.text.split_whitespace())
+    {
         if let Ok(alias) = PaperId::doi(doi) {
             paper.add_alias(alias);
         }

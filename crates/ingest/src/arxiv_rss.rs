@@ -21,8 +21,8 @@ pub struct ListingPage {
 
 pub fn parse_page(name: &str, bytes: &[u8]) -> Result<ListingPage, RecordError> {
     let text = document_text(name, bytes)?;
-    let root = xml::parse(text.as_bytes())
-        .map_err(|e| RecordError::new(name, e.line, e.message))?;
+    let root =
+        xml::parse(text.as_bytes()).map_err(|e| RecordError::new(name, e.line, e.message))?;
     let (items, skip_days): (Vec<&Element>, Vec<String>) = match root.name.as_str() {
         "rss" => {
             let channel = root.child("channel").ok_or_else(|| {
@@ -30,7 +30,11 @@ pub fn parse_page(name: &str, bytes: &[u8]) -> Result<ListingPage, RecordError> 
             })?;
             let skip = channel
                 .child("skipDays")
-                .map(|s| s.children("day").map(|d| d.text.trim().to_string()).collect())
+                .map(|s| {
+                    s.children("day")
+                        .map(|d| d.text.trim().to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             (channel.children("item").collect(), skip)
         }
@@ -69,7 +73,11 @@ fn paper(item: &Element) -> Result<Paper, Fault> {
     let raw_id = item
         .child_text("guid")
         .or_else(|| item.child_text("id"))
-        .or_else(|| body.split_whitespace().next().filter(|w| w.starts_with("arXiv:")))
+        .or_else(|| {
+            body.split_whitespace()
+                .next()
+                .filter(|w| w.starts_with("arXiv:"))
+        })
         .or_else(|| item.child_text("link"))
         .ok_or_else(|| Fault::field("id", "missing"))?;
     let (id, version) = arxiv_id(raw_id)?;
@@ -92,7 +100,10 @@ fn paper(item: &Element) -> Result<Paper, Fault> {
                 .and_then(|t| t.split_whitespace().next())
         })
         .unwrap_or("new");
-    let day = match item.child_text("pubDate").or_else(|| item.child_text("published")) {
+    let day = match item
+        .child_text("pubDate")
+        .or_else(|| item.child_text("published"))
+    {
         Some(d) => Some(date("pubDate", d)?),
         None => None,
     };

@@ -11,20 +11,29 @@ use crate::common::{arxiv_id, arxiv_pdf, document_text, finish, line_of};
 use crate::lines::Fault;
 use crate::RecordError;
 
-pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
+pub fn parse_document(
+    name: &str,
+    bytes: &[u8],
+) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
     let text = document_text(name, bytes)?;
     let chunks = split_entries(text);
     // `@string` abbreviations may be used by any entry: each entry is parsed after them.
     let strings: String = chunks
         .iter()
-        .filter(|(_, c)| c.get(..7).is_some_and(|k| k.eq_ignore_ascii_case("@string")))
+        .filter(|(_, c)| {
+            c.get(..7)
+                .is_some_and(|k| k.eq_ignore_ascii_case("@string"))
+        })
         .map(|(_, c)| *c)
         .collect::<Vec<_>>()
         .join("\n");
     let mut out = Vec::new();
     for (offset, chunk) in chunks {
         let lower = chunk.get(..9).unwrap_or(chunk).to_ascii_lowercase();
-        if lower.starts_with("@string") || lower.starts_with("@comment") || lower.starts_with("@preamble") {
+        if lower.starts_with("@string")
+            || lower.starts_with("@comment")
+            || lower.starts_with("@preamble")
+        {
             continue;
         }
         let line = line_of(text, offset);
@@ -32,8 +41,12 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<Result<Paper, Reco
         let source = format!("{strings}\n{chunk}");
         let parsed = Bibliography::parse(&source).map_err(|e| {
             let at = e.span.start.saturating_sub(strings.len() + 1);
-            RecordError::new(name, line_of(text, offset + at.min(chunk.len())), format!("not a BibTeX entry: {}", e.kind))
-                .with_record(key)
+            RecordError::new(
+                name,
+                line_of(text, offset + at.min(chunk.len())),
+                format!("not a BibTeX entry: {}", e.kind),
+            )
+            .with_record(key)
         });
         let bibliography = match parsed {
             Ok(b) => b,
@@ -93,7 +106,11 @@ fn paper(entry: &biblatex::Entry) -> Result<Paper, Fault> {
         .or_else(|| field(entry, "eprinttype"))
         .is_some_and(|p| p.eq_ignore_ascii_case("arxiv"));
     if let Some(eprint) = field(entry, "eprint").filter(|_| is_arxiv) {
-        ids.push(arxiv_id(&eprint).map_err(|f| Fault::field("eprint", f.message))?.0);
+        ids.push(
+            arxiv_id(&eprint)
+                .map_err(|f| Fault::field("eprint", f.message))?
+                .0,
+        );
     }
     for (_, value) in entry.fields.iter() {
         let value = value.format_verbatim();
@@ -108,7 +125,10 @@ fn paper(entry: &biblatex::Entry) -> Result<Paper, Fault> {
     if let Some(doi) = field(entry, "doi") {
         ids.push(PaperId::doi(&doi).map_err(|e| Fault::field("doi", e.to_string()))?);
     }
-    let id = ids.first().cloned().unwrap_or_else(|| PaperId::from_title(&title));
+    let id = ids
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PaperId::from_title(&title));
     let mut paper = Paper::new(
         id,
         title,
@@ -122,11 +142,16 @@ fn paper(entry: &biblatex::Entry) -> Result<Paper, Fault> {
         Ok(people) => people
             .iter()
             .map(|p| {
-                let name = [p.given_name.as_str(), p.prefix.as_str(), p.name.as_str(), p.suffix.as_str()]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let name = [
+                    p.given_name.as_str(),
+                    p.prefix.as_str(),
+                    p.name.as_str(),
+                    p.suffix.as_str(),
+                ]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
                 paperscout_model::clean_text(&name)
             })
             .filter(|n| !n.is_empty())
@@ -160,7 +185,9 @@ fn published(entry: &biblatex::Entry) -> Result<Option<NaiveDate>, Fault> {
         .ok()
         .filter(|_| digits.len() == 4)
         .ok_or_else(|| Fault::field("year", format!("`{year}` is not a year")))?;
-    let month = field(entry, "month").and_then(|m| month_number(&m)).unwrap_or(1);
+    let month = field(entry, "month")
+        .and_then(|m| month_number(&m))
+        .unwrap_or(1);
     Ok(NaiveDate::from_ymd_opt(year, month, 1))
 }
 

@@ -154,8 +154,14 @@ mod tests {
         assert_eq!(split_version("2202.12139v12"), ("2202.12139", Some(12)));
         assert_eq!(split_version("hep-th/9901001"), ("hep-th/9901001", None));
         assert_eq!(split_version("v2"), ("v2", None));
-        assert_eq!(arxiv_id_in("http://arxiv.org/abs/2202.12139v1"), "2202.12139v1");
-        assert_eq!(arxiv_id_in("oai:arXiv.org:hep-th/9901001"), "hep-th/9901001");
+        assert_eq!(
+            arxiv_id_in("http://arxiv.org/abs/2202.12139v1"),
+            "2202.12139v1"
+        );
+        assert_eq!(
+            arxiv_id_in("oai:arXiv.org:hep-th/9901001"),
+            "hep-th/9901001"
+        );
         let (id, v) = arxiv_id("https://arxiv.org/pdf/2101.00001v3.pdf").unwrap();
         assert_eq!((id.as_str(), v), ("arxiv:2101.00001", Some(3)));
         assert!(arxiv_id("http://arxiv.org/abs/garbage").is_err());
@@ -163,8 +169,14 @@ mod tests {
 
     #[test]
     fn reads_dates_and_authors() {
-        assert_eq!(date_prefix("2022-02-24T15:05:19Z"), NaiveDate::from_ymd_opt(2022, 2, 24));
-        assert_eq!(rfc2822_date("Tue, 3 Apr 2007 22:04:11 GMT"), NaiveDate::from_ymd_opt(2007, 4, 3));
+        assert_eq!(
+            date_prefix("2022-02-24T15:05:19Z"),
+            NaiveDate::from_ymd_opt(2022, 2, 24)
+        );
+        assert_eq!(
+            rfc2822_date("Tue, 3 Apr 2007 22:04:11 GMT"),
+            NaiveDate::from_ymd_opt(2007, 4, 3)
+        );
         assert!(date("published", "yesterday").is_err());
         assert_eq!(
             split_authors("D.V. Shetty, S.J. Yennello, and G.A. Souliotis (Texas A&M)"),

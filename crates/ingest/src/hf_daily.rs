@@ -11,13 +11,20 @@ use crate::json_doc::{self, str_field, url_field, Top};
 use crate::lines::Fault;
 use crate::RecordError;
 
-pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
+pub fn parse_document(
+    name: &str,
+    bytes: &[u8],
+) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
     let text = document_text(name, bytes)?;
     let items = match json_doc::parse_top(name, text)? {
         Top::Array(items) => items,
         Top::Object(obj) if obj.contains_key("error") => {
             let message = obj.get("error").map(|e| e.get()).unwrap_or_default();
-            return Err(RecordError::new(name, 1, format!("Hugging Face answered an error: {message}")));
+            return Err(RecordError::new(
+                name,
+                1,
+                format!("Hugging Face answered an error: {message}"),
+            ));
         }
         // One paper, as `/api/papers/<id>` answers.
         Top::Object(_) => {

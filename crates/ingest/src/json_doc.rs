@@ -41,9 +41,8 @@ pub(crate) fn line(text: &str, raw: &RawValue) -> usize {
 
 /// Parses one record into a `Value`.
 pub(crate) fn value(name: &str, text: &str, raw: &RawValue) -> Result<Value, RecordError> {
-    serde_json::from_str(raw.get()).map_err(|e| {
-        RecordError::new(name, line(text, raw), format!("not valid JSON: {e}"))
-    })
+    serde_json::from_str(raw.get())
+        .map_err(|e| RecordError::new(name, line(text, raw), format!("not valid JSON: {e}")))
 }
 
 /// A field as a string: `None` when absent, null or empty.

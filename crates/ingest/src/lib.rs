@@ -257,7 +257,13 @@ impl Input {
         Ok(parse(
             self.format,
             &self.path.display().to_string(),
-            BufReader::with_capacity(1 << 16, Counting { inner: file, on_read }),
+            BufReader::with_capacity(
+                1 << 16,
+                Counting {
+                    inner: file,
+                    on_read,
+                },
+            ),
             source,
         ))
     }

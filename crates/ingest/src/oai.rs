@@ -49,8 +49,8 @@ pub enum OaiAnswer {
 /// error is `Ok(OaiAnswer::Error)` (for `noRecordsMatch` is an answer, not a failure).
 pub fn parse_page(name: &str, bytes: &[u8]) -> Result<OaiAnswer, RecordError> {
     let text = document_text(name, bytes)?;
-    let root = xml::parse(text.as_bytes())
-        .map_err(|e| RecordError::new(name, e.line, e.message))?;
+    let root =
+        xml::parse(text.as_bytes()).map_err(|e| RecordError::new(name, e.line, e.message))?;
     if root.name != "OAI-PMH" {
         return Err(RecordError::new(
             name,
@@ -69,7 +69,11 @@ pub fn parse_page(name: &str, bytes: &[u8]) -> Result<OaiAnswer, RecordError> {
         .child("ListRecords")
         .or_else(|| root.child("GetRecord"))
         .ok_or_else(|| {
-            RecordError::new(name, root.line, "neither <ListRecords> nor <GetRecord> in the answer")
+            RecordError::new(
+                name,
+                root.line,
+                "neither <ListRecords> nor <GetRecord> in the answer",
+            )
         })?;
     let mut page = OaiPage {
         records: Vec::new(),
@@ -141,7 +145,10 @@ fn add_dois(paper: &mut Paper, meta: &Element) {
 }
 
 fn arxiv(meta: &Element) -> Result<Paper, Fault> {
-    let (id, _) = arxiv_id(meta.child_text("id").ok_or_else(|| Fault::field("id", "missing"))?)?;
+    let (id, _) = arxiv_id(
+        meta.child_text("id")
+            .ok_or_else(|| Fault::field("id", "missing"))?,
+    )?;
     let mut paper = new_paper(meta, id);
     if let Some(created) = meta.child_text("created") {
         paper.published = Some(date("created", created)?);
@@ -173,7 +180,10 @@ fn arxiv(meta: &Element) -> Result<Paper, Fault> {
 }
 
 fn arxiv_raw(meta: &Element) -> Result<Paper, Fault> {
-    let (id, _) = arxiv_id(meta.child_text("id").ok_or_else(|| Fault::field("id", "missing"))?)?;
+    let (id, _) = arxiv_id(
+        meta.child_text("id")
+            .ok_or_else(|| Fault::field("id", "missing"))?,
+    )?;
     let mut paper = new_paper(meta, id);
     // Every version with its date: the first dates the paper, the last is the current one.
     for version in meta.children("version") {
@@ -220,8 +230,14 @@ fn dublin_core(meta: &Element, header: Option<&Element>) -> Result<Paper, Fault>
             .to_string(),
         Source::ArxivOai,
     );
-    paper.authors = meta.children("creator").map(|c| given_first(&c.text)).collect();
-    let dates: Vec<_> = meta.children("date").filter_map(|d| date_prefix(&d.text)).collect();
+    paper.authors = meta
+        .children("creator")
+        .map(|c| given_first(&c.text))
+        .collect();
+    let dates: Vec<_> = meta
+        .children("date")
+        .filter_map(|d| date_prefix(&d.text))
+        .collect();
     paper.published = dates.first().copied();
     paper.updated = dates.last().copied();
     for identifier in meta.children("identifier") {
@@ -236,7 +252,14 @@ fn dublin_core(meta: &Element, header: Option<&Element>) -> Result<Paper, Fault>
     paper.categories = header
         .map(|h| {
             h.children("setSpec")
-                .map(|s| s.text.trim().rsplit(':').next().unwrap_or_default().to_string())
+                .map(|s| {
+                    s.text
+                        .trim()
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                })
                 .filter(|s| !s.is_empty())
                 .collect()
         })

@@ -14,33 +14,61 @@ use crate::RecordError;
 /// More words than any abstract: an index claiming more is refused rather than rebuilt.
 const MAX_ABSTRACT_WORDS: usize = 20_000;
 
-pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
+pub fn parse_document(
+    name: &str,
+    bytes: &[u8],
+) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
     let text = document_text(name, bytes)?;
     let Top::Object(top) = json_doc::parse_top(name, text)? else {
-        return Err(RecordError::new(name, 1, "expected an OpenAlex object (a work, or a page with `results`)"));
+        return Err(RecordError::new(
+            name,
+            1,
+            "expected an OpenAlex object (a work, or a page with `results`)",
+        ));
     };
     if let Some(error) = top.get("error") {
         let message = top.get("message").map(|m| m.get()).unwrap_or_default();
-        return Err(RecordError::new(name, json_doc::line(text, error), format!("OpenAlex answered an error: {} {message}", error.get())));
+        return Err(RecordError::new(
+            name,
+            json_doc::line(text, error),
+            format!("OpenAlex answered an error: {} {message}", error.get()),
+        ));
     }
     let works: Vec<(usize, Value)> = match top.get("results") {
         Some(results) => {
             let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(results.get())
-                .map_err(|e| RecordError::new(name, json_doc::line(text, results), format!("field `results`: {e}")))?;
+                .map_err(|e| {
+                    RecordError::new(
+                        name,
+                        json_doc::line(text, results),
+                        format!("field `results`: {e}"),
+                    )
+                })?;
             items
                 .into_iter()
                 .map(|raw| Ok((json_doc::line(text, raw), json_doc::value(name, text, raw)?)))
                 .collect::<Result<_, RecordError>>()?
         }
         None if top.contains_key("id") => {
-            vec![(1, serde_json::from_str(text).map_err(|e| RecordError::new(name, e.line().max(1), e.to_string()))?)]
+            vec![(
+                1,
+                serde_json::from_str(text)
+                    .map_err(|e| RecordError::new(name, e.line().max(1), e.to_string()))?,
+            )]
         }
-        None => return Err(RecordError::new(name, 1, "neither a work (`id`) nor a page of works (`results`)")),
+        None => {
+            return Err(RecordError::new(
+                name,
+                1,
+                "neither a work (`id`) nor a page of works (`results`)",
+            ))
+        }
     };
     Ok(works
         .into_iter()
         .map(|(line, work)| {
-            let record = str_field(&work, "id").map(|id| id.rsplit('/').next().unwrap_or(id).to_string());
+            let record =
+                str_field(&work, "id").map(|id| id.rsplit('/').next().unwrap_or(id).to_string());
             work_paper(&work).map_err(|f| f.record(record.as_deref()).at(name, line))
         })
         .collect())
@@ -58,12 +86,17 @@ fn work_paper(work: &Value) -> Result<Paper, Fault> {
         Some(index) => rebuild_abstract(index)?,
     };
     let mut ids: Vec<PaperId> = Vec::new();
-    if let Some(doi) = str_field(work, "doi").or_else(|| path(work, &["ids", "doi"]).and_then(Value::as_str)) {
+    if let Some(doi) =
+        str_field(work, "doi").or_else(|| path(work, &["ids", "doi"]).and_then(Value::as_str))
+    {
         ids.push(PaperId::doi(doi).map_err(|e| Fault::field("doi", e.to_string()))?);
     }
     // An arXiv location (`https://arxiv.org/abs/2312.07559`) names the arXiv paper.
     if let Some(Value::Array(locations)) = work.get("locations") {
-        for url in locations.iter().filter_map(|l| str_field(l, "landing_page_url")) {
+        for url in locations
+            .iter()
+            .filter_map(|l| str_field(l, "landing_page_url"))
+        {
             if url.contains("arxiv.org/abs/") {
                 if let Ok((id, _)) = arxiv_id(url) {
                     ids.push(id);
@@ -71,7 +104,10 @@ fn work_paper(work: &Value) -> Result<Paper, Fault> {
             }
         }
     }
-    let id = ids.first().cloned().unwrap_or_else(|| PaperId::from_title(title));
+    let id = ids
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PaperId::from_title(title));
     let mut paper = Paper::new(id, title.to_string(), abstract_text, Source::OpenAlex);
     for alias in ids.into_iter().skip(1) {
         paper.add_alias(alias);
@@ -101,15 +137,24 @@ fn rebuild_abstract(index: &Value) -> Result<String, Fault> {
     let mut placed: Vec<(u64, &str)> = Vec::new();
     for (word, positions) in words {
         let Value::Array(positions) = positions else {
-            return Err(Fault::field(field, format!("the positions of `{word}` must be an array")));
+            return Err(Fault::field(
+                field,
+                format!("the positions of `{word}` must be an array"),
+            ));
         };
         for p in positions {
             let p = p.as_u64().ok_or_else(|| {
-                Fault::field(field, format!("a position of `{word}` is not a whole number: {p}"))
+                Fault::field(
+                    field,
+                    format!("a position of `{word}` is not a whole number: {p}"),
+                )
             })?;
             placed.push((p, word));
             if placed.len() > MAX_ABSTRACT_WORDS {
-                return Err(Fault::field(field, format!("more than {MAX_ABSTRACT_WORDS} words")));
+                return Err(Fault::field(
+                    field,
+                    format!("more than {MAX_ABSTRACT_WORDS} words"),
+                ));
             }
         }
     }
@@ -131,7 +176,10 @@ mod tests {
     #[test]
     fn rebuilds_abstracts_from_the_inverted_index() {
         let index = serde_json::json!({"language": [1, 3], "Large": [0], "models": [2]});
-        assert_eq!(rebuild_abstract(&index).unwrap(), "Large language models language");
+        assert_eq!(
+            rebuild_abstract(&index).unwrap(),
+            "Large language models language"
+        );
         assert!(rebuild_abstract(&serde_json::json!({"a": [-1]})).is_err());
         assert!(rebuild_abstract(&serde_json::json!([1])).is_err());
     }

@@ -12,7 +12,10 @@ use crate::json_doc::{self, str_field, url_field, Top};
 use crate::lines::Fault;
 use crate::RecordError;
 
-pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
+pub fn parse_document(
+    name: &str,
+    bytes: &[u8],
+) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
     let text = document_text(name, bytes)?;
     let items: Vec<&RawValue> = match json_doc::parse_top(name, text)? {
         Top::Array(items) => items,
@@ -26,7 +29,11 @@ pub fn parse_document(name: &str, bytes: &[u8]) -> Result<Vec<Result<Paper, Reco
             }
             match top.get("data") {
                 Some(data) => serde_json::from_str(data.get()).map_err(|e| {
-                    RecordError::new(name, json_doc::line(text, data), format!("field `data`: {e}"))
+                    RecordError::new(
+                        name,
+                        json_doc::line(text, data),
+                        format!("field `data`: {e}"),
+                    )
                 })?,
                 None if top.contains_key("paperId") => {
                     let raw: &RawValue = serde_json::from_str(text)
@@ -84,7 +91,10 @@ fn paper(v: &Value) -> Result<Paper, Fault> {
     if let Some(doi) = external.and_then(|e| str_field(e, "DOI")) {
         ids.push(PaperId::doi(doi).map_err(|e| Fault::field("externalIds.DOI", e.to_string()))?);
     }
-    let id = ids.first().cloned().unwrap_or_else(|| PaperId::from_title(title));
+    let id = ids
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PaperId::from_title(title));
     let mut paper = Paper::new(
         id,
         title.to_string(),
@@ -94,7 +104,10 @@ fn paper(v: &Value) -> Result<Paper, Fault> {
     for alias in ids.into_iter().skip(1) {
         paper.add_alias(alias);
     }
-    paper.published = match (str_field(v, "publicationDate"), v.get("year").and_then(Value::as_i64)) {
+    paper.published = match (
+        str_field(v, "publicationDate"),
+        v.get("year").and_then(Value::as_i64),
+    ) {
         (Some(d), _) => Some(date("publicationDate", d)?),
         // A year alone dates the paper from 1 January.
         (None, Some(year)) => i32::try_from(year)

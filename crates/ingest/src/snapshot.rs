@@ -7,7 +7,9 @@ use std::io::BufRead;
 use paperscout_model::{Paper, PaperId, Source};
 use serde::Deserialize;
 
-use crate::common::{arxiv_id, arxiv_pdf, categories, date_prefix, finish, rfc2822_date, split_authors};
+use crate::common::{
+    arxiv_id, arxiv_pdf, categories, date_prefix, finish, rfc2822_date, split_authors,
+};
 use crate::lines::{per_line, Fault, Lines};
 use crate::RecordError;
 
@@ -55,7 +57,9 @@ fn record(text: &str) -> Result<Paper, Fault> {
             .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string));
         Fault::new(format!("not a snapshot record: {e}")).record(id.as_deref())
     })?;
-    let raw_id = r.id.as_deref().ok_or_else(|| Fault::field("id", "missing"))?;
+    let raw_id =
+        r.id.as_deref()
+            .ok_or_else(|| Fault::field("id", "missing"))?;
     let (id, _) = arxiv_id(raw_id).map_err(|f| f.record(Some(raw_id)))?;
     let fault = |field: &str, message: String| Fault::field(field, message).record(Some(raw_id));
     let mut paper = Paper::new(
@@ -65,13 +69,17 @@ fn record(text: &str) -> Result<Paper, Fault> {
         Source::ArxivSnapshot,
     );
     for (i, v) in r.versions.iter().flatten().enumerate() {
-        let number: u32 = v
-            .version
-            .trim_start_matches('v')
-            .parse()
-            .map_err(|_| fault(&format!("versions[{i}].version"), format!("`{}` is not a version", v.version)))?;
+        let number: u32 = v.version.trim_start_matches('v').parse().map_err(|_| {
+            fault(
+                &format!("versions[{i}].version"),
+                format!("`{}` is not a version", v.version),
+            )
+        })?;
         let day = rfc2822_date(&v.created).ok_or_else(|| {
-            fault(&format!("versions[{i}].created"), format!("`{}` is not a date", v.created))
+            fault(
+                &format!("versions[{i}].created"),
+                format!("`{}` is not a date", v.created),
+            )
         })?;
         if number == 1 {
             paper.published = Some(day);

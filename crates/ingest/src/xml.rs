@@ -119,10 +119,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::GeneralRef(reference) => {
                 if let Some(open) = stack.last_mut() {
-                    open.text.push_str(&resolve(&reference).map_err(|message| XmlError {
-                        line,
-                        message,
-                    })?);
+                    open.text.push_str(
+                        &resolve(&reference).map_err(|message| XmlError { line, message })?,
+                    );
                 }
             }
             Event::Eof => break,
@@ -197,7 +196,10 @@ impl LineCounter {
             self.offset = 0;
             self.line = 0;
         }
-        self.line += bytes[self.offset..at].iter().filter(|&&b| b == b'\n').count();
+        self.line += bytes[self.offset..at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         self.offset = at;
         self.line + 1
     }
@@ -231,6 +233,9 @@ mod tests {
             assert!(err.message.contains(needle), "{:?}: {}", doc, err.message);
         }
         let deep = "<a>".repeat(MAX_DEPTH + 1);
-        assert!(parse(deep.as_bytes()).unwrap_err().message.contains("nested"));
+        assert!(parse(deep.as_bytes())
+            .unwrap_err()
+            .message
+            .contains("nested"));
     }
 }

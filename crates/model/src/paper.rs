@@ -174,7 +174,10 @@ impl Paper {
         if let (Some(mine), Some(theirs)) = (self.version, other.version) {
             return mine >= theirs;
         }
-        match (self.updated.or(self.published), other.updated.or(other.published)) {
+        match (
+            self.updated.or(self.published),
+            other.updated.or(other.published),
+        ) {
             (Some(mine), Some(theirs)) => mine >= theirs,
             _ => true,
         }
@@ -221,7 +224,11 @@ impl Paper {
         }
         base.links.pdf = base.links.pdf.take().or_else(|| other.links.pdf.clone());
         base.links.code = base.links.code.take().or_else(|| other.links.code.clone());
-        base.links.project = base.links.project.take().or_else(|| other.links.project.clone());
+        base.links.project = base
+            .links
+            .project
+            .take()
+            .or_else(|| other.links.project.clone());
         for id in other.ids() {
             base.add_alias(id.clone());
         }
@@ -303,7 +310,10 @@ mod tests {
         assert!(json.contains("\"published\":\"2024-02-29\""), "{json}");
         let back: Paper = serde_json::from_str(&json).unwrap();
         assert_eq!(back, p);
-        assert!(!json.contains("aliases"), "empty fields are left out: {json}");
+        assert!(
+            !json.contains("aliases"),
+            "empty fields are left out: {json}"
+        );
     }
 
     #[test]
@@ -335,7 +345,14 @@ mod tests {
         v2.published = None; // A replacement announcement does not date the paper.
         let merged = v1.clone().merge(v2.clone());
         assert_eq!(merged.title, "New title");
-        assert_eq!((merged.version, merged.published, merged.updated), (Some(2), NaiveDate::from_ymd_opt(2021, 1, 1), NaiveDate::from_ymd_opt(2021, 1, 9)));
+        assert_eq!(
+            (merged.version, merged.published, merged.updated),
+            (
+                Some(2),
+                NaiveDate::from_ymd_opt(2021, 1, 1),
+                NaiveDate::from_ymd_opt(2021, 1, 9)
+            )
+        );
         // v1 arriving after v2 (an old snapshot) changes nothing.
         let again = merged.clone().merge(v1);
         assert_eq!(again, merged);
@@ -355,10 +372,27 @@ mod tests {
         hf.links.code = Some("https://github.com/a/b".into());
         hf.source = Source::HfDaily;
         let merged = openalex.merge(hf);
-        assert_eq!(merged.id.as_str(), "arxiv:2101.00001", "the stronger id wins");
-        assert_eq!(merged.aliases.iter().map(PaperId::as_str).collect::<Vec<_>>(), ["doi:10.1000/x"]);
-        assert_eq!(merged.abstract_text, "An abstract.", "an empty abstract erases nothing");
-        assert_eq!((merged.upvotes, merged.source), (Some(12), Source::OpenAlex));
+        assert_eq!(
+            merged.id.as_str(),
+            "arxiv:2101.00001",
+            "the stronger id wins"
+        );
+        assert_eq!(
+            merged
+                .aliases
+                .iter()
+                .map(PaperId::as_str)
+                .collect::<Vec<_>>(),
+            ["doi:10.1000/x"]
+        );
+        assert_eq!(
+            merged.abstract_text, "An abstract.",
+            "an empty abstract erases nothing"
+        );
+        assert_eq!(
+            (merged.upvotes, merged.source),
+            (Some(12), Source::OpenAlex)
+        );
         assert!(merged.links.pdf.is_some() && merged.links.code.is_some());
     }
 

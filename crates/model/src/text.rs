@@ -1,6 +1,5 @@
 use unicode_normalization::UnicodeNormalization;
 
-
 /// Collapses every run of whitespace (including newlines and tabs) into one space and trims.
 pub fn normalize_whitespace(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -260,14 +259,20 @@ mod tests {
         };
         check(r#"Schr\"{o}dinger and Erd\H{o}s"#, "Schrödinger and Erdős");
         check(r#"Schr\"odinger"#, "Schrödinger");
-        check(r"{BERT}: Pre-training of {D}eep", "BERT: Pre-training of Deep");
+        check(
+            r"{BERT}: Pre-training of {D}eep",
+            "BERT: Pre-training of Deep",
+        );
         check(r"Fran\c{c}ois and G\'{\i}rard", "François and Gírard");
         check(r#"na\"\i ve"#, "naïve");
         check(r"\emph{Attention} is \textbf{all}", "Attention is all");
         check(r"Q\&A, 50\% and x\_y", "Q&A, 50% and x_y");
         check(r"pages 1--2 --- ok", "pages 1–2 — ok");
         check(r"``quoted''", "“quoted”");
-        check(r"The $\alpha$-divergence of {$O(n^{2})$}", r"The $\alpha$-divergence of $O(n^{2})$");
+        check(
+            r"The $\alpha$-divergence of {$O(n^{2})$}",
+            r"The $\alpha$-divergence of $O(n^{2})$",
+        );
         check(r"\ss{} and \o", "ß and ø");
         check(r"\cite{x} stays", r"\cite{x} stays");
         check(r"trailing \", r"trailing \");

@@ -656,6 +656,7 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
         upvote,
         unvote,
         crate::digest::api_subscribe,
+        crate::harvest::api_harvests,
         healthz
     ),
     components(schemas(ErrorBody, ModeParam, WindowParam, SortParam))

@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod digest;
 mod error;
+mod harvest;
 mod limit;
 mod metrics;
 pub mod secret;
@@ -26,7 +27,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::Key;
-use paperscout_app::{DigestConfig, Digests, Engine};
+use paperscout_app::{DigestConfig, Digests, Engine, HarvestPlan};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -57,6 +58,8 @@ pub struct Options {
     pub subscribes_per_hour: u32,
     /// The daily digest: mail server, sender, links.
     pub digest: DigestConfig,
+    /// Scheduled harvests (none: the corpus changes only by `ingest` and `harvest`).
+    pub harvest: Option<HarvestPlan>,
 }
 
 impl Options {
@@ -68,6 +71,7 @@ impl Options {
             secure_cookies: false,
             subscribes_per_hour: 10,
             digest: DigestConfig::default(),
+            harvest: None,
         }
     }
 }
@@ -88,6 +92,7 @@ struct Inner {
     digests: Arc<Digests>,
     /// Wakes the mail scheduler (a subscription request queued a confirmation).
     mail_wakeup: Arc<tokio::sync::Notify>,
+    harvest: Option<Arc<HarvestPlan>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -105,6 +110,7 @@ impl AppState {
             engine,
             digests: Arc::new(digests),
             mail_wakeup: Arc::new(tokio::sync::Notify::new()),
+            harvest: options.harvest.clone().map(Arc::new),
             subscribes: limit::hourly_limiter(options.subscribes_per_hour),
             cookie_key: Key::from(&keys.cookie),
             csrf_key: keys.csrf.to_vec(),
@@ -157,6 +163,8 @@ pub fn router(state: AppState) -> Router {
             get(digest::unsubscribe_page).post(digest::unsubscribe),
         )
         .route("/api/subscriptions", post(digest::api_subscribe))
+        .route("/api/harvests", get(harvest::api_harvests))
+        .route("/sources", get(harvest::page))
         .route("/static/{file}", get(assets::serve))
         .route("/api/search", get(api::search))
         .route("/api/papers", get(api::papers))
@@ -218,6 +226,7 @@ pub async fn serve(
         ),
     });
     digest::spawn_scheduler(&state);
+    harvest::spawn_scheduler(&state);
     let limits = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

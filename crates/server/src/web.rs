@@ -31,6 +31,7 @@ pub(crate) enum Nav {
     New,
     Search,
     Subscribe,
+    Sources,
     None,
 }
 
@@ -121,7 +122,10 @@ pub(crate) fn layout(
                     }
                 }
                 main { (body) }
-                footer { "paperscout · " a href="/api/openapi.json" { "API" } }
+                footer {
+                    "paperscout · " a href="/sources" class=[(nav == Nav::Sources).then_some("active")] { "Sources" }
+                    " · " a href="/api/openapi.json" { "API" }
+                }
             }
         }
     }
@@ -471,8 +475,19 @@ pub(crate) async fn paper(
     let id = stored.paper.id.clone();
     let similar = blocking(&state, move |e| e.similar(&id, SIMILAR)).await;
     let p = &stored.paper;
+    // Where the paper lives at its sources: arXiv's abstract page, the DOI resolver.
+    let abs = p
+        .ids()
+        .find(|i| i.scheme() == "arxiv")
+        .map(|i| format!("https://arxiv.org/abs/{}", i.value()));
+    let doi = p
+        .ids()
+        .find(|i| i.scheme() == "doi")
+        .map(|i| format!("https://doi.org/{}", i.value()));
     let links = [
         ("PDF", safe_url(p.links.pdf.as_deref())),
+        ("arXiv", abs.as_deref()),
+        ("DOI", doi.as_deref()),
         ("Code", safe_url(p.links.code.as_deref())),
         ("Project page", safe_url(p.links.project.as_deref())),
     ];
@@ -483,6 +498,9 @@ pub(crate) async fn paper(
                 h1 { (p.title) }
             }
             (meta(&p.authors, p.published))
+            @if let (Some(v), Some(updated)) = (p.version.filter(|v| *v > 1), p.updated) {
+                p.version { "Version " (v) ", " (updated.format("%-d %b %Y").to_string()) }
+            }
             @if !p.categories.is_empty() {
                 p.categories { @for c in &p.categories { span.tag { (c) } " " } }
             }

@@ -90,7 +90,9 @@ pub struct SourceSim {
 
 impl std::fmt::Debug for SourceSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceSim").field("addr", &self.addr).finish()
+        f.debug_struct("SourceSim")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 

@@ -10,11 +10,11 @@ mod schema;
 mod subscribers;
 mod votes;
 
+pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
 pub use subscribers::{
     MailKind, OutboxStats, OutgoingMail, QueuedMail, SubscribeOutcome, Subscriber,
     SubscriberStatus, Subscription,
 };
-pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
 pub use votes::{Candidate, Facets};
 
 use std::path::{Path, PathBuf};
@@ -455,7 +455,10 @@ impl Writer<'_> {
                      WHERE key = ?18",
                 )?
                 .execute(rusqlite::params_from_iter(
-                    values.iter().copied().chain(std::iter::once(&key as &dyn rusqlite::ToSql)),
+                    values
+                        .iter()
+                        .copied()
+                        .chain(std::iter::once(&key as &dyn rusqlite::ToSql)),
                 ))?;
                 self.report.updated += 1;
                 key
@@ -512,7 +515,8 @@ impl Writer<'_> {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT record_hash, {COLUMNS} FROM papers WHERE key = ?1"
         ))?;
-        let (hash, raw) = stmt.query_row([key], |r| Ok((r.get::<_, String>(0)?, row_raw_at(r, 1)?)))?;
+        let (hash, raw) =
+            stmt.query_row([key], |r| Ok((r.get::<_, String>(0)?, row_raw_at(r, 1)?)))?;
         Ok(Some((key, raw.into_stored()?.paper, hash)))
     }
 }
@@ -595,8 +599,7 @@ impl RawPaper {
             abstract_text: self.abstract_text,
             authors: serde_json::from_str(&self.authors)
                 .map_err(|e| corrupt(format!("authors: {e}")))?,
-            published: parse_day(self.published)
-                .map_err(|e| corrupt(format!("published: {e}")))?,
+            published: parse_day(self.published).map_err(|e| corrupt(format!("published: {e}")))?,
             categories: serde_json::from_str(&self.categories)
                 .map_err(|e| corrupt(format!("categories: {e}")))?,
             links: serde_json::from_str::<Links>(&self.links)

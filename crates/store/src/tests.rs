@@ -23,24 +23,54 @@ fn paper(id: &str, title: &str, abstract_text: &str) -> Paper {
 fn a_paper_arriving_by_doi_and_by_arxiv_id_is_one_paper() {
     let store = Store::open_in_memory().unwrap();
     // OpenAlex first: only a DOI.
-    let mut by_doi = paper("10.1000/xyz", "Sparse retrieval at scale", "From the journal.");
+    let mut by_doi = paper(
+        "10.1000/xyz",
+        "Sparse retrieval at scale",
+        "From the journal.",
+    );
     by_doi.source = Source::OpenAlex;
     store.upsert(&[by_doi]).unwrap();
-    let key = store.get(&"doi:10.1000/xyz".parse().unwrap()).unwrap().unwrap().key;
+    let key = store
+        .get(&"doi:10.1000/xyz".parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .key;
     // Then arXiv, which knows both ids.
-    let mut by_arxiv = paper("2401.00009v2", "Sparse Retrieval at Scale", "The preprint's abstract.");
+    let mut by_arxiv = paper(
+        "2401.00009v2",
+        "Sparse Retrieval at Scale",
+        "The preprint's abstract.",
+    );
     by_arxiv.add_alias("10.1000/XYZ".parse().unwrap());
     by_arxiv.version = Some(2);
     by_arxiv.source = Source::ArxivApi;
     let r = store.upsert(&[by_arxiv]).unwrap();
     assert_eq!((r.added, r.updated), (0, 1));
     assert_eq!(store.count().unwrap(), 1);
-    let stored = store.get(&"arxiv:2401.00009".parse().unwrap()).unwrap().unwrap();
+    let stored = store
+        .get(&"arxiv:2401.00009".parse().unwrap())
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.key, key, "one paper, one key");
-    assert_eq!(stored.paper.id.as_str(), "arxiv:2401.00009", "the arXiv id becomes its id");
-    assert_eq!(stored.paper.source, Source::OpenAlex, "where it came from first");
+    assert_eq!(
+        stored.paper.id.as_str(),
+        "arxiv:2401.00009",
+        "the arXiv id becomes its id"
+    );
+    assert_eq!(
+        stored.paper.source,
+        Source::OpenAlex,
+        "where it came from first"
+    );
     // Both ids (and the old one) still find it.
-    assert_eq!(store.get(&"doi:10.1000/xyz".parse().unwrap()).unwrap().unwrap().key, key);
+    assert_eq!(
+        store
+            .get(&"doi:10.1000/xyz".parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .key,
+        key
+    );
     // A later record by DOI alone lands on it too, without erasing the arXiv text or version.
     let mut again = paper("10.1000/xyz", "Sparse retrieval at scale", "");
     again.upvotes = Some(7);
@@ -48,7 +78,10 @@ fn a_paper_arriving_by_doi_and_by_arxiv_id_is_one_paper() {
     let stored = store.get_by_key(key).unwrap().unwrap();
     assert_eq!(store.count().unwrap(), 1);
     assert_eq!(stored.paper.abstract_text, "The preprint's abstract.");
-    assert_eq!((stored.paper.version, stored.paper.upvotes), (Some(2), Some(7)));
+    assert_eq!(
+        (stored.paper.version, stored.paper.upvotes),
+        (Some(2), Some(7))
+    );
 }
 
 #[test]
@@ -62,25 +95,55 @@ fn an_older_arxiv_version_never_replaces_a_newer_one() {
     store.upsert(&[v2]).unwrap();
     let r = store.upsert(&[v1]).unwrap();
     assert_eq!(r.unchanged, 1, "{r:?}");
-    let stored = store.get(&"2401.00001".parse().unwrap()).unwrap().unwrap().paper;
-    assert_eq!((stored.title.as_str(), stored.version), ("Title v2", Some(2)));
-    assert_eq!(stored.published, NaiveDate::from_ymd_opt(2024, 1, 2), "first version's date kept");
+    let stored = store
+        .get(&"2401.00001".parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .paper;
+    assert_eq!(
+        (stored.title.as_str(), stored.version),
+        ("Title v2", Some(2))
+    );
+    assert_eq!(
+        stored.published,
+        NaiveDate::from_ymd_opt(2024, 1, 2),
+        "first version's date kept"
+    );
 }
 
 #[test]
 fn titles_dedup_only_papers_without_a_better_id() {
     let store = Store::open_in_memory().unwrap();
     // A reading-list entry with no ids, then the arXiv record with the same title (in LaTeX).
-    let listed = paper(&PaperId::from_title("{NeRF}: Neural Radiance Fields").to_string(), "NeRF: Neural Radiance Fields", "");
+    let listed = paper(
+        &PaperId::from_title("{NeRF}: Neural Radiance Fields").to_string(),
+        "NeRF: Neural Radiance Fields",
+        "",
+    );
     store.upsert(&[listed]).unwrap();
-    let arxiv = paper("2003.08934", "{NeRF}: Neural Radiance Fields", "We present a method.");
+    let arxiv = paper(
+        "2003.08934",
+        "{NeRF}: Neural Radiance Fields",
+        "We present a method.",
+    );
     let r = store.upsert(&[arxiv]).unwrap();
     assert_eq!((r.added, r.updated, store.count().unwrap()), (0, 1, 1));
     // Two arXiv papers that share a title stay two papers.
-    store.upsert(&[paper("2101.00001", "Introduction", "one"), paper("2101.00002", "Introduction", "two")]).unwrap();
+    store
+        .upsert(&[
+            paper("2101.00001", "Introduction", "one"),
+            paper("2101.00002", "Introduction", "two"),
+        ])
+        .unwrap();
     assert_eq!(store.count().unwrap(), 3);
     // An id-less record with that title updates one of them rather than adding a third.
-    store.upsert(&[paper(&PaperId::from_title("Introduction").to_string(), "Introduction", "")]).unwrap();
+    store
+        .upsert(&[paper(
+            &PaperId::from_title("Introduction").to_string(),
+            "Introduction",
+            "",
+        )])
+        .unwrap();
     assert_eq!(store.count().unwrap(), 3);
 }
 
@@ -89,10 +152,16 @@ fn a_write_that_fails_midway_leaves_nothing() {
     let store = Store::open_in_memory().unwrap();
     let result = store.write(|w| {
         w.put(paper("2401.00001", "A", "x"))?;
-        Err::<(), Error>(Error::Corrupt { key: 0, message: "stop".into() })
+        Err::<(), Error>(Error::Corrupt {
+            key: 0,
+            message: "stop".into(),
+        })
     });
     assert!(result.is_err());
-    assert_eq!((store.count().unwrap(), store.generation().unwrap()), (0, 0));
+    assert_eq!(
+        (store.count().unwrap(), store.generation().unwrap()),
+        (0, 0)
+    );
 }
 
 #[test]

@@ -157,7 +157,10 @@ mod tests {
         let later = (chrono::Utc::now() + chrono::Duration::seconds(90)).to_rfc2822();
         let d = parse_retry_after(&later).unwrap();
         assert!(d.as_secs() >= 85 && d.as_secs() <= 90, "{d:?}");
-        assert_eq!(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -11,7 +11,7 @@ mod http;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
 use paperscout_ingest::{hf_daily, oai, Format, RecordError};
 use paperscout_model::Paper;
 use paperscout_store::{HarvestRun, HarvestStatus, PageCounts};
@@ -198,8 +198,12 @@ pub fn harvest(
     report.status = status.as_str();
     report.message = message;
     match status {
-        HarvestStatus::Failed => tracing::warn!(harvest = %report.harvest, message = ?report.message, "harvest failed"),
-        _ => tracing::info!(harvest = %report.harvest, added = report.added, updated = report.updated, status = report.status, "harvested"),
+        HarvestStatus::Failed => {
+            tracing::warn!(harvest = %report.harvest, message = ?report.message, "harvest failed")
+        }
+        _ => {
+            tracing::info!(harvest = %report.harvest, added = report.added, updated = report.updated, status = report.status, "harvested")
+        }
     }
     Ok(report)
 }
@@ -324,10 +328,13 @@ impl Job<'_> {
             let body = self
                 .fetcher
                 .get(&oai_url, &query, |body| {
-                    oai::parse_page("page", body).map(|_| ()).map_err(|e| e.to_string())
+                    oai::parse_page("page", body)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
                 })
                 .map_err(|e| Error::Unavailable(e.0))?;
-            let answer = oai::parse_page(&oai_url, &body).map_err(|e| Error::Unavailable(e.to_string()))?;
+            let answer =
+                oai::parse_page(&oai_url, &body).map_err(|e| Error::Unavailable(e.to_string()))?;
             match answer {
                 oai::OaiAnswer::Page(page) => {
                     let next = page.resumption.map(|r| r.token);
@@ -346,9 +353,11 @@ impl Job<'_> {
                     state.token = None;
                     state.next_from = Some(state.until.unwrap_or(today));
                     let json = serde_json::to_string(&state).expect("state serialises");
-                    self.engine
-                        .store()
-                        .set_harvest_state(&self.name, &json, Utc::now().timestamp())?;
+                    self.engine.store().set_harvest_state(
+                        &self.name,
+                        &json,
+                        Utc::now().timestamp(),
+                    )?;
                     break;
                 }
                 // A token expires (arXiv keeps them for a while): start the window again; pages
@@ -370,7 +379,11 @@ impl Job<'_> {
             return Ok(Outcome::Papers);
         }
         let since = state.from.unwrap_or(today);
-        Ok(Outcome::Nothing(why_no_arxiv_records(set, since, state.until.unwrap_or(today))))
+        Ok(Outcome::Nothing(why_no_arxiv_records(
+            set,
+            since,
+            state.until.unwrap_or(today),
+        )))
     }
 
     fn hf_daily(&mut self, date: Option<NaiveDate>, now: DateTime<Utc>) -> Result<Outcome> {
@@ -403,6 +416,73 @@ impl Job<'_> {
     }
 }
 
+/// What `serve` harvests, when, and how.
+#[derive(Debug, Clone)]
+pub struct HarvestPlan {
+    pub config: HarvestConfig,
+    pub schedule: HarvestSchedule,
+}
+
+/// When `serve` harvests: these harvests, every day at these times (UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarvestSchedule {
+    pub harvests: Vec<HarvestSpec>,
+    pub at: Vec<NaiveTime>,
+}
+
+/// arXiv announces at 20:00 US Eastern (00:00 or 01:00 UTC); Hugging Face lists papers through
+/// the day.
+pub const DEFAULT_HARVEST_TIMES: [&str; 2] = ["01:30", "13:30"];
+
+impl HarvestSchedule {
+    /// The harvests whose latest scheduled time (at or before `now`) came after their last run
+    /// started, or that never ran.
+    pub fn due(&self, last: &[HarvestRun], now: DateTime<Utc>) -> Vec<HarvestSpec> {
+        let Some(slot) = self.latest_slot(now) else {
+            return Vec::new();
+        };
+        self.harvests
+            .iter()
+            .filter(|spec| {
+                let name = spec.name();
+                last.iter()
+                    .find(|r| r.harvest == name)
+                    .is_none_or(|r| r.started_at < slot.timestamp())
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The latest scheduled time at or before `now`.
+    fn latest_slot(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let today = now.date_naive();
+        [today, today.pred_opt()?]
+            .into_iter()
+            .flat_map(|day| self.at.iter().map(move |t| day.and_time(*t).and_utc()))
+            .filter(|slot| *slot <= now)
+            .max()
+    }
+
+    /// The next scheduled time after `now`.
+    pub fn next_run(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let today = now.date_naive();
+        [today, today.succ_opt()?]
+            .into_iter()
+            .flat_map(|day| self.at.iter().map(move |t| day.and_time(*t).and_utc()))
+            .filter(|slot| *slot > now)
+            .min()
+    }
+}
+
+/// `06:00` → a time of day.
+pub fn parse_time(s: &str) -> Result<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| {
+        Error::Invalid(format!(
+            "`{s}` is not a time of day as HH:MM (UTC), e.g. 06:00"
+        ))
+    })
+}
+
 fn is_weekend(day: NaiveDate) -> bool {
     matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
 }
@@ -421,6 +501,7 @@ fn why_no_arxiv_records(set: &str, from: NaiveDate, until: NaiveDate) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn specs_parse_by_name() {
@@ -432,6 +513,41 @@ mod tests {
         for bad in ["arxiv:", "arxiv:c s", "rss", "arxiv:cs&verb=Identify"] {
             assert!(HarvestSpec::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_schedule_runs_each_harvest_once_per_slot() {
+        let schedule = HarvestSchedule {
+            harvests: vec![
+                HarvestSpec::parse("arxiv:cs").unwrap(),
+                HarvestSpec::parse("hf-daily").unwrap(),
+            ],
+            at: vec![parse_time("01:30").unwrap(), parse_time("13:30").unwrap()],
+        };
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap();
+        let run = |name: &str, started: DateTime<Utc>| HarvestRun {
+            id: 1,
+            harvest: name.into(),
+            started_at: started.timestamp(),
+            finished_at: None,
+            status: HarvestStatus::Ok,
+            pages: 0,
+            records: 0,
+            added: 0,
+            updated: 0,
+            message: None,
+        };
+        // Never ran: due at once.
+        assert_eq!(schedule.due(&[], at(0, 10)).len(), 2);
+        // Ran at 01:31: nothing due until 13:30.
+        let last = [run("arxiv:cs", at(1, 31)), run("hf-daily", at(1, 31))];
+        assert!(schedule.due(&last, at(13, 29)).is_empty());
+        assert_eq!(schedule.due(&last, at(13, 30)).len(), 2);
+        assert_eq!(
+            schedule.next_run(at(13, 30)),
+            Some(Utc.with_ymd_and_hms(2026, 12, 1, 1, 30, 0).unwrap())
+        );
+        assert!(parse_time("25:00").is_err());
     }
 
     #[test]

@@ -54,7 +54,14 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
     for _ in 0..3 {
         sim.push("/oai2", Reply::status(500, "Internal Server Error"));
     }
-    let r = harvest(&engine, &config(&sim), &arxiv("cs", Some("2014-10-01")), false, now).unwrap();
+    let r = harvest(
+        &engine,
+        &config(&sim),
+        &arxiv("cs", Some("2014-10-01")),
+        false,
+        now,
+    )
+    .unwrap();
     assert_eq!((r.status, r.pages, r.added), ("failed", 1, 6), "{r:?}");
     assert!(r.message.as_deref().unwrap().contains("HTTP 500"), "{r:?}");
     assert_eq!(engine.store().count().unwrap(), 6, "page 1 is kept");
@@ -62,34 +69,79 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
     assert_eq!(seen[0].param("metadataPrefix").as_deref(), Some("arXivRaw"));
     assert_eq!(seen[0].param("set").as_deref(), Some("cs"));
     assert_eq!(seen[0].param("from").as_deref(), Some("2014-10-01"));
-    assert_eq!(seen[1].param("resumptionToken").as_deref(), Some("726959|1001"));
-    assert!(seen[0].user_agent.starts_with("paperscout/"), "{:?}", seen[0]);
+    assert_eq!(
+        seen[1].param("resumptionToken").as_deref(),
+        Some("726959|1001")
+    );
+    assert!(
+        seen[0].user_agent.starts_with("paperscout/"),
+        "{:?}",
+        seen[0]
+    );
 
     // Run 2: page 2 arrives cut short (never half-ingested), then whole.
     sim.push("/oai2", Reply::cut_short(fixture(PAGE_2)));
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
     let r = harvest(&engine, &config(&sim), &arxiv("cs", None), false, now).unwrap();
-    assert_eq!((r.status, r.pages, r.added, r.retries), ("ok", 1, 3, 1), "{r:?}");
+    assert_eq!(
+        (r.status, r.pages, r.added, r.retries),
+        ("ok", 1, 3, 1),
+        "{r:?}"
+    );
     let resumed = &sim.seen()[4];
-    assert_eq!(resumed.param("resumptionToken").as_deref(), Some("726959|1001"), "resumed, not restarted");
+    assert_eq!(
+        resumed.param("resumptionToken").as_deref(),
+        Some("726959|1001"),
+        "resumed, not restarted"
+    );
     assert_eq!(resumed.param("from"), None);
     assert_eq!(engine.store().count().unwrap(), 9);
     // The papers are searchable and carry what arXivRaw gives.
-    let p = engine.paper(&PaperId::arxiv("0704.0716").unwrap()).unwrap().paper;
+    let p = engine
+        .paper(&PaperId::arxiv("0704.0716").unwrap())
+        .unwrap()
+        .paper;
     assert_eq!(p.version, Some(4));
-    assert!(!engine.search("photomultipliers xenon", paperscout_app::SearchMode::Lexical, 3).unwrap().is_empty());
+    assert!(!engine
+        .search(
+            "photomultipliers xenon",
+            paperscout_app::SearchMode::Lexical,
+            3
+        )
+        .unwrap()
+        .is_empty());
 
     // Run 3: incremental from where run 2 ended; nothing new, and it says why.
-    sim.push("/oai2", Reply::file(fixture("arxiv-oai-pmh/arXivRaw_ErrorResponseNoRecordsMatch.xml")));
+    sim.push(
+        "/oai2",
+        Reply::file(fixture(
+            "arxiv-oai-pmh/arXivRaw_ErrorResponseNoRecordsMatch.xml",
+        )),
+    );
     let r = harvest(&engine, &config(&sim), &arxiv("cs", None), false, now).unwrap();
     assert_eq!(r.status, "empty", "{r:?}");
-    assert!(r.message.as_deref().unwrap().contains("no new records in arXiv cs since 2026-11-30"), "{r:?}");
-    assert_eq!(sim.seen().last().unwrap().param("from").as_deref(), Some("2026-11-30"));
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("no new records in arXiv cs since 2026-11-30"),
+        "{r:?}"
+    );
+    assert_eq!(
+        sim.seen().last().unwrap().param("from").as_deref(),
+        Some("2026-11-30")
+    );
 
     let runs = last_runs(&engine).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!((runs[0].harvest.as_str(), runs[0].status.as_str()), ("arxiv:cs", "empty"));
-    assert_eq!(engine.store().harvest_runs("arxiv:cs", 10).unwrap().len(), 3);
+    assert_eq!(
+        (runs[0].harvest.as_str(), runs[0].status.as_str()),
+        ("arxiv:cs", "empty")
+    );
+    assert_eq!(
+        engine.store().harvest_runs("arxiv:cs", 10).unwrap().len(),
+        3
+    );
 }
 
 #[test]
@@ -98,25 +150,60 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
     let engine = open(dir.path(), false);
     let sim = SourceSim::start();
     let now = Utc::now();
-    sim.push("/oai2", Reply::status(503, "Retry later").header("Retry-After", "1"));
+    sim.push(
+        "/oai2",
+        Reply::status(503, "Retry later").header("Retry-After", "1"),
+    );
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
     let t = Instant::now();
-    let r = harvest(&engine, &config(&sim), &arxiv("physics:hep-ex", Some("2017-12-14")), false, now).unwrap();
+    let r = harvest(
+        &engine,
+        &config(&sim),
+        &arxiv("physics:hep-ex", Some("2017-12-14")),
+        false,
+        now,
+    )
+    .unwrap();
     assert_eq!((r.status, r.added, r.retries), ("ok", 3, 1), "{r:?}");
-    assert!(t.elapsed() >= Duration::from_secs(1), "Retry-After honoured, not the 10 ms backoff");
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured, not the 10 ms backoff"
+    );
 
     // A 400 (a bad set, say) is not retried.
     sim.push("/oai2", Reply::status(400, "bad argument"));
-    let r = harvest(&engine, &config(&sim), &arxiv("nope", Some("2017-12-14")), false, now).unwrap();
+    let r = harvest(
+        &engine,
+        &config(&sim),
+        &arxiv("nope", Some("2017-12-14")),
+        false,
+        now,
+    )
+    .unwrap();
     assert_eq!((r.status, r.retries), ("failed", 0), "{r:?}");
     assert!(r.message.as_deref().unwrap().contains("HTTP 400"), "{r:?}");
     assert_eq!(sim.unanswered(), 0);
 
     // An OAI-PMH error is reported as the source's answer.
-    sim.push("/oai2", Reply::file(fixture("arxiv-oai-pmh/arXivRaw_ErrorResponseIdDoesNotExist.xml")));
-    let r = harvest(&engine, &config(&sim), &arxiv("cs", Some("2017-12-14")), false, now).unwrap();
+    sim.push(
+        "/oai2",
+        Reply::file(fixture(
+            "arxiv-oai-pmh/arXivRaw_ErrorResponseIdDoesNotExist.xml",
+        )),
+    );
+    let r = harvest(
+        &engine,
+        &config(&sim),
+        &arxiv("cs", Some("2017-12-14")),
+        false,
+        now,
+    )
+    .unwrap();
     assert_eq!(r.status, "failed");
-    assert!(r.message.as_deref().unwrap().contains("idDoesNotExist"), "{r:?}");
+    assert!(
+        r.message.as_deref().unwrap().contains("idDoesNotExist"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -126,12 +213,28 @@ fn an_expired_resumption_token_restarts_the_window() {
     let sim = SourceSim::start();
     let now = Utc::now();
     sim.push("/oai2", Reply::file(fixture(PAGE_1)));
-    sim.push("/oai2", Reply::file(fixture("arxiv-oai-pmh/arXivRaw_ErrorResponseBadResumptionToken.xml")));
+    sim.push(
+        "/oai2",
+        Reply::file(fixture(
+            "arxiv-oai-pmh/arXivRaw_ErrorResponseBadResumptionToken.xml",
+        )),
+    );
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
-    let r = harvest(&engine, &config(&sim), &arxiv("cs", Some("2014-10-01")), false, now).unwrap();
+    let r = harvest(
+        &engine,
+        &config(&sim),
+        &arxiv("cs", Some("2014-10-01")),
+        false,
+        now,
+    )
+    .unwrap();
     assert_eq!((r.status, r.added), ("ok", 9), "{r:?}");
     let seen = sim.seen();
-    assert_eq!(seen[2].param("from").as_deref(), Some("2014-10-01"), "started over");
+    assert_eq!(
+        seen[2].param("from").as_deref(),
+        Some("2014-10-01"),
+        "started over"
+    );
     assert_eq!(seen[2].param("resumptionToken"), None);
 }
 
@@ -140,9 +243,14 @@ fn hugging_face_daily_papers_bring_upvotes_and_code_links() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), false);
     let sim = SourceSim::start();
-    sim.push("/api/daily_papers", Reply::file(fixture("hf-daily-papers/hf_daily_papers.json")));
+    sim.push(
+        "/api/daily_papers",
+        Reply::file(fixture("hf-daily-papers/hf_daily_papers.json")),
+    );
     let now = Utc::now();
-    let spec = HarvestSpec::HfDaily { date: Some("2026-06-12".parse().unwrap()) };
+    let spec = HarvestSpec::HfDaily {
+        date: Some("2026-06-12".parse().unwrap()),
+    };
     let r = harvest(&engine, &config(&sim), &spec, false, now).unwrap();
     assert_eq!((r.status, r.added), ("ok", 30), "{r:?}");
     assert_eq!(sim.seen()[0].param("date").as_deref(), Some("2026-06-12"));
@@ -153,22 +261,36 @@ fn hugging_face_daily_papers_bring_upvotes_and_code_links() {
         &std::fs::read(fixture("hf-daily-papers/hf_daily_papers.json")).unwrap(),
     )
     .unwrap();
-    let top = records
-        .iter()
-        .flatten()
-        .max_by_key(|p| p.upvotes)
-        .unwrap();
+    let top = records.iter().flatten().max_by_key(|p| p.upvotes).unwrap();
     let stored = engine.paper(&top.id).unwrap();
     let votes = engine.store().vote_counts(&[stored.key]).unwrap();
-    assert_eq!(votes.get(&stored.key).copied(), top.upvotes.map(|u| u as usize));
+    assert_eq!(
+        votes.get(&stored.key).copied(),
+        top.upvotes.map(|u| u as usize)
+    );
     assert!(top.upvotes.unwrap() > 0);
-    let with_code = records.iter().flatten().find(|p| p.links.code.is_some()).unwrap();
-    assert_eq!(engine.paper(&with_code.id).unwrap().paper.links.code, with_code.links.code);
+    let with_code = records
+        .iter()
+        .flatten()
+        .find(|p| p.links.code.is_some())
+        .unwrap();
+    assert_eq!(
+        engine.paper(&with_code.id).unwrap().paper.links.code,
+        with_code.links.code
+    );
 
     // A day with nothing listed.
     sim.push("/api/daily_papers", Reply::ok("[]"));
-    let spec = HarvestSpec::HfDaily { date: Some("2026-11-29".parse().unwrap()) };
+    let spec = HarvestSpec::HfDaily {
+        date: Some("2026-11-29".parse().unwrap()),
+    };
     let r = harvest(&engine, &config(&sim), &spec, false, now).unwrap();
     assert_eq!(r.status, "empty");
-    assert!(r.message.as_deref().unwrap().contains("no daily papers for 2026-11-29 (a weekend"), "{r:?}");
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap()
+            .contains("no daily papers for 2026-11-29 (a weekend"),
+        "{r:?}"
+    );
 }

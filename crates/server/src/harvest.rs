@@ -1,0 +1,211 @@
+//! Harvesting inside `serve`: the scheduler that keeps the corpus current (each configured
+//! harvest at each scheduled time), and the ingestion status — `GET /api/harvests` and the
+//! `/sources` page — that says when each source was last harvested, what it added, and why
+//! nothing came.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use maud::html;
+use paperscout_app::harvest::{harvest, last_runs};
+use paperscout_app::{HarvestPlan, HarvestRun};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::api::blocking;
+use crate::error::{chain, ErrorBody};
+use crate::web::{error_page, layout, Nav};
+use crate::{ApiError, AppState};
+
+/// Runs the harvest scheduler until the server stops: every minute, runs the harvests whose
+/// scheduled time has come (one after another, on the blocking pool).
+pub(crate) fn spawn_scheduler(state: &AppState) {
+    let Some(plan) = state.0.harvest.clone() else {
+        return;
+    };
+    let names: Vec<String> = plan.schedule.harvests.iter().map(|h| h.name()).collect();
+    tracing::info!(harvests = ?names, at = ?plan.schedule.at, "scheduled harvests on (times in UTC)");
+    let engine = state.engine().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let engine = engine.clone();
+            let plan: Arc<HarvestPlan> = plan.clone();
+            let result = tokio::task::spawn_blocking(move || -> paperscout_app::Result<()> {
+                let due = plan.schedule.due(&last_runs(&engine)?, Utc::now());
+                for spec in due {
+                    // A failing source is recorded (and shown); the others still run.
+                    if let Err(e) = harvest(&engine, &plan.config, &spec, false, Utc::now()) {
+                        tracing::warn!(harvest = %spec.name(), error = %chain(&e), "harvest not run");
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %chain(&e), "harvest scheduler failed; retrying in a minute")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "harvest scheduler panicked; retrying in a minute")
+                }
+            }
+        }
+    });
+}
+
+/// One harvest's latest run.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct HarvestDto {
+    /// `arxiv:SET` or `hf-daily`.
+    harvest: String,
+    /// running, ok, empty (the source had nothing new; `message` says why) or failed.
+    status: String,
+    /// RFC 3339.
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    pages: u64,
+    records: u64,
+    added: u64,
+    updated: u64,
+    message: Option<String>,
+    /// When the scheduler runs it next (RFC 3339), if `serve` harvests it.
+    next_run: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Harvests {
+    /// Whether this server harvests on a schedule.
+    scheduled: bool,
+    harvests: Vec<HarvestDto>,
+}
+
+fn time(t: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp(t, 0).map(|t| t.to_rfc3339())
+}
+
+async fn status(state: &AppState) -> Result<Harvests, ApiError> {
+    let plan = state.0.harvest.clone();
+    let runs: Vec<HarvestRun> = blocking(state, |e| last_runs(e)).await?;
+    let now = Utc::now();
+    let next = plan
+        .as_ref()
+        .and_then(|p| p.schedule.next_run(now))
+        .map(|t| t.to_rfc3339());
+    let scheduled: Vec<String> = plan
+        .as_ref()
+        .map(|p| p.schedule.harvests.iter().map(|h| h.name()).collect())
+        .unwrap_or_default();
+    let mut out: Vec<HarvestDto> = runs
+        .into_iter()
+        .map(|r| HarvestDto {
+            next_run: scheduled
+                .contains(&r.harvest)
+                .then(|| next.clone())
+                .flatten(),
+            harvest: r.harvest,
+            status: r.status.as_str().into(),
+            started_at: time(r.started_at),
+            finished_at: r.finished_at.and_then(time),
+            pages: r.pages,
+            records: r.records,
+            added: r.added,
+            updated: r.updated,
+            message: r.message,
+        })
+        .collect();
+    // Scheduled harvests that have not run yet.
+    for name in &scheduled {
+        if !out.iter().any(|h| &h.harvest == name) {
+            out.push(HarvestDto {
+                harvest: name.clone(),
+                status: "never".into(),
+                started_at: None,
+                finished_at: None,
+                pages: 0,
+                records: 0,
+                added: 0,
+                updated: 0,
+                message: Some("not harvested yet".into()),
+                next_run: next.clone(),
+            });
+        }
+    }
+    Ok(Harvests {
+        scheduled: plan.is_some(),
+        harvests: out,
+    })
+}
+
+/// Ingestion status: each harvest's latest run, and when it runs next.
+#[utoipa::path(get, path = "/api/harvests", responses((status = 200, body = Harvests), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)))]
+pub(crate) async fn api_harvests(
+    State(state): State<AppState>,
+) -> Result<Json<Harvests>, ApiError> {
+    Ok(Json(status(&state).await?))
+}
+
+/// `GET /sources`: the same, for people.
+pub(crate) async fn page(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let s = match status(&state).await {
+        Ok(s) => s,
+        Err(e) => return error_page(e),
+    };
+    let label = |name: &str| match name {
+        "hf-daily" => "Hugging Face daily papers".to_string(),
+        other => match other.strip_prefix("arxiv:") {
+            Some(set) => format!("arXiv {set}"),
+            None => other.to_string(),
+        },
+    };
+    let day = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "—".into())
+    };
+    layout(
+        "Sources",
+        Nav::Sources,
+        "",
+        None,
+        html! {
+            h1 { "Sources" }
+            @if s.harvests.is_empty() {
+                p { "This site harvests no source on a schedule; papers come from "
+                    code { "paperscout ingest" } " and " code { "paperscout harvest" } "." }
+            } @else {
+                @if !s.scheduled {
+                    p { "No harvest is scheduled on this server; these are the last runs of "
+                        code { "paperscout harvest" } "." }
+                }
+                table.sources {
+                    thead { tr { th { "Source" } th { "Last run" } th { "Result" } th { "Added" } th { "Updated" } th { "Next run" } } }
+                    tbody {
+                        @for h in &s.harvests {
+                            tr {
+                                td { (label(&h.harvest)) }
+                                td { (day(&h.started_at)) }
+                                td {
+                                    span class=(format!("status {}", h.status)) { (h.status) }
+                                    @if let Some(m) = &h.message { br; small { (m) } }
+                                }
+                                td { (h.added) }
+                                td { (h.updated) }
+                                td { (day(&h.next_run)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
