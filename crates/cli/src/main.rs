@@ -336,6 +336,22 @@ enum Bench {
         #[arg(long, value_name = "DIR")]
         scratch_dir: Option<PathBuf>,
     },
+    /// Write an arXiv metadata snapshot of N records for the ingest benchmark
+    /// (bench/snapshot.sh), repeating the fixture's records with new ids and DOIs
+    Snapshot {
+        /// Snapshot records to repeat
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "crates/ingest/tests/data/fixtures/kaggle-arxiv-snapshot/arxiv-metadata-oai-snapshot.json"
+        )]
+        fixture: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// The file to write
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Encoding throughput on the first N documents (title + " " + text) of a BEIR corpus
     Encode {
         #[arg(long, value_name = "DIR")]
@@ -661,6 +677,11 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench(Bench::Encode { beir, limit, json }) => bench_encode(g, &beir, limit, json)?,
+        Command::Bench(Bench::Snapshot {
+            fixture,
+            records,
+            out,
+        }) => bench_snapshot(&fixture, records, &out)?,
         Command::Bench(Bench::Digest {
             beir,
             subscribers,
@@ -1213,6 +1234,51 @@ struct DigestBench {
     mails_per_s: f64,
     rss_before_mb: Option<f64>,
     peak_rss_mb: Option<f64>,
+}
+
+/// Writes a snapshot of `records` lines cycling through `fixture`'s records, each with a new
+/// arXiv id (and its DOI made unique), so that every line is a distinct paper.
+fn write_snapshot(fixture: &Path, records: usize, out: &Path) -> Result<()> {
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(fixture)
+        .with_context(|| format!("cannot read {}", fixture.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{} is not JSON lines", fixture.display()))?;
+    if lines.is_empty() {
+        bail!("{} holds no records", fixture.display());
+    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for i in 0..records {
+        let mut record = lines[i % lines.len()].clone();
+        // YYMM.NNNNN: 100,000 ids per month from January 2010.
+        let month = 1001 + i / 100_000;
+        if month > 9912 {
+            bail!("at most {} records", (9912 - 1001) * 100_000);
+        }
+        record["id"] = format!("{month:04}.{:05}", i % 100_000).into();
+        if let Some(doi) = record["doi"].as_str() {
+            record["doi"] = format!("{doi}.r{i}").into();
+        }
+        serde_json::to_writer(&mut w, &record)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn bench_snapshot(fixture: &Path, records: usize, out: &Path) -> Result<()> {
+    let t = Instant::now();
+    write_snapshot(fixture, records, out)?;
+    let bytes = std::fs::metadata(out)?.len();
+    println!(
+        "{}: {records} records, {:.1} MiB, written in {:.1} s",
+        out.display(),
+        bytes as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn bench_digest(

@@ -123,6 +123,41 @@ impl FromStr for Format {
     }
 }
 
+/// What the fuzz targets (`fuzz/`) and their corpus replay test run on each input: parses
+/// `data` as `format` and checks what every parser promises, whatever the bytes: no panic,
+/// papers with an id and some text (a title; BEIR documents may have only a body), errors that
+/// name the input and a line inside it.
+#[doc(hidden)]
+pub fn fuzz_check(format: Format, data: &[u8]) {
+    let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+    let check_error = |e: &RecordError| {
+        assert_eq!(e.file, "fuzz");
+        assert!(e.line >= 1 && e.line <= lines, "line {} of {lines}: {e}", e.line);
+    };
+    let check_paper = |p: &Paper| {
+        assert!(
+            !p.title.trim().is_empty() || (format == Format::Beir && !p.abstract_text.is_empty()),
+            "a paper without a title: {p:?}"
+        );
+        assert_eq!(p.id.as_str().parse::<paperscout_model::PaperId>().as_ref(), Ok(&p.id));
+    };
+    let records: Vec<std::result::Result<Paper, RecordError>> = if format.is_streaming() {
+        parse(format, "fuzz", data, format.source()).collect()
+    } else {
+        match parse_document(format, "fuzz", data) {
+            Ok(records) => records,
+            Err(e) => vec![Err(e)],
+        }
+    };
+    for r in &records {
+        match r {
+            Ok(p) => check_paper(p),
+            Err(e) => check_error(e),
+        }
+    }
+    let _ = detect_bytes(data);
+}
+
 /// A stream of parsed records from one input.
 pub type Records<'a> =
     Box<dyn Iterator<Item = std::result::Result<Paper, RecordError>> + Send + 'a>;

@@ -38,11 +38,21 @@ pub(crate) fn spawn_scheduler(state: &AppState) {
             let plan: Arc<HarvestPlan> = plan.clone();
             let result = tokio::task::spawn_blocking(move || -> paperscout_app::Result<()> {
                 let due = plan.schedule.due(&last_runs(&engine)?, Utc::now());
+                let mut changed = false;
                 for spec in due {
                     // A failing source is recorded (and shown); the others still run.
-                    if let Err(e) = harvest(&engine, &plan.config, &spec, false, Utc::now()) {
-                        tracing::warn!(harvest = %spec.name(), error = %chain(&e), "harvest not run");
+                    match harvest(&engine, &plan.config, &spec, false, Utc::now()) {
+                        Ok(r) => changed |= r.added + r.updated > 0,
+                        Err(e) => {
+                            tracing::warn!(harvest = %spec.name(), error = %chain(&e), "harvest not run")
+                        }
                     }
+                }
+                // Encode the new papers here, in the background: searches meanwhile use the
+                // vectors encoded so far instead of waiting for them.
+                if changed {
+                    let n = engine.ensure_embeddings()?;
+                    tracing::info!(papers = n, "encoded the harvested papers");
                 }
                 Ok(())
             })

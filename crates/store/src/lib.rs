@@ -498,16 +498,18 @@ impl Writer<'_> {
             }
         }
         if key.is_none() {
-            // Same title: the same paper when one side is known by nothing better.
+            // Same title: the same paper when one side is known by nothing better. An id-less
+            // record matches any paper with its title; a record with an id matches only a
+            // paper known by nothing but its title (whose id is then that title's hash).
+            // Both are single index lookups, whatever the number of papers sharing a title.
             let title = PaperId::from_title(&paper.title);
-            let weak_incoming = paper.ids().all(PaperId::is_title);
-            key = tx
-                .prepare_cached(
-                    "SELECT p.key FROM paper_ids i JOIN papers p ON p.key = i.paper_key
-                     WHERE i.id = ?1 AND (?2 OR p.id LIKE 'title:%') ORDER BY p.key LIMIT 1",
-                )?
-                .query_row(params![title.as_str(), weak_incoming], |r| r.get(0))
-                .optional()?;
+            key = if paper.ids().all(PaperId::is_title) {
+                by_id.query_row([title.as_str()], |r| r.get(0)).optional()?
+            } else {
+                tx.prepare_cached("SELECT key FROM papers WHERE id = ?1")?
+                    .query_row([title.as_str()], |r| r.get(0))
+                    .optional()?
+            };
         }
         let Some(key) = key else {
             return Ok(None);

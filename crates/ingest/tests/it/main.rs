@@ -257,3 +257,4 @@ fn resolve_reports_missing_files_by_path() {
     assert!(err.contains("empty"), "{err}");
 }
 mod sources;
+mod fuzz_corpus;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use paperscout_app::digest::DigestConfig;
-use paperscout_app::{Engine, SmtpUrl};
+use paperscout_app::{Engine, HarvestStatus, SmtpUrl};
 use paperscout_mailsink::MailSink;
 use paperscout_server::{AppState, Options};
 use tokio::sync::oneshot;
@@ -342,6 +342,7 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
     server.stop().await;
     drop(engine);
     let engine = open_engine(data.path(), true);
+    let server_engine = engine.clone();
     let server = start_server(engine, &sink).await;
     let moved = paper_url
         .as_str()
@@ -357,6 +358,20 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
         .unwrap();
     assert_eq!(pressed.as_deref(), Some("true"));
     shots.take(&client, "9-after-restart").await;
+
+    // Sources: two harvests as the scheduler records them, one with nothing new.
+    let store = server_engine.store();
+    let now = chrono::Utc::now().timestamp();
+    let run = store.start_harvest("arxiv:cs", now - 3600).unwrap().unwrap();
+    store.finish_harvest(run, HarvestStatus::Ok, None, now - 3500).unwrap();
+    let run = store.start_harvest("hf-daily", now - 60).unwrap().unwrap();
+    let why = "Hugging Face lists no daily papers for 2026-11-29 (a weekend: few papers are submitted then)";
+    store.finish_harvest(run, HarvestStatus::Empty, Some(why), now).unwrap();
+    client.goto(&format!("http://{}/sources", server.addr)).await.unwrap();
+    let table = text(&client, "table.sources").await;
+    assert!(table.contains("arXiv cs") && table.contains("Hugging Face daily papers"), "{table}");
+    assert!(table.contains("a weekend"), "{table}");
+    shots.take(&client, "10-sources").await;
 
     client.close().await.unwrap();
     server.stop().await;

@@ -375,6 +375,7 @@ async fn paper_similar_feeds_health_metrics_and_openapi_answer() {
     assert_eq!(
         paths,
         [
+            "/api/harvests",
             "/api/papers",
             "/api/papers/{id}",
             "/api/papers/{id}/similar",
@@ -429,6 +430,11 @@ async fn pages_render_for_people() {
     let week = get(&app, "/?window=week&page=2").await;
     assert!(week.body.contains("rel=\"prev\""));
     assert!(get(&app, "/new").await.body.contains("New papers"));
+    let sources = get(&app, "/sources").await;
+    assert_eq!(sources.status, StatusCode::OK);
+    assert!(sources.body.contains("harvests no source"), "{}", sources.body);
+    let harvests = get(&app, "/api/harvests").await.json();
+    assert_eq!(harvests, serde_json::json!({"scheduled": false, "harvests": []}));
 
     let results = get(
         &app,
