@@ -1258,8 +1258,12 @@ fn write_snapshot(fixture: &Path, records: usize, out: &Path) -> Result<()> {
             bail!("at most {} records", (9912 - 1001) * 100_000);
         }
         record["id"] = format!("{month:04}.{:05}", i % 100_000).into();
-        if let Some(doi) = record["doi"].as_str() {
-            record["doi"] = format!("{doi}.r{i}").into();
+        if let Some(dois) = record["doi"].as_str() {
+            let unique: Vec<String> = dois
+                .split_whitespace()
+                .map(|d| format!("{d}.r{i}"))
+                .collect();
+            record["doi"] = unique.join(" ").into();
         }
         serde_json::to_writer(&mut w, &record)?;
         w.write_all(b"\n")?;

@@ -138,10 +138,11 @@ impl LexicalIndex {
         docs: impl IntoIterator<Item = LexicalDoc<'a>>,
         generation: u64,
     ) -> Result<usize> {
-        let mut writer = self.writer()?;
-        let n = self.add_all(&mut writer, docs)?;
-        self.commit(writer, generation)?;
-        Ok(n)
+        let mut batch = self.batch()?;
+        for d in docs {
+            batch.add(d)?;
+        }
+        batch.commit(generation)
     }
 
     /// Replaces the whole index with `docs`, committing once at the end.
@@ -150,38 +151,47 @@ impl LexicalIndex {
         docs: impl IntoIterator<Item = LexicalDoc<'a>>,
         generation: u64,
     ) -> Result<usize> {
-        let mut writer = self.writer()?;
-        writer.delete_all_documents()?;
-        let n = self.add_all(&mut writer, docs)?;
-        self.commit(writer, generation)?;
-        Ok(n)
+        let mut batch = self.batch()?;
+        batch.clear()?;
+        for d in docs {
+            batch.add(d)?;
+        }
+        batch.commit(generation)
     }
 
     /// A writer for callers that stream documents in pieces (see [`LexicalIndex::apply`]).
     pub fn batch(&self) -> Result<LexicalBatch<'_>> {
+        // Take the writer (exclusive) first, then read the latest commit: no other writer can
+        // add a key above `indexed_max` meanwhile.
+        let writer = self.writer()?;
+        self.reader.reload()?;
         Ok(LexicalBatch {
             index: self,
-            writer: self.writer()?,
+            writer,
+            indexed_max: self.max_key()?,
             added: 0,
         })
     }
 
-    fn add_all<'a>(
-        &self,
-        writer: &mut IndexWriter,
-        docs: impl IntoIterator<Item = LexicalDoc<'a>>,
-    ) -> Result<usize> {
-        let mut n = 0;
-        for d in docs {
-            self.add(writer, d)?;
-            n += 1;
+    /// The largest key in the index (deleted documents included), `None` when it is empty.
+    fn max_key(&self) -> Result<Option<Key>> {
+        let searcher = self.reader.searcher();
+        let mut max = None;
+        for segment in searcher.segment_readers() {
+            if segment.max_doc() == 0 {
+                continue;
+            }
+            let column = segment.fast_fields().i64("key")?;
+            max = max.max(Some(column.max_value()));
         }
-        Ok(n)
+        Ok(max)
     }
 
-    fn add(&self, writer: &mut IndexWriter, d: LexicalDoc<'_>) -> Result<()> {
+    fn add(&self, writer: &mut IndexWriter, d: LexicalDoc<'_>, replace: bool) -> Result<()> {
         let f = self.fields;
-        writer.delete_term(Term::from_field_i64(f.key, d.key));
+        if replace {
+            writer.delete_term(Term::from_field_i64(f.key, d.key));
+        }
         writer.add_document(
             doc!(f.key => d.key, f.title => d.title, f.abstract_text => d.abstract_text),
         )?;
@@ -236,6 +246,8 @@ impl LexicalIndex {
 pub struct LexicalBatch<'a> {
     index: &'a LexicalIndex,
     writer: IndexWriter,
+    /// The largest key in the index when the batch began (`None`: empty).
+    indexed_max: Option<Key>,
     added: usize,
 }
 
@@ -248,14 +260,20 @@ impl std::fmt::Debug for LexicalBatch<'_> {
 }
 
 impl LexicalBatch<'_> {
+    /// Adds `d`, replacing the document with its key if the index may hold one. Keys only
+    /// grow, so a key above the largest indexed one is new and needs no delete: tantivy keeps
+    /// every pending delete until the commit, ~1 KB each, which for a first index of 1M papers
+    /// was a gigabyte (BENCHMARKS.md).
     pub fn add(&mut self, d: LexicalDoc<'_>) -> Result<()> {
-        self.index.add(&mut self.writer, d)?;
+        let replace = self.indexed_max.is_some_and(|max| d.key <= max);
+        self.index.add(&mut self.writer, d, replace)?;
         self.added += 1;
         Ok(())
     }
 
     pub fn clear(&mut self) -> Result<()> {
         self.writer.delete_all_documents()?;
+        self.indexed_max = None;
         Ok(())
     }
 

@@ -132,14 +132,21 @@ pub fn fuzz_check(format: Format, data: &[u8]) {
     let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
     let check_error = |e: &RecordError| {
         assert_eq!(e.file, "fuzz");
-        assert!(e.line >= 1 && e.line <= lines, "line {} of {lines}: {e}", e.line);
+        assert!(
+            e.line >= 1 && e.line <= lines,
+            "line {} of {lines}: {e}",
+            e.line
+        );
     };
     let check_paper = |p: &Paper| {
         assert!(
             !p.title.trim().is_empty() || (format == Format::Beir && !p.abstract_text.is_empty()),
             "a paper without a title: {p:?}"
         );
-        assert_eq!(p.id.as_str().parse::<paperscout_model::PaperId>().as_ref(), Ok(&p.id));
+        assert_eq!(
+            p.id.as_str().parse::<paperscout_model::PaperId>().as_ref(),
+            Ok(&p.id)
+        );
     };
     let records: Vec<std::result::Result<Paper, RecordError>> = if format.is_streaming() {
         parse(format, "fuzz", data, format.source()).collect()

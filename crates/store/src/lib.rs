@@ -490,37 +490,50 @@ impl Writer<'_> {
         let mut by_id = tx.prepare_cached(
             "SELECT paper_key FROM paper_ids WHERE id = ?1 ORDER BY paper_key LIMIT 1",
         )?;
-        let mut key: Option<PaperKey> = None;
         for id in paper.ids().filter(|id| !id.is_title()) {
-            key = by_id.query_row([id.as_str()], |r| r.get(0)).optional()?;
-            if key.is_some() {
-                break;
+            if let Some(key) = by_id.query_row([id.as_str()], |r| r.get(0)).optional()? {
+                let (stored, hash) = self.load(key)?;
+                // Two different arXiv ids are two papers, even when they share a DOI (a
+                // paper and its erratum, a mistake upstream).
+                if arxiv_id(&stored).is_some_and(|s| arxiv_id(paper).is_some_and(|p| p != s)) {
+                    continue;
+                }
+                return Ok(Some((key, stored, hash)));
             }
         }
-        if key.is_none() {
-            // Same title: the same paper when one side is known by nothing better. An id-less
-            // record matches any paper with its title; a record with an id matches only a
-            // paper known by nothing but its title (whose id is then that title's hash).
-            // Both are single index lookups, whatever the number of papers sharing a title.
-            let title = PaperId::from_title(&paper.title);
-            key = if paper.ids().all(PaperId::is_title) {
-                by_id.query_row([title.as_str()], |r| r.get(0)).optional()?
-            } else {
-                tx.prepare_cached("SELECT key FROM papers WHERE id = ?1")?
-                    .query_row([title.as_str()], |r| r.get(0))
-                    .optional()?
-            };
-        }
-        let Some(key) = key else {
-            return Ok(None);
+        // Same title: the same paper when one side is known by nothing better. An id-less
+        // record matches any paper with its title; a record with an id matches only a paper
+        // known by nothing but its title (whose id is then that title's hash). Both are single
+        // index lookups, whatever the number of papers sharing a title.
+        let title = PaperId::from_title(&paper.title);
+        let key: Option<PaperKey> = if paper.ids().all(PaperId::is_title) {
+            by_id.query_row([title.as_str()], |r| r.get(0)).optional()?
+        } else {
+            tx.prepare_cached("SELECT key FROM papers WHERE id = ?1")?
+                .query_row([title.as_str()], |r| r.get(0))
+                .optional()?
         };
-        let mut stmt = tx.prepare_cached(&format!(
+        match key {
+            Some(key) => {
+                let (stored, hash) = self.load(key)?;
+                Ok(Some((key, stored, hash)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn load(&self, key: PaperKey) -> Result<(Paper, String)> {
+        let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT record_hash, {COLUMNS} FROM papers WHERE key = ?1"
         ))?;
         let (hash, raw) =
             stmt.query_row([key], |r| Ok((r.get::<_, String>(0)?, row_raw_at(r, 1)?)))?;
-        Ok(Some((key, raw.into_stored()?.paper, hash)))
+        Ok((raw.into_stored()?.paper, hash))
     }
+}
+
+fn arxiv_id(paper: &Paper) -> Option<&PaperId> {
+    paper.ids().find(|id| id.scheme() == "arxiv")
 }
 
 /// When a paper published on `published` and added at `added` (Unix seconds) entered the feed.

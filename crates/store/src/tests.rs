@@ -85,6 +85,26 @@ fn a_paper_arriving_by_doi_and_by_arxiv_id_is_one_paper() {
 }
 
 #[test]
+fn two_arxiv_papers_sharing_a_doi_stay_two_papers() {
+    let store = Store::open_in_memory().unwrap();
+    let mut a = paper("0704.0471", "A paper", "x");
+    a.add_alias("10.1103/PhysRevC.76.024606".parse().unwrap());
+    let mut b = paper("0704.0999", "Its erratum", "y");
+    b.add_alias("10.1103/PhysRevC.76.024606".parse().unwrap());
+    store.upsert(&[a, b]).unwrap();
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(
+        store
+            .get(&"0704.0999".parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .paper
+            .title,
+        "Its erratum"
+    );
+}
+
+#[test]
 fn an_older_arxiv_version_never_replaces_a_newer_one() {
     let store = Store::open_in_memory().unwrap();
     let mut v2 = paper("2401.00001v2", "Title v2", "Abstract v2");

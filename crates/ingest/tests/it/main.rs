@@ -256,5 +256,5 @@ fn resolve_reports_missing_files_by_path() {
     let err = Input::resolve(f.path(), None).unwrap_err().to_string();
     assert!(err.contains("empty"), "{err}");
 }
-mod sources;
 mod fuzz_corpus;
+mod sources;

@@ -362,14 +362,27 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
     // Sources: two harvests as the scheduler records them, one with nothing new.
     let store = server_engine.store();
     let now = chrono::Utc::now().timestamp();
-    let run = store.start_harvest("arxiv:cs", now - 3600).unwrap().unwrap();
-    store.finish_harvest(run, HarvestStatus::Ok, None, now - 3500).unwrap();
+    let run = store
+        .start_harvest("arxiv:cs", now - 3600)
+        .unwrap()
+        .unwrap();
+    store
+        .finish_harvest(run, HarvestStatus::Ok, None, now - 3500)
+        .unwrap();
     let run = store.start_harvest("hf-daily", now - 60).unwrap().unwrap();
     let why = "Hugging Face lists no daily papers for 2026-11-29 (a weekend: few papers are submitted then)";
-    store.finish_harvest(run, HarvestStatus::Empty, Some(why), now).unwrap();
-    client.goto(&format!("http://{}/sources", server.addr)).await.unwrap();
+    store
+        .finish_harvest(run, HarvestStatus::Empty, Some(why), now)
+        .unwrap();
+    client
+        .goto(&format!("http://{}/sources", server.addr))
+        .await
+        .unwrap();
     let table = text(&client, "table.sources").await;
-    assert!(table.contains("arXiv cs") && table.contains("Hugging Face daily papers"), "{table}");
+    assert!(
+        table.contains("arXiv cs") && table.contains("Hugging Face daily papers"),
+        "{table}"
+    );
     assert!(table.contains("a weekend"), "{table}");
     shots.take(&client, "10-sources").await;
 

@@ -432,9 +432,16 @@ async fn pages_render_for_people() {
     assert!(get(&app, "/new").await.body.contains("New papers"));
     let sources = get(&app, "/sources").await;
     assert_eq!(sources.status, StatusCode::OK);
-    assert!(sources.body.contains("harvests no source"), "{}", sources.body);
+    assert!(
+        sources.body.contains("harvests no source"),
+        "{}",
+        sources.body
+    );
     let harvests = get(&app, "/api/harvests").await.json();
-    assert_eq!(harvests, serde_json::json!({"scheduled": false, "harvests": []}));
+    assert_eq!(
+        harvests,
+        serde_json::json!({"scheduled": false, "harvests": []})
+    );
 
     let results = get(
         &app,
