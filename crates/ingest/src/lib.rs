@@ -367,10 +367,10 @@ fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
     if text.starts_with('@') || (text.starts_with('%') && has("@") && has("{")) {
         return Ok(Format::Bibtex);
     }
-    if text.starts_with('[') {
+    if let Some(items) = text.strip_prefix('[') {
         return if has("\"submittedOnDailyAt\"") || has("\"paper\"") {
             Ok(Format::HfDaily)
-        } else if has("\"paperId\"") || text[1..].trim_start().starts_with("null") {
+        } else if has("\"paperId\"") || items.trim_start().starts_with("null") {
             Ok(Format::SemanticScholar)
         } else {
             Err("a JSON array that is neither Hugging Face daily papers nor a Semantic Scholar batch; pass --format".into())

@@ -102,7 +102,7 @@ fn time(t: i64) -> Option<String> {
 
 async fn status(state: &AppState) -> Result<Harvests, ApiError> {
     let plan = state.0.harvest.clone();
-    let runs: Vec<HarvestRun> = blocking(state, |e| last_runs(e)).await?;
+    let runs: Vec<HarvestRun> = blocking(state, last_runs).await?;
     let now = Utc::now();
     let next = plan
         .as_ref()
