@@ -7,7 +7,7 @@ use biblatex::{Bibliography, ChunksExt};
 use chrono::NaiveDate;
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_id, arxiv_pdf, document_text, finish, line_of};
+use crate::common::{arxiv_id, arxiv_pdf, document_text, finish, join_name, line_of};
 use crate::lines::Fault;
 use crate::RecordError;
 
@@ -141,19 +141,7 @@ fn paper(entry: &biblatex::Entry) -> Result<Paper, Fault> {
     paper.authors = match entry.author() {
         Ok(people) => people
             .iter()
-            .map(|p| {
-                let name = [
-                    p.given_name.as_str(),
-                    p.prefix.as_str(),
-                    p.name.as_str(),
-                    p.suffix.as_str(),
-                ]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-                paperscout_model::clean_text(&name)
-            })
+            .map(|p| join_name(&[&p.given_name, &p.prefix, &p.name, &p.suffix]))
             .filter(|n| !n.is_empty())
             .collect(),
         Err(_) => Vec::new(),

@@ -103,6 +103,16 @@ pub(crate) fn given_first(name: &str) -> String {
     }
 }
 
+/// A person's name from its parts in display order (given, family, suffix), blanks skipped.
+pub(crate) fn join_name(parts: &[&str]) -> String {
+    let parts: Vec<&str> = parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect();
+    clean_text(&parts.join(" "))
+}
+
 /// arXiv's space-separated category list, primary first.
 pub(crate) fn categories(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()

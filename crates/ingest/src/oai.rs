@@ -7,7 +7,7 @@ use paperscout_model::{Paper, PaperId, Source};
 
 use crate::common::{
     arxiv_id, arxiv_pdf, categories, date, date_prefix, document_text, finish, given_first,
-    rfc2822_date, split_authors,
+    join_name, rfc2822_date, split_authors,
 };
 use crate::lines::Fault;
 use crate::xml::{self, Element};
@@ -163,12 +163,7 @@ fn arxiv(meta: &Element) -> Result<Paper, Fault> {
             a.children("author")
                 .map(|author| {
                     let part = |tag| author.child_text(tag).unwrap_or_default();
-                    let name = [part("forenames"), part("keyname"), part("suffix")]
-                        .into_iter()
-                        .filter(|p| !p.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    paperscout_model::clean_text(&name)
+                    join_name(&[part("forenames"), part("keyname"), part("suffix")])
                 })
                 .filter(|n| !n.is_empty())
                 .collect()

@@ -8,7 +8,7 @@ use paperscout_model::{Paper, PaperId, Source};
 use serde::Deserialize;
 
 use crate::common::{
-    arxiv_id, arxiv_pdf, categories, date_prefix, finish, rfc2822_date, split_authors,
+    arxiv_id, arxiv_pdf, categories, date_prefix, finish, join_name, rfc2822_date, split_authors,
 };
 use crate::lines::{per_line, Fault, Lines};
 use crate::RecordError;
@@ -97,15 +97,8 @@ fn record(text: &str) -> Result<Paper, Fault> {
         Some(parsed) if !parsed.is_empty() => parsed
             .iter()
             .map(|parts| {
-                let family = parts.first().map(|s| s.trim()).unwrap_or_default();
-                let given = parts.get(1).map(|s| s.trim()).unwrap_or_default();
-                let suffix = parts.get(2).map(|s| s.trim()).unwrap_or_default();
-                let name = [given, family, suffix]
-                    .into_iter()
-                    .filter(|p| !p.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                paperscout_model::clean_text(&name)
+                let part = |i: usize| parts.get(i).map(|s| s.as_ref()).unwrap_or_default();
+                join_name(&[part(1), part(0), part(2)])
             })
             .filter(|n| !n.is_empty())
             .collect(),

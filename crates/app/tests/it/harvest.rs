@@ -39,6 +39,15 @@ fn arxiv(set: &str, from: Option<&str>) -> HarvestSpec {
     }
 }
 
+fn run(
+    engine: &paperscout_app::Engine,
+    sim: &SourceSim,
+    spec: HarvestSpec,
+    now: chrono::DateTime<Utc>,
+) -> paperscout_app::HarvestReport {
+    harvest(engine, &config(sim), &spec, false, now).unwrap()
+}
+
 const PAGE_1: &str = "arxiv-oai-pmh/arXivRaw_ListRecordsResponse.xml"; // 6 records, then a token
 const PAGE_2: &str = "arxiv-oai-pmh/arXiv_ListRecords_physics-hep-ex.xml"; // 3 records, the end
 
@@ -54,14 +63,7 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
     for _ in 0..3 {
         sim.push("/oai2", Reply::status(500, "Internal Server Error"));
     }
-    let r = harvest(
-        &engine,
-        &config(&sim),
-        &arxiv("cs", Some("2014-10-01")),
-        false,
-        now,
-    )
-    .unwrap();
+    let r = run(&engine, &sim, arxiv("cs", Some("2014-10-01")), now);
     assert_eq!((r.status, r.pages, r.added), ("failed", 1, 6), "{r:?}");
     assert!(r.message.as_deref().unwrap().contains("HTTP 500"), "{r:?}");
     assert_eq!(engine.store().count().unwrap(), 6, "page 1 is kept");
@@ -82,7 +84,7 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
     // Run 2: page 2 arrives cut short (never half-ingested), then whole.
     sim.push("/oai2", Reply::cut_short(fixture(PAGE_2)));
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
-    let r = harvest(&engine, &config(&sim), &arxiv("cs", None), false, now).unwrap();
+    let r = run(&engine, &sim, arxiv("cs", None), now);
     assert_eq!(
         (r.status, r.pages, r.added, r.retries),
         ("ok", 1, 3, 1),
@@ -118,7 +120,7 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
             "arxiv-oai-pmh/arXivRaw_ErrorResponseNoRecordsMatch.xml",
         )),
     );
-    let r = harvest(&engine, &config(&sim), &arxiv("cs", None), false, now).unwrap();
+    let r = run(&engine, &sim, arxiv("cs", None), now);
     assert_eq!(r.status, "empty", "{r:?}");
     assert!(
         r.message
@@ -156,14 +158,12 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
     );
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
     let t = Instant::now();
-    let r = harvest(
+    let r = run(
         &engine,
-        &config(&sim),
-        &arxiv("physics:hep-ex", Some("2017-12-14")),
-        false,
+        &sim,
+        arxiv("physics:hep-ex", Some("2017-12-14")),
         now,
-    )
-    .unwrap();
+    );
     assert_eq!((r.status, r.added, r.retries), ("ok", 3, 1), "{r:?}");
     assert!(
         t.elapsed() >= Duration::from_secs(1),
@@ -172,14 +172,7 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
 
     // A 400 (a bad set, say) is not retried.
     sim.push("/oai2", Reply::status(400, "bad argument"));
-    let r = harvest(
-        &engine,
-        &config(&sim),
-        &arxiv("nope", Some("2017-12-14")),
-        false,
-        now,
-    )
-    .unwrap();
+    let r = run(&engine, &sim, arxiv("nope", Some("2017-12-14")), now);
     assert_eq!((r.status, r.retries), ("failed", 0), "{r:?}");
     assert!(r.message.as_deref().unwrap().contains("HTTP 400"), "{r:?}");
     assert_eq!(sim.unanswered(), 0);
@@ -191,14 +184,7 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
             "arxiv-oai-pmh/arXivRaw_ErrorResponseIdDoesNotExist.xml",
         )),
     );
-    let r = harvest(
-        &engine,
-        &config(&sim),
-        &arxiv("cs", Some("2017-12-14")),
-        false,
-        now,
-    )
-    .unwrap();
+    let r = run(&engine, &sim, arxiv("cs", Some("2017-12-14")), now);
     assert_eq!(r.status, "failed");
     assert!(
         r.message.as_deref().unwrap().contains("idDoesNotExist"),
@@ -220,14 +206,7 @@ fn an_expired_resumption_token_restarts_the_window() {
         )),
     );
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
-    let r = harvest(
-        &engine,
-        &config(&sim),
-        &arxiv("cs", Some("2014-10-01")),
-        false,
-        now,
-    )
-    .unwrap();
+    let r = run(&engine, &sim, arxiv("cs", Some("2014-10-01")), now);
     assert_eq!((r.status, r.added), ("ok", 9), "{r:?}");
     let seen = sim.seen();
     assert_eq!(
@@ -251,7 +230,7 @@ fn hugging_face_daily_papers_bring_upvotes_and_code_links() {
     let spec = HarvestSpec::HfDaily {
         date: Some("2026-06-12".parse().unwrap()),
     };
-    let r = harvest(&engine, &config(&sim), &spec, false, now).unwrap();
+    let r = run(&engine, &sim, spec, now);
     assert_eq!((r.status, r.added), ("ok", 30), "{r:?}");
     assert_eq!(sim.seen()[0].param("date").as_deref(), Some("2026-06-12"));
     // The most upvoted paper's count is its initial vote count.
@@ -284,7 +263,7 @@ fn hugging_face_daily_papers_bring_upvotes_and_code_links() {
     let spec = HarvestSpec::HfDaily {
         date: Some("2026-11-29".parse().unwrap()),
     };
-    let r = harvest(&engine, &config(&sim), &spec, false, now).unwrap();
+    let r = run(&engine, &sim, spec, now);
     assert_eq!(r.status, "empty");
     assert!(
         r.message
