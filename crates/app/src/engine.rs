@@ -409,21 +409,30 @@ impl Engine {
         if *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) == Some(generation) {
             return Ok(0);
         }
-        let pending = self.store.pending_embeddings(encoder.model_key())?;
-        if pending.is_empty() {
+        let total = self.store.count_pending_embeddings(encoder.model_key())?;
+        if total == 0 {
             *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
             return Ok(0);
         }
-        self.progress.begin("encoding papers", pending.len() as u64);
+        self.progress.begin("encoding papers", total as u64);
         let set_progress = |p| {
             *self
                 .encode_progress
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()) = p
         };
-        set_progress(Some((0, pending.len())));
+        set_progress(Some((0, total)));
+        // A chunk at a time from the store, so a million pending papers are never all in memory.
         let mut done = 0;
-        for chunk in pending.chunks(ENCODE_CHUNK) {
+        let mut after = paperscout_store::PaperKey::MIN;
+        loop {
+            let chunk =
+                self.store
+                    .pending_embeddings_after(encoder.model_key(), after, ENCODE_CHUNK)?;
+            let Some(last) = chunk.last() else {
+                break;
+            };
+            after = last.key;
             let texts: Vec<String> = chunk.iter().map(|p| p.text.clone()).collect();
             let vectors = match encoder.embed_owned(texts) {
                 Ok(v) => v,
@@ -450,12 +459,12 @@ impl Engine {
             }
             self.progress.advance(chunk.len() as u64);
             done += chunk.len();
-            set_progress(Some((done, pending.len())));
+            set_progress(Some((done, total.max(done))));
         }
         set_progress(None);
         self.progress.end();
         *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
-        Ok(pending.len())
+        Ok(done)
     }
 
     /// Brings the indexes up to writes made by another process since the last call (a

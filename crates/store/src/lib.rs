@@ -266,14 +266,26 @@ impl Store {
 
     /// Papers with no embedding from `model` for their current content, in key order.
     pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
+        self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
+    }
+
+    /// At most `limit` of the papers [`Store::pending_embeddings`] lists, with keys above
+    /// `after`: an encoder walks a large store in pieces without holding every text at once.
+    pub fn pending_embeddings_after(
+        &self,
+        model: &str,
+        after: PaperKey,
+        limit: usize,
+    ) -> Result<Vec<PendingEmbedding>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT p.key, p.content_hash, p.title, p.abstract FROM papers p
              LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
-             WHERE e.content_hash IS NULL OR e.content_hash != p.content_hash
-             ORDER BY p.key",
+             WHERE (e.content_hash IS NULL OR e.content_hash != p.content_hash) AND p.key > ?2
+             ORDER BY p.key LIMIT ?3",
         )?;
-        let rows = stmt.query_map([model], |r| {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![model, after, limit], |r| {
             let title: String = r.get(2)?;
             let abstract_text: String = r.get(3)?;
             Ok(PendingEmbedding {
@@ -283,6 +295,17 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many papers [`Store::pending_embeddings`] would list.
+    pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM papers p
+             LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
+             WHERE e.content_hash IS NULL OR e.content_hash != p.content_hash",
+            [model],
+            |r| r.get::<_, i64>(0),
+        )? as usize)
     }
 
     /// Stores embeddings from `model` in one transaction. An embedding whose content hash no
