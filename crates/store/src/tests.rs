@@ -265,8 +265,13 @@ fn embeddings_follow_content_changes() {
     assert_eq!(store.count_pending_embeddings("m").unwrap(), 2);
     // In pieces, by key.
     let first = store.pending_embeddings_after("m", i64::MIN, 1).unwrap();
-    let rest = store.pending_embeddings_after("m", first[0].key, 10).unwrap();
-    assert_eq!((first[0].key, rest.len(), rest[0].key), (pending[0].key, 1, pending[1].key));
+    let rest = store
+        .pending_embeddings_after("m", first[0].key, 10)
+        .unwrap();
+    assert_eq!(
+        (first[0].key, rest.len(), rest[0].key),
+        (pending[0].key, 1, pending[1].key)
+    );
     let rows: Vec<_> = pending
         .iter()
         .map(|p| (p.key, p.content_hash.clone(), vec![p.key as f32, 0.5]))
