@@ -39,14 +39,15 @@ impl Fetcher {
         }
     }
 
-    /// GETs `url` with `query`, retrying as the module says; `accept` checks a 200 body
-    /// (a page cut short by a dropped connection does not parse, and is fetched again).
-    pub fn get(
+    /// GETs `url` with `query`, retrying as the module says, and returns what `accept` makes
+    /// of a 200 body; a body it refuses (a page cut short by a dropped connection does not
+    /// parse) is fetched again.
+    pub fn get<T>(
         &mut self,
         url: &str,
         query: &[(&str, &str)],
-        accept: impl Fn(&[u8]) -> Result<(), String>,
-    ) -> Result<Vec<u8>, FetchError> {
+        accept: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, FetchError> {
         let shown = shown_url(url, query);
         let mut failures = 0u32;
         loop {
@@ -58,7 +59,7 @@ impl Fetcher {
             let outcome = match request.call() {
                 Ok(response) => match read_body(response) {
                     Ok(body) => match accept(&body) {
-                        Ok(()) => return Ok(body),
+                        Ok(value) => return Ok(value),
                         Err(why) => Retry::After(None, format!("an unreadable answer ({why})")),
                     },
                     Err(why) => Retry::After(None, why),

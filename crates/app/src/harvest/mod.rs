@@ -12,7 +12,7 @@ mod http;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
-use paperscout_ingest::{hf_daily, oai, Format, RecordError};
+use paperscout_ingest::{oai, Format, RecordError};
 use paperscout_model::Paper;
 use paperscout_store::{HarvestRun, HarvestStatus, PageCounts};
 use serde::{Deserialize, Serialize};
@@ -325,16 +325,12 @@ impl Job<'_> {
                     }
                 }
             }
-            let body = self
+            let answer = self
                 .fetcher
                 .get(&oai_url, &query, |body| {
-                    oai::parse_page("page", body)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
+                    oai::parse_page(&oai_url, body).map_err(|e| e.to_string())
                 })
                 .map_err(|e| Error::Unavailable(e.0))?;
-            let answer =
-                oai::parse_page(&oai_url, &body).map_err(|e| Error::Unavailable(e.to_string()))?;
             match answer {
                 oai::OaiAnswer::Page(page) => {
                     let next = page.resumption.map(|r| r.token);
@@ -393,16 +389,13 @@ impl Job<'_> {
             Some(d) => vec![("date", d)],
             None => Vec::new(),
         };
-        let body = self
+        let records = self
             .fetcher
             .get(&url, &query, |body| {
-                hf_daily::parse_document("page", body)
-                    .map(|_| ())
+                paperscout_ingest::parse_document(Format::HfDaily, &url, body)
                     .map_err(|e| e.to_string())
             })
             .map_err(|e| Error::Unavailable(e.0))?;
-        let records = paperscout_ingest::parse_document(Format::HfDaily, &url, &body)
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
         if records.is_empty() {
             let day = date.unwrap_or(now.date_naive());
             let mut why = format!("Hugging Face lists no daily papers for {day}");
