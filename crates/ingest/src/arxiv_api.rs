@@ -5,7 +5,7 @@
 
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_id, arxiv_pdf, date, document_text, finish};
+use crate::common::{arxiv_id, arxiv_pdf, date, finish};
 use crate::lines::Fault;
 use crate::xml::{self, Element};
 use crate::RecordError;
@@ -21,9 +21,7 @@ pub struct ApiPage {
 
 /// Parses one API answer. An error feed is an `Err` carrying arXiv's message.
 pub fn parse_page(name: &str, bytes: &[u8]) -> Result<ApiPage, RecordError> {
-    let text = document_text(name, bytes)?;
-    let root =
-        xml::parse(text.as_bytes()).map_err(|e| RecordError::new(name, e.line, e.message))?;
+    let root = xml::parse_document(name, bytes)?;
     if root.name != "feed" {
         return Err(RecordError::new(
             name,

@@ -6,7 +6,7 @@
 
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_id, arxiv_pdf, date, document_text, finish, split_authors};
+use crate::common::{arxiv_id, arxiv_pdf, date, finish, split_authors};
 use crate::lines::Fault;
 use crate::xml::{self, Element};
 use crate::RecordError;
@@ -20,9 +20,7 @@ pub struct ListingPage {
 }
 
 pub fn parse_page(name: &str, bytes: &[u8]) -> Result<ListingPage, RecordError> {
-    let text = document_text(name, bytes)?;
-    let root =
-        xml::parse(text.as_bytes()).map_err(|e| RecordError::new(name, e.line, e.message))?;
+    let root = xml::parse_document(name, bytes)?;
     let (items, skip_days): (Vec<&Element>, Vec<String>) = match root.name.as_str() {
         "rss" => {
             let channel = root.child("channel").ok_or_else(|| {

@@ -6,8 +6,8 @@
 use paperscout_model::{Paper, PaperId, Source};
 
 use crate::common::{
-    arxiv_id, arxiv_pdf, categories, date, date_prefix, document_text, finish, given_first,
-    join_name, rfc2822_date, split_authors,
+    arxiv_id, arxiv_pdf, categories, date, date_prefix, finish, given_first, join_name,
+    rfc2822_date, split_authors,
 };
 use crate::lines::Fault;
 use crate::xml::{self, Element};
@@ -48,9 +48,7 @@ pub enum OaiAnswer {
 /// Parses one answer. Malformed XML, or XML that is not OAI-PMH, is an `Err`; a protocol
 /// error is `Ok(OaiAnswer::Error)` (for `noRecordsMatch` is an answer, not a failure).
 pub fn parse_page(name: &str, bytes: &[u8]) -> Result<OaiAnswer, RecordError> {
-    let text = document_text(name, bytes)?;
-    let root =
-        xml::parse(text.as_bytes()).map_err(|e| RecordError::new(name, e.line, e.message))?;
+    let root = xml::parse_document(name, bytes)?;
     if root.name != "OAI-PMH" {
         return Err(RecordError::new(
             name,

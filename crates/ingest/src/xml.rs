@@ -55,6 +55,12 @@ pub(crate) struct XmlError {
     pub message: String,
 }
 
+/// A whole document (`name` for errors) as its root element: UTF-8 checked, BOM dropped.
+pub(crate) fn parse_document(name: &str, bytes: &[u8]) -> Result<Element, crate::RecordError> {
+    let text = crate::common::document_text(name, bytes)?;
+    parse(text.as_bytes()).map_err(|e| crate::RecordError::new(name, e.line, e.message))
+}
+
 /// Parses a whole document into its root element.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let mut reader = Reader::from_reader(bytes);
