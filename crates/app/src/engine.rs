@@ -47,6 +47,8 @@ pub struct Config {
     pub fusion: Fusion,
     /// Texts per encoder forward pass.
     pub batch_size: usize,
+    /// How the encoder computes; int8 vectors are kept apart from fp32 ones (own model key).
+    pub precision: paperscout_encoder::Precision,
     pub trending: TrendingParams,
 }
 
@@ -351,10 +353,11 @@ impl Engine {
         let set = |state| *self.model_state.lock().unwrap_or_else(|e| e.into_inner()) = state;
         set(ModelState::Loading);
         let loaded = resolve(&self.config.model).and_then(|model| {
-            tracing::info!(model = %model.name, how = %model.how, "loading the sentence encoder");
+            tracing::info!(model = %model.name, how = %model.how, precision = %self.config.precision, "loading the sentence encoder");
             let options = EncoderOptions {
                 name: Some(model.name.clone()),
                 batch_size: self.config.batch_size,
+                precision: self.config.precision,
                 ..Default::default()
             };
             BertEncoder::load(&model.dir, &options)

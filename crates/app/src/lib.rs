@@ -20,7 +20,7 @@ pub use progress::{NoProgress, Progress};
 
 pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
 pub use harvest::{HarvestConfig, HarvestPlan, HarvestReport, HarvestSchedule, HarvestSpec};
-pub use paperscout_encoder::{ModelSpec, DEFAULT_REPO};
+pub use paperscout_encoder::{ModelSpec, Precision, DEFAULT_REPO};
 pub use paperscout_index::Fusion;
 pub use paperscout_ingest::{Format, Input};
 pub use paperscout_model::{Hit, Paper, PaperId, SearchMode, Snippet};

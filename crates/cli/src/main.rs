@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use paperscout_app::eval::{evaluate, load_qrels, load_queries};
 use paperscout_app::{
     peak_rss_mb, Config, Engine, ErrorKind, Format, Fusion, Hit, IngestOptions, Input, ModelSpec,
-    PaperId, SearchMode, DEFAULT_REPO,
+    PaperId, Precision, SearchMode, DEFAULT_REPO,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -64,6 +64,17 @@ struct Global {
         value_name = "N"
     )]
     batch_size: usize,
+    /// How the encoder computes: int8 (fastest; its vectors are kept apart from fp32 ones),
+    /// fp32 (the same vectors as sentence-transformers), or candle (fp32 through
+    /// candle-transformers: the slow reference)
+    #[arg(
+        long,
+        env = "PAPERSCOUT_PRECISION",
+        global = true,
+        default_value_t = Precision::default(),
+        value_name = "P"
+    )]
+    precision: Precision,
     /// How hybrid search fuses the rankings: convex[:ALPHA] or rrf[:K]
     #[arg(long, env = "PAPERSCOUT_FUSION", global = true, default_value_t = Fusion::DEFAULT, value_name = "F")]
     fusion: Fusion,
@@ -461,6 +472,7 @@ impl Global {
             demo: demo && !self.no_demo,
             fusion: self.fusion,
             batch_size: self.batch_size,
+            precision: self.precision,
             trending: paperscout_app::TrendingParams::default(),
         })
     }
@@ -929,7 +941,7 @@ fn bench_query(
 
 #[derive(Serialize)]
 struct EncodeBench {
-    precision: &'static str,
+    precision: String,
     docs: usize,
     docs_per_s: f64,
     seconds: f64,
@@ -962,7 +974,7 @@ fn bench_encode(g: &Global, beir: &Path, limit: usize, json: bool) -> Result<()>
     let seconds = start.elapsed().as_secs_f64();
     bars.end();
     let r = EncodeBench {
-        precision: "fp32",
+        precision: g.precision.to_string(),
         docs: texts.len(),
         docs_per_s: texts.len() as f64 / seconds,
         seconds,
@@ -976,10 +988,11 @@ fn bench_encode(g: &Global, beir: &Path, limit: usize, json: bool) -> Result<()>
         println!("{}", serde_json::to_string(&r)?);
     } else {
         println!(
-            "{} docs in {:.1}s: {:.1} docs/s (fp32, batch {}, {} threads, peak RSS {:.0} MiB)",
+            "{} docs in {:.1}s: {:.1} docs/s ({}, batch {}, {} threads, peak RSS {:.0} MiB)",
             r.docs,
             r.seconds,
             r.docs_per_s,
+            r.precision,
             r.batch_size,
             r.threads,
             r.peak_rss_mb.unwrap_or(0.0)

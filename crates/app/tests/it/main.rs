@@ -25,6 +25,7 @@ fn config(dir: &Path, demo: bool) -> Config {
         demo,
         fusion: Fusion::DEFAULT,
         batch_size: 32,
+        precision: Default::default(),
         trending: TrendingParams::default(),
     }
 }

@@ -274,6 +274,7 @@ fn a_crash_between_claiming_and_sending_a_digest_neither_loses_nor_repeats_it() 
                 demo: false,
                 fusion: paperscout_app::Fusion::DEFAULT,
                 batch_size: 32,
+                precision: Default::default(),
                 trending: Default::default(),
             },
             Arc::new(NoProgress),

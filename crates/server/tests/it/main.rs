@@ -31,6 +31,7 @@ pub fn open_engine(dir: &Path, demo: bool) -> Arc<Engine> {
         demo,
         fusion: Fusion::DEFAULT,
         batch_size: 32,
+        precision: Default::default(),
         trending: TrendingParams::default(),
     };
     Arc::new(Engine::open(config, Arc::new(NoProgress)).unwrap())
