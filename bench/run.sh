@@ -33,10 +33,22 @@ echo "== query latency, one query at a time"
 $PS bench query --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --limit 809 --json | tee "$OUT/query.txt"
 "$PEER_PY" bench/peer_query.py --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --model "$MODEL_DIR" --threads 2 | tee -a "$OUT/query.txt"
 
-echo "== encoding throughput: paperscout, then sentence-transformers, same docs, batch 32, 2 threads"
-LIMIT="${LIMIT:-1000}"
-RAYON_NUM_THREADS=2 $PS bench encode --beir "$SCIFACT" --limit "$LIMIT" --json | tee "$OUT/encode.txt"
+echo "== encoding throughput: paperscout per precision, then sentence-transformers, same docs, batch 32, 2 threads"
+LIMIT="${LIMIT:-5183}"
+for p in int8 fp32; do
+    $PS --precision "$p" bench encode --beir "$SCIFACT" --limit "$LIMIT" --json
+done | tee "$OUT/encode.txt"
 "$PEER_PY" bench/peer_encode.py --beir "$SCIFACT" --model "$MODEL_DIR" --limit "$LIMIT" --threads 2 | tee -a "$OUT/encode.txt"
+# candle-transformers, the reference implementation, on fewer docs (it is slow), and the peer on the same
+RAYON_NUM_THREADS=2 $PS --precision candle bench encode --beir "$SCIFACT" --limit 1000 --json | tee -a "$OUT/encode.txt"
+"$PEER_PY" bench/peer_encode.py --beir "$SCIFACT" --model "$MODEL_DIR" --limit 1000 --threads 2 | tee -a "$OUT/encode.txt"
+
+echo "== quality per precision (semantic mode; the data dir above is int8, the default)"
+rm -rf "$OUT/scifact-fp32"
+$PS --precision fp32 eval --scratch-dir "$OUT/scifact-fp32" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" --mode semantic --json | tee "$OUT/eval-fp32.txt"
+
+echo "== the encoder on a fixed batch and one query (criterion)"
+cargo bench -p paperscout-encoder --bench encode 2>&1 | grep -E '^(batch|query)/|time:|thrpt:' | tee "$OUT/criterion.txt"
 
 echo "== digest match threshold (train qrels)"
 $PS bench threshold --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" | tee "$OUT/threshold.txt"

@@ -75,11 +75,19 @@ impl Packed {
         }
     }
 
+    /// Sizes `data` for `n`×`k` without clearing what the packing overwrites anyway; only the
+    /// padding columns of the last panel are zeroed, so the result depends on the input alone.
     fn reset(&mut self, n: usize, k: usize) {
         self.n = n;
         self.k = k;
-        self.data.clear();
         self.data.resize(panels(n) * k * NR, 0.0);
+        let tail = n % NR;
+        if tail != 0 {
+            let last = &mut self.data[(panels(n) - 1) * k * NR..];
+            for kk in 0..k {
+                last[kk * NR + tail..(kk + 1) * NR].fill(0.0);
+            }
+        }
     }
 }
 
