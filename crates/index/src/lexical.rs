@@ -1,12 +1,16 @@
 use std::path::{Path, PathBuf};
 
+use std::time::{Duration, Instant};
+
 use tantivy::collector::TopDocs;
-use tantivy::query::QueryParser;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, Term};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::query::{self, Clause, Scope};
 use crate::{Error, Key, Result};
 
 /// How much more a query term matching the title counts than one matching the abstract.
@@ -21,6 +25,8 @@ pub struct LexicalDoc<'a> {
     pub key: Key,
     pub title: &'a str,
     pub abstract_text: &'a str,
+    /// Searched only through the `author:` prefix.
+    pub authors: &'a [String],
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +34,7 @@ struct Fields {
     key: Field,
     title: Field,
     abstract_text: Field,
+    authors: Field,
 }
 
 /// BM25 over title (boosted) and abstract, English stemming. Each commit records the store
@@ -58,37 +65,49 @@ fn schema() -> (Schema, Fields) {
     );
     let title = b.add_text_field("title", text.clone());
     let abstract_text = b.add_text_field("abstract", text);
+    // Names are not stemmed: lower-cased words, so `author:hinton` finds "Geoffrey Hinton".
+    let names = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let authors = b.add_text_field("authors", names);
     (
         b.build(),
         Fields {
             key,
             title,
             abstract_text,
+            authors,
         },
     )
 }
 
 impl LexicalIndex {
-    /// Opens the index in `dir`, creating it if absent. An index with another schema (from an
-    /// older paperscout) is an error that says to run `paperscout reindex`.
+    /// Opens the index in `dir`, creating it if absent. An index built with another schema
+    /// (by an older paperscout) is set aside and a new, empty one created: it is derived data,
+    /// and its generation 0 makes the caller rebuild it from the store.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Open {
+        let open_error = |e: std::io::Error| Error::Open {
             path: dir.into(),
             message: e.to_string(),
-        })?;
-        let (schema, _) = schema();
-        let index = if dir.join("meta.json").exists() {
-            let index = Index::open_in_dir(dir)?;
-            if index.schema() != schema {
-                return Err(Error::Open {
-                    path: dir.into(),
-                    message: "it was built with another schema; run `paperscout reindex`".into(),
-                });
-            }
-            index
-        } else {
-            Index::create_in_dir(dir, schema)?
         };
+        std::fs::create_dir_all(dir).map_err(open_error)?;
+        let (schema, _) = schema();
+        if dir.join("meta.json").exists() {
+            let index = Index::open_in_dir(dir)?;
+            if index.schema() == schema {
+                return Self::with_index(index, Some(dir.to_path_buf()));
+            }
+            drop(index);
+            tracing::warn!(dir = %dir.display(), "the lexical index has an older schema; rebuilding it from the store");
+            let old = dir.with_extension("old");
+            let _ = std::fs::remove_dir_all(&old);
+            std::fs::rename(dir, &old).map_err(open_error)?;
+            std::fs::create_dir_all(dir).map_err(open_error)?;
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        let index = Index::create_in_dir(dir, schema)?;
         Self::with_index(index, Some(dir.to_path_buf()))
     }
 
@@ -127,8 +146,16 @@ impl LexicalIndex {
         self.reader.searcher().num_docs()
     }
 
-    fn writer(&self) -> Result<IndexWriter> {
-        Ok(self.index.writer(WRITER_MEMORY)?)
+    fn writer(&self, wait: Duration) -> Result<IndexWriter> {
+        let start = Instant::now();
+        loop {
+            match self.index.writer(WRITER_MEMORY) {
+                Err(tantivy::TantivyError::LockFailure(..)) if start.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Adds or replaces (by key) `docs` and commits, recording `generation`. Nothing is
@@ -161,9 +188,15 @@ impl LexicalIndex {
 
     /// A writer for callers that stream documents in pieces (see [`LexicalIndex::apply`]).
     pub fn batch(&self) -> Result<LexicalBatch<'_>> {
+        self.batch_waiting(Duration::ZERO)
+    }
+
+    /// [`LexicalIndex::batch`], waiting up to `wait` while another writer (another process's
+    /// ingest, the server catching up) holds the index; past it, tantivy's `LockFailure`.
+    pub fn batch_waiting(&self, wait: Duration) -> Result<LexicalBatch<'_>> {
         // Take the writer (exclusive) first, then read the latest commit: no other writer can
         // add a key above `indexed_max` meanwhile.
-        let writer = self.writer()?;
+        let writer = self.writer(wait)?;
         self.reader.reload()?;
         Ok(LexicalBatch {
             index: self,
@@ -192,9 +225,14 @@ impl LexicalIndex {
         if replace {
             writer.delete_term(Term::from_field_i64(f.key, d.key));
         }
-        writer.add_document(
-            doc!(f.key => d.key, f.title => d.title, f.abstract_text => d.abstract_text),
-        )?;
+        let mut doc = TantivyDocument::default();
+        doc.add_i64(f.key, d.key);
+        doc.add_text(f.title, d.title);
+        doc.add_text(f.abstract_text, d.abstract_text);
+        for a in d.authors {
+            doc.add_text(f.authors, a);
+        }
+        writer.add_document(doc)?;
         Ok(())
     }
 
@@ -207,20 +245,18 @@ impl LexicalIndex {
         Ok(())
     }
 
-    /// The best `limit` papers for `query` by BM25. Query syntax errors never fail a search:
-    /// the query is parsed leniently (quotes for phrases, `+`/`-` work when well formed).
+    /// The best `limit` papers for `query` by BM25. Every query parses (see [`crate::query`]
+    /// for the syntax: phrases, `+`/`-`, `title:`/`abstract:`/`author:`); one with no words
+    /// finds nothing.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<(Key, f32)>> {
         if limit == 0 || query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let mut parser = QueryParser::for_index(
-            &self.index,
-            vec![self.fields.title, self.fields.abstract_text],
-        );
-        parser.set_field_boost(self.fields.title, TITLE_BOOST);
-        let (query, _errors) = parser.parse_query_lenient(query);
+        let Some(query) = self.build(&query::parse(query))? else {
+            return Ok(Vec::new());
+        };
         let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?;
+        let top = searcher.search(&*query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut columns: Vec<Option<tantivy::columnar::Column<i64>>> =
             vec![None; searcher.segment_readers().len()];
         let mut hits = Vec::with_capacity(top.len());
@@ -240,6 +276,82 @@ impl LexicalIndex {
         }
         Ok(hits)
     }
+}
+
+impl LexicalIndex {
+    /// The tantivy query for `clauses`: a flat boolean query (one level of nesting per clause,
+    /// whatever the input), or `None` when no clause has a word to search for.
+    fn build(&self, clauses: &[Clause<'_>]) -> Result<Option<Box<dyn Query>>> {
+        let f = self.fields;
+        let mut stem = self.index.tokenizer_for_field(f.title)?;
+        let mut names = self.index.tokenizer_for_field(f.authors)?;
+        let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut positive = false;
+        for c in clauses {
+            let fields: &[(Field, f32)] = match c.scope {
+                Scope::Default => &[(f.title, TITLE_BOOST), (f.abstract_text, 1.0)],
+                Scope::Title => &[(f.title, 1.0)],
+                Scope::Abstract => &[(f.abstract_text, 1.0)],
+                Scope::Author => &[(f.authors, 1.0)],
+            };
+            let analyzer = if c.scope == Scope::Author {
+                &mut names
+            } else {
+                &mut stem
+            };
+            let words = tokens(analyzer, c.text);
+            if words.is_empty() {
+                continue;
+            }
+            let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for &(field, boost) in fields {
+                // Quoted words, or one word the analyzer splits ("BERT-based"): in order.
+                let q: Box<dyn Query> = if words.len() > 1 {
+                    let terms = words
+                        .iter()
+                        .map(|w| Term::from_field_text(field, w))
+                        .collect();
+                    Box::new(PhraseQuery::new(terms))
+                } else {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(field, &words[0]),
+                        IndexRecordOption::WithFreqs,
+                    ))
+                };
+                let q: Box<dyn Query> = if boost == 1.0 {
+                    q
+                } else {
+                    Box::new(BoostQuery::new(q, boost))
+                };
+                per_field.push((Occur::Should, q));
+            }
+            let q: Box<dyn Query> = if per_field.len() == 1 {
+                per_field.pop().expect("one").1
+            } else {
+                Box::new(BooleanQuery::new(per_field))
+            };
+            let occur = match c.occur {
+                query::Occur::Should => Occur::Should,
+                query::Occur::Must => Occur::Must,
+                query::Occur::MustNot => Occur::MustNot,
+            };
+            positive |= occur != Occur::MustNot;
+            out.push((occur, q));
+        }
+        // Only exclusions: nothing to rank by.
+        if !positive {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(BooleanQuery::new(out))))
+    }
+}
+
+fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    analyzer
+        .token_stream(text)
+        .process(&mut |t| out.push(t.text.clone()));
+    out
 }
 
 /// Documents added in pieces and committed once.
@@ -293,16 +405,19 @@ mod tests {
                 key: 1,
                 title: "Dense passage retrieval",
                 abstract_text: "We embed passages with a dual encoder.",
+                authors: &[],
             },
             LexicalDoc {
                 key: 2,
                 title: "Sparse lexical models",
                 abstract_text: "BM25 remains strong for retrieving documents.",
+                authors: &[],
             },
             LexicalDoc {
                 key: 3,
                 title: "Image segmentation",
                 abstract_text: "Pixels and masks; retrieval is not discussed.",
+                authors: &[],
             },
         ]
     }
@@ -337,6 +452,54 @@ mod tests {
         assert!(idx.search("   ", 5).unwrap().is_empty());
     }
 
+    fn keys(idx: &LexicalIndex, q: &str) -> Vec<Key> {
+        idx.search(q, 10)
+            .unwrap_or_else(|e| panic!("{q:?}: {e}"))
+            .iter()
+            .map(|h| h.0)
+            .collect()
+    }
+
+    #[test]
+    fn phrases_exclusions_and_field_prefixes() {
+        let idx = LexicalIndex::in_memory().unwrap();
+        let ada = ["Ada Lovelace".to_string()];
+        let mut d = docs();
+        d[1].authors = &ada;
+        idx.apply(d, 1).unwrap();
+        assert_eq!(keys(&idx, "\"dual encoder\""), [1]);
+        assert!(keys(&idx, "\"encoder dual\"").is_empty());
+        let mut k = keys(&idx, "retrieval -pixels");
+        k.sort();
+        assert_eq!(k, [1, 2]);
+        assert_eq!(keys(&idx, "+bm25 retrieval"), [2]);
+        assert_eq!(keys(&idx, "title:segmentation"), [3]);
+        assert!(keys(&idx, "title:masks").is_empty());
+        assert_eq!(keys(&idx, "abstract:masks"), [3]);
+        assert_eq!(keys(&idx, "author:lovelace"), [2]);
+        assert_eq!(keys(&idx, "AUTHOR:\"ada lovelace\""), [2]);
+        // Authors are not searched without the prefix.
+        assert!(keys(&idx, "lovelace").is_empty());
+        // Only exclusions: nothing to rank by.
+        assert!(keys(&idx, "-pixels").is_empty());
+    }
+
+    #[test]
+    fn nested_and_operator_queries_cannot_overflow_the_stack() {
+        // tantivy's QueryParser recursed once per `(`: ~760 aborted the process.
+        let idx = LexicalIndex::in_memory().unwrap();
+        idx.apply(docs(), 1).unwrap();
+        for open in ["(", "[", "{", "\"", "+", "-", "title:(", "NOT ", "(+"] {
+            let q = format!("{}retrieval{}", open.repeat(50_000), ")".repeat(50_000));
+            idx.search(&q, 5)
+                .unwrap_or_else(|e| panic!("{open:?}: {e}"));
+        }
+        // A star on a text field used to fail with "not a fast field".
+        for q in ["title:*", "*", "key:1", "title:[a TO z]", "abstract:>1"] {
+            idx.search(q, 5).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        }
+    }
+
     #[test]
     fn apply_replaces_by_key_and_records_generation() {
         let dir = tempfile::tempdir().unwrap();
@@ -349,6 +512,7 @@ mod tests {
                     key: 3,
                     title: "Cell segmentation",
                     abstract_text: "Masks.",
+                    authors: &[],
                 }],
                 4,
             )
@@ -371,6 +535,7 @@ mod tests {
                 key: 9,
                 title: "Only",
                 abstract_text: "one",
+                authors: &[],
             }],
             5,
         )

@@ -5,6 +5,7 @@
 mod fusion;
 mod highlight;
 mod lexical;
+pub mod query;
 mod vector;
 
 pub use fusion::{fuse, Fusion};
