@@ -2,7 +2,7 @@
 //! what it added, and why nothing came) and each harvest's resume state (an OAI-PMH resumption
 //! token), written in the same transaction as the page it follows.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use crate::{Result, Store, Writer};
 
@@ -71,7 +71,7 @@ impl Store {
     /// interrupted.
     pub fn start_harvest(&self, harvest: &str, now: i64) -> Result<Option<i64>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let live: Option<i64> = tx
             .query_row(
                 "SELECT id FROM harvests WHERE harvest = ?1 AND status = 'running' AND heartbeat_at > ?2",

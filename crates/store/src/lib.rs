@@ -22,7 +22,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{NaiveDate, Utc};
 use paperscout_model::{embedding_text, Links, Paper, PaperId, Source};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,6 +45,25 @@ pub enum Error {
     #[error("the store holds a bad row (paper key {key}): {message}")]
     Corrupt { key: i64, message: String },
 }
+
+impl Error {
+    /// Another connection (another process's ingest, say) held the write lock for longer than
+    /// this store waits (see [`Store::set_busy_timeout`]): worth retrying later, not a fault.
+    pub fn is_busy(&self) -> bool {
+        let e = match self {
+            Error::Sqlite(e) | Error::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// How long a write waits for another connection's write transaction before giving up with
+/// a busy error (see [`Store::set_busy_timeout`]).
+pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A paper's key in the store: a small integer, stable for the paper's lifetime, that derived
 /// indexes use instead of the (longer) [`PaperId`].
@@ -88,7 +107,25 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// A new store file is created readable by its owner only (it holds subscribers'
+    /// addresses and their tokens); SQLite gives its `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path) -> Result<Store> {
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::Open {
+                    path: path.to_path_buf(),
+                    source: rusqlite::Error::InvalidPath(PathBuf::from(format!(
+                        "{}: {e}",
+                        path.display()
+                    ))),
+                })?;
+        }
         let conn = Connection::open(path).map_err(|source| Error::Open {
             path: path.to_path_buf(),
             source,
@@ -102,7 +139,7 @@ impl Store {
     }
 
     fn init(conn: Connection, path: PathBuf) -> Result<Store> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         if path.as_os_str() != ":memory:" {
             // WAL: readers never block the writer; a crash mid-transaction rolls back on open.
@@ -118,6 +155,14 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long a write waits for another process's write transaction (every write begins
+    /// `IMMEDIATE`, so it waits here rather than failing midway). A server answering votes
+    /// waits briefly; a batch command can afford to wait for a whole ingest.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<()> {
+        self.conn().busy_timeout(wait)?;
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -179,7 +224,9 @@ impl Store {
         f: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<(T, UpsertReport), E> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(Error::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Error::from)?;
         let current: u64 = meta_get(&tx, "generation")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
@@ -316,7 +363,7 @@ impl Store {
         embeddings: &[(PaperKey, String, Vec<f32>)],
     ) -> Result<usize> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut written = 0;
         {
             let mut stmt = tx.prepare_cached(

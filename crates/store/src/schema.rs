@@ -126,6 +126,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         state TEXT NOT NULL,
         updated_at INTEGER NOT NULL
      );",
+    // 5: feeds that stay fast when many papers share one listing time (a large ingest of
+    // undated papers): the feed's own order, and the few papers a source upvoted.
+    "CREATE INDEX papers_feed ON papers (listed_at DESC, key ASC);
+     CREATE INDEX papers_upvoted ON papers (listed_at) WHERE upvotes > 0;",
 ];
 
 /// Work a migration needs beyond SQL, run in its transaction.

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use crate::{PaperKey, Result, Store};
 
@@ -210,7 +210,7 @@ impl Store {
         render: impl FnOnce(&Subscriber, MailKind) -> OutgoingMail,
     ) -> Result<SubscribeOutcome> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<(i64, String, Option<i64>)> = tx
             .query_row(
                 "SELECT id, status, last_request_mail_at FROM subscribers WHERE email = ?1",
@@ -342,7 +342,7 @@ impl Store {
         since_key: PaperKey,
     ) -> Result<Option<Subscriber>> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE subscribers SET status = 'active', confirmed_at = ?2, since_key = ?3
              WHERE handle = ?1 AND status = 'pending'",
@@ -366,7 +366,7 @@ impl Store {
     /// such handle.
     pub fn unsubscribe(&self, handle: &[u8], now: i64) -> Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let id: Option<i64> = tx
             .query_row(
                 "SELECT id FROM subscribers WHERE handle = ?1",
@@ -450,7 +450,7 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let active = tx
             .query_row(
                 "SELECT email FROM subscribers WHERE id = ?1 AND status = 'active'",

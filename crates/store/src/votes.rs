@@ -25,6 +25,18 @@ pub struct Facets {
     pub categories: Vec<String>,
 }
 
+/// Papers a source upvoted inside the window, and the newest papers (see
+/// [`Store::trending_candidates`]).
+pub(crate) const TRENDING_LISTED_SQL: &str =
+    "SELECT key, listed_at, upvotes FROM papers WHERE upvotes > 0 AND listed_at >= ?1
+     UNION
+     SELECT key, listed_at, COALESCE(upvotes, 0) FROM (
+        SELECT key, listed_at, upvotes FROM papers
+        ORDER BY listed_at DESC, key ASC LIMIT ?2)";
+/// A page of the feed, newest first.
+pub(crate) const NEWEST_SQL: &str =
+    "SELECT key FROM papers ORDER BY listed_at DESC, key ASC LIMIT ?1 OFFSET ?2";
+
 impl Store {
     /// Records `voter`'s vote for paper `key` at `at` (Unix seconds). Returns false when the
     /// voter had already voted for it (one vote per voter per paper) or there is no such paper.
@@ -91,21 +103,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Every paper listed or voted for since `since` (Unix seconds), plus the `recent` most
-    /// recently listed papers, with their votes since `since` (plus the upvotes their source
-    /// reported: a paper's initial trending signal). Trending ranks these: the top of the full
-    /// ranking is always among them, because outside the window a paper without votes scores
-    /// lower the older it is.
+    /// Every paper voted for since `since` (Unix seconds) or listed since then with upvotes
+    /// from its source (a paper's initial trending signal), plus the `recent` most recently
+    /// listed papers, with their votes since `since` (plus their source's upvotes). Trending
+    /// ranks these: the top of the full ranking is always among them, because a paper without
+    /// votes scores lower the older it is, inside the window or out.
     pub fn trending_candidates(&self, since: i64, recent: usize) -> Result<Vec<Candidate>> {
         let conn = self.conn();
         let mut out: HashMap<PaperKey, Candidate> = HashMap::new();
-        let mut listed = conn.prepare_cached(
-            "SELECT key, listed_at, COALESCE(upvotes, 0) FROM papers WHERE listed_at >= ?1
-             UNION
-             SELECT key, listed_at, COALESCE(upvotes, 0) FROM (
-                SELECT key, listed_at, upvotes FROM papers
-                ORDER BY listed_at DESC, key ASC LIMIT ?2)",
-        )?;
+        // Inside the window, a paper without votes ranks by age alone, so the newest `recent`
+        // stand for all of them: the query reads a bounded number of rows however many papers
+        // the window holds (400k undated papers of one ingest all share its time).
+        let mut listed = conn.prepare_cached(TRENDING_LISTED_SQL)?;
         let rows = listed.query_map(params![since, recent as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -155,9 +164,7 @@ impl Store {
     /// Keys of papers in feed order, newest first.
     pub fn newest(&self, offset: usize, limit: usize) -> Result<Vec<PaperKey>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT key FROM papers ORDER BY listed_at DESC, key ASC LIMIT ?1 OFFSET ?2",
-        )?;
+        let mut stmt = conn.prepare_cached(NEWEST_SQL)?;
         let rows = stmt.query_map(params![limit as i64, offset as i64], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
