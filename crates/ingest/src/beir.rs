@@ -41,6 +41,9 @@ fn record(text: &str, source: Source) -> Result<Paper, FieldError> {
     if title.is_empty() && body.is_empty() {
         return Err(field_err("text", "both `title` and `text` are empty"));
     }
+    paperscout_model::check_paper_text(&title, &body, &[]).map_err(|(field, message)| {
+        field_err(if field == "abstract" { "text" } else { field }, &message)
+    })?;
     Ok(Paper::new(id, title, body, source))
 }
 

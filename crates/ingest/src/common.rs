@@ -129,6 +129,8 @@ pub(crate) fn finish(mut paper: Paper) -> Result<Paper, Fault> {
     if paper.title.is_empty() {
         return Err(Fault::field("title", "missing or empty"));
     }
+    paperscout_model::check_paper_text(&paper.title, &paper.abstract_text, &paper.authors)
+        .map_err(|(field, message)| Fault::field(field, message))?;
     paper.settle_id();
     Ok(paper)
 }

@@ -94,11 +94,14 @@ fn record(text: &str) -> Result<Paper, FieldError> {
             Source::parse(&s).ok_or_else(|| field_err("source", format!("unknown source `{s}`")))?
         }
     };
+    let authors = strings(&obj, "authors")?;
+    paperscout_model::check_paper_text(&title, &abstract_text, &authors)
+        .map_err(|(field, message)| field_err(field, message))?;
     Ok(Paper {
         id,
         title,
         abstract_text,
-        authors: strings(&obj, "authors")?,
+        authors,
         published,
         categories: strings(&obj, "categories")?,
         links,

@@ -94,6 +94,11 @@ impl<R: BufRead> Iterator for Listing<R> {
                 )))
             }
         };
+        if let Err((field, message)) =
+            paperscout_model::check_paper_text(&title, &abstract_text, &[])
+        {
+            return Some(Err(self.lines.error(title_line, Some(field), message)));
+        }
         Some(Ok(Paper::new(
             PaperId::from_title(&title),
             title,

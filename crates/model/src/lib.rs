@@ -9,4 +9,7 @@ mod text;
 pub use id::{PaperId, PaperIdError};
 pub use paper::{embedding_text, Links, Paper, Source};
 pub use search::{Hit, SearchMode, SearchModeError, Snippet};
-pub use text::{clean_text, normalize_title, normalize_whitespace};
+pub use text::{
+    check_paper_text, clean_text, normalize_title, normalize_whitespace, MAX_ABSTRACT_CHARS,
+    MAX_TITLE_CHARS,
+};

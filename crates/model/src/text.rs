@@ -293,3 +293,74 @@ mod tests {
         assert_eq!(normalize_whitespace(" a \t b\n\nc "), "a b c");
     }
 }
+
+/// The longest title a paper may have, in characters (real ones stay under 300).
+pub const MAX_TITLE_CHARS: usize = 1_000;
+/// The longest abstract, in characters (arXiv allows 1,920; some sources send full texts).
+pub const MAX_ABSTRACT_CHARS: usize = 50_000;
+/// The most authors, and the longest name, a paper may have (large collaborations list a few
+/// thousand).
+pub const MAX_AUTHORS: usize = 10_000;
+pub const MAX_AUTHOR_CHARS: usize = 1_000;
+
+/// Checks the text a paper will be shown and indexed with: within the size limits above and
+/// free of control characters (white space aside). On failure, the field and what is wrong.
+pub fn check_paper_text(
+    title: &str,
+    abstract_text: &str,
+    authors: &[String],
+) -> Result<(), (&'static str, String)> {
+    fn check(field: &'static str, text: &str, max: usize) -> Result<(), (&'static str, String)> {
+        if let Some(c) = text.chars().find(|c| c.is_control() && !c.is_whitespace()) {
+            return Err((
+                field,
+                format!("contains the control character U+{:04X}", c as u32),
+            ));
+        }
+        let n = text.chars().count();
+        if n > max {
+            return Err((field, format!("{n} characters long; the limit is {max}")));
+        }
+        Ok(())
+    }
+    check("title", title, MAX_TITLE_CHARS)?;
+    check("abstract", abstract_text, MAX_ABSTRACT_CHARS)?;
+    if authors.len() > MAX_AUTHORS {
+        return Err((
+            "authors",
+            format!("{} authors; the limit is {MAX_AUTHORS}", authors.len()),
+        ));
+    }
+    for a in authors {
+        check("authors", a, MAX_AUTHOR_CHARS)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn paper_text_limits_name_the_field() {
+        assert!(check_paper_text("A title", "An abstract.\nTwo lines.", &["Ada".into()]).is_ok());
+        assert_eq!(
+            check_paper_text("A\u{7}bell", "", &[]).unwrap_err().0,
+            "title"
+        );
+        let long = "x".repeat(200_000);
+        let e = check_paper_text(&long, "", &[]).unwrap_err();
+        assert_eq!(e.0, "title");
+        assert!(e.1.contains("200000 characters"), "{}", e.1);
+        assert_eq!(
+            check_paper_text("t", "a\u{0}b", &[]).unwrap_err().0,
+            "abstract"
+        );
+        assert_eq!(
+            check_paper_text("t", "", &["\u{1b}[31mred".into()])
+                .unwrap_err()
+                .0,
+            "authors"
+        );
+    }
+}

@@ -258,3 +258,46 @@ fn resolve_reports_missing_files_by_path() {
 }
 mod fuzz_corpus;
 mod sources;
+
+#[test]
+fn control_characters_and_giant_titles_are_refused_by_every_format() {
+    let giant = "T".repeat(200_000);
+    let cases = [
+        (
+            Format::Jsonl,
+            format!("{{\"id\": \"2401.00001\", \"title\": \"{giant}\", \"abstract\": \"a\"}}"),
+            "title",
+        ),
+        (
+            Format::Jsonl,
+            "{\"id\": \"2401.00001\", \"title\": \"Bell\\u0007\", \"abstract\": \"a\"}".to_string(),
+            "title",
+        ),
+        (
+            Format::Jsonl,
+            "{\"id\": \"2401.00001\", \"title\": \"T\", \"abstract\": \"a\", \"authors\": [\"\\u001b[31mred\"]}".to_string(),
+            "authors",
+        ),
+        (
+            Format::Beir,
+            "{\"_id\": \"1\", \"title\": \"T\", \"text\": \"nul \\u0000 here\"}".to_string(),
+            "text",
+        ),
+        (Format::Listing, "A title\nAn abstract with a \u{1} in it\n".to_string(), "abstract"),
+    ];
+    for (format, text, field) in cases {
+        let e = only_error(format, &text);
+        assert_eq!(e.field.as_deref(), Some(field), "{format:?}: {e}");
+        assert_eq!(e.line, 1, "{e}");
+        assert!(
+            e.message.contains("control character") || e.message.contains("characters long"),
+            "{e}"
+        );
+    }
+    // The same text without the offending character is fine.
+    let ok = parse_str(
+        Format::Jsonl,
+        "{\"id\": \"2401.00001\", \"title\": \"Bell\", \"abstract\": \"a\\tb\\nc\"}",
+    );
+    assert!(ok[0].is_ok(), "{ok:?}");
+}
