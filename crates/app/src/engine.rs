@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use paperscout_encoder::{
@@ -28,8 +29,12 @@ const FUSION_DEPTH: usize = 100;
 /// How deep a search result list goes: pages past it are empty.
 pub const MAX_RESULTS: usize = 1000;
 const SNIPPET_CHARS: usize = 240;
-/// Papers encoded (and committed) per step; a crash loses at most one step of work.
-const ENCODE_CHUNK: usize = 256;
+/// Papers encoded (and committed) per step; a crash loses at most one step of work, and
+/// [`Engine::stop`] takes effect at the next step (~2 s of encoding on 2 cores).
+const ENCODE_CHUNK: usize = 64;
+/// How long an ingest waits for the lexical index's writer while another process (a running
+/// server catching up, another ingest) holds it, before leaving the catch-up to that process.
+const INDEX_WRITER_WAIT: Duration = Duration::from_secs(30);
 const LEXICAL_CHUNK: usize = 10_000;
 
 fn is_lock_failure(e: &paperscout_index::TantivyError) -> bool {
@@ -135,6 +140,11 @@ pub struct Engine {
     /// (done, total) of the encoding in progress, for status displays.
     encode_progress: Mutex<Option<(usize, usize)>>,
     progress: Arc<dyn Progress>,
+    /// Set by a server: requests never catch indexes up, load the model or encode; the
+    /// server's upkeep thread does (see [`Engine::upkeep`]).
+    background: AtomicBool,
+    /// Set by [`Engine::stop`]: encoding stops at its next step.
+    stopping: AtomicBool,
 }
 
 /// Filters on search results.
@@ -234,7 +244,13 @@ impl Engine {
     /// Opens the data dir (creating it, with the demo corpus unless `config.demo` is false) and
     /// brings the lexical index up to date with the store.
     pub fn open(config: Config, progress: Arc<dyn Progress>) -> Result<Engine> {
-        std::fs::create_dir_all(&config.data_dir).map_err(Error::io(format!(
+        // Owner only: the store holds subscribers' addresses and tokens, and the secret sits
+        // next to it.
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&config.data_dir).map_err(Error::io(format!(
             "cannot create the data dir {}",
             config.data_dir.display()
         )))?;
@@ -253,6 +269,8 @@ impl Engine {
             encoding: Mutex::new(()),
             encode_progress: Mutex::new(None),
             progress,
+            background: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
         };
         if engine.store.meta("initialized")?.is_none() {
             if engine.config.demo && engine.store.count()? == 0 {
@@ -300,13 +318,23 @@ impl Engine {
 
     /// Applies to the lexical index every paper changed since the generation it reflects.
     fn sync_lexical(&self) -> Result<usize> {
+        self.sync_lexical_waiting(Duration::ZERO)
+    }
+
+    /// [`Engine::sync_lexical`], waiting up to `wait` for another process's index writer.
+    /// The target generation is read once the writer is held, so whichever process indexes
+    /// last brings the index up to every write committed before it began.
+    fn sync_lexical_waiting(&self, wait: Duration) -> Result<usize> {
         let _guard = self.lexical_sync.lock().unwrap_or_else(|e| e.into_inner());
+        if self.lexical.generation()? == self.store.generation()? {
+            return Ok(0);
+        }
+        let mut batch = self.lexical.batch_waiting(wait)?;
         let target = self.store.generation()?;
         let mut from = self.lexical.generation()?;
         if from == target {
             return Ok(0);
         }
-        let mut batch = self.lexical.batch()?;
         if from > target {
             // The index is ahead of its store (the store was replaced): start over.
             tracing::warn!(
@@ -326,6 +354,7 @@ impl Engine {
                     key: p.key,
                     title: &p.paper.title,
                     abstract_text: &p.paper.abstract_text,
+                    authors: &p.paper.authors,
                 })
                 .map_err(|e| paperscout_store::Error::Corrupt {
                     key: p.key,
@@ -374,6 +403,80 @@ impl Engine {
                 Err(e.into())
             }
         }
+    }
+
+    /// The encoder for a request: loaded on first use, except under a server (background
+    /// upkeep), where a request never waits for the model to load: it is told to retry.
+    pub(crate) fn request_encoder(&self) -> Result<EncoderHandle> {
+        if !self.is_background() {
+            return self.encoder();
+        }
+        let slot = match self.encoder.try_lock() {
+            Ok(slot) => slot,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(Error::Busy("the sentence encoder is loading".into()))
+            }
+        };
+        match (slot.as_ref(), self.activity().model) {
+            (Some(handle), _) => Ok(handle.clone()),
+            (None, ModelState::Failed) => Err(Error::Unavailable(
+                "the sentence encoder could not be loaded (the server log says why); lexical search works".into(),
+            )),
+            (None, _) => Err(Error::Busy("the sentence encoder is loading".into())),
+        }
+    }
+
+    /// Makes requests leave index catch-up, model loading and encoding to [`Engine::upkeep`]
+    /// (a server calls it from a thread of its own), so that no request does an ingest's work.
+    pub fn set_background(&self, on: bool) {
+        self.background.store(on, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_background(&self) -> bool {
+        self.background.load(Ordering::SeqCst)
+    }
+
+    /// Asks background work to stop: an encoding in progress stops after its current step
+    /// (what it encoded so far is committed), and [`Engine::upkeep`] returns.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// One round of a server's background upkeep: catches the indexes up with writes from
+    /// other processes, loads the model and the vector index, and encodes papers that lack
+    /// embeddings. Returns how many papers it encoded.
+    pub fn upkeep(&self) -> Result<usize> {
+        self.catch_up()?;
+        if self.is_stopping() {
+            return Ok(0);
+        }
+        let encoder = self.encoder()?;
+        self.load_vectors(&encoder)?;
+        let _encoding = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
+        self.encode_pending(&encoder)
+    }
+
+    /// Catches up with other processes' writes, unless a server's upkeep does it.
+    pub(crate) fn refresh_for_request(&self) -> Result<()> {
+        if self.is_background() {
+            Ok(())
+        } else {
+            self.catch_up()
+        }
+    }
+
+    /// Encodes pending papers, unless a server's upkeep does it (a request then works with
+    /// what is encoded so far).
+    pub(crate) fn encode_for_request(&self) -> Result<()> {
+        if !self.is_background() {
+            self.ensure_embeddings()?;
+        }
+        Ok(())
     }
 
     /// Encodes every paper whose embedding is missing or stale, committing as it goes. Waits
@@ -429,6 +532,10 @@ impl Engine {
         let mut done = 0;
         let mut after = paperscout_store::PaperKey::MIN;
         loop {
+            if self.is_stopping() {
+                tracing::info!(encoded = done, of = total, "stopping: encoding interrupted");
+                break;
+            }
             let chunk =
                 self.store
                     .pending_embeddings_after(encoder.model_key(), after, ENCODE_CHUNK)?;
@@ -466,7 +573,9 @@ impl Engine {
         }
         set_progress(None);
         self.progress.end();
-        *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
+        if !self.is_stopping() {
+            *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
+        }
         Ok(done)
     }
 
@@ -527,6 +636,18 @@ impl Engine {
     /// another caller (a background encoding, say) is encoding, it does not wait: the index
     /// then holds the papers encoded so far, and the encoder adds the rest as it goes.
     fn ensure_vectors(&self) -> Result<()> {
+        if self.is_background() {
+            // The upkeep thread loads the index and encodes; a request uses what is there.
+            if self
+                .vectors
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+            {
+                return Ok(());
+            }
+            return Err(Error::Busy("the vector index is loading".into()));
+        }
         let encoder = self.encoder()?;
         match self.encoding.try_lock() {
             Ok(_encoding) => {
@@ -538,6 +659,11 @@ impl Engine {
             }
             Err(std::sync::TryLockError::WouldBlock) => {}
         }
+        self.load_vectors(&encoder)
+    }
+
+    /// Loads the vector index from the stored embeddings, once.
+    fn load_vectors(&self, encoder: &EncoderHandle) -> Result<()> {
         if self
             .vectors
             .read()
@@ -609,11 +735,28 @@ impl Engine {
     /// Brings the indexes up to what was just written (and encodes, if asked): what
     /// [`Engine::ingest`] does after writing, for writers outside it (a harvest's pages).
     pub(crate) fn index_new(&self, options: IngestOptions) -> Result<()> {
-        self.sync_lexical()?;
+        self.index_after_write()?;
         if options.encode {
             self.ensure_embeddings()?;
         }
         Ok(())
+    }
+
+    /// Brings the lexical index up to a write this process just committed. When another
+    /// process holds the index writer for longer than [`INDEX_WRITER_WAIT`], the papers are
+    /// stored all the same: that process (a running server's upkeep) or the next start
+    /// catches the index up, so this is a warning, not a failure.
+    fn index_after_write(&self) -> Result<()> {
+        match self.sync_lexical_waiting(INDEX_WRITER_WAIT) {
+            Ok(_) => Ok(()),
+            Err(Error::Index(paperscout_index::Error::Tantivy(e))) if is_lock_failure(&e) => {
+                tracing::warn!(
+                    "another paperscout process is updating the lexical index; the papers are stored and it will catch up with them"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn finish_ingest(
@@ -629,7 +772,7 @@ impl Engine {
             (started.elapsed().as_secs_f64() - report.timings.parse_s).max(0.0);
 
         let t = Instant::now();
-        self.sync_lexical()?;
+        self.index_after_write()?;
         report.timings.index_s = t.elapsed().as_secs_f64();
 
         if options.encode {
@@ -700,7 +843,7 @@ impl Engine {
         limit: usize,
     ) -> Result<SearchPage> {
         let query = Self::validate_query(query)?;
-        self.catch_up()?;
+        self.refresh_for_request()?;
         if let (Some(from), Some(to)) = (filter.from, filter.to) {
             if from > to {
                 return Err(Error::Invalid(format!(
@@ -758,7 +901,7 @@ impl Engine {
     /// The query's embedding.
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
         Ok(self
-            .encoder()?
+            .request_encoder()?
             .embed(&[query])?
             .pop()
             .expect("one vector per text"))
@@ -811,7 +954,7 @@ impl Engine {
 
     /// The `limit` papers nearest in meaning to paper `id`.
     pub fn similar(&self, id: &PaperId, limit: usize) -> Result<Vec<Hit>> {
-        self.catch_up()?;
+        self.refresh_for_request()?;
         let paper = self.paper(id)?;
         let ranked: Vec<(Key, f32)> = self.with_vectors(|index| {
             let vector = index.get(paper.key).ok_or_else(|| {

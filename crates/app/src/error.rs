@@ -12,6 +12,10 @@ pub enum ErrorKind {
     NotFound,
     /// A feature this server is not set up for (e.g. mail without an SMTP server).
     Unavailable,
+    /// Not now: another process holds the store's write lock or the index writer, or the
+    /// work a request needs (loading the model, the vector index) is still running in the
+    /// background. Try again in a few seconds.
+    Busy,
     /// Everything else: IO, the store, the indexes, the model.
     Internal,
 }
@@ -22,6 +26,9 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Not ready yet (see [`ErrorKind::Busy`]).
+    #[error("{0}")]
+    Busy(String),
     #[error("no paper with id {0}")]
     PaperNotFound(PaperId),
     #[error(transparent)]
@@ -44,6 +51,11 @@ impl Error {
         match self {
             Error::Invalid(_) => ErrorKind::Invalid,
             Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Busy(_) => ErrorKind::Busy,
+            Error::Store(e) if e.is_busy() => ErrorKind::Busy,
+            Error::Index(paperscout_index::Error::Tantivy(
+                paperscout_index::TantivyError::LockFailure(..),
+            )) => ErrorKind::Busy,
             Error::Ingest(paperscout_ingest::Error::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {

@@ -199,7 +199,18 @@ impl Digests {
         report: &mut DeliveryReport,
     ) -> Result<()> {
         let store = &self.engine.store;
-        let to = match mail.recipient.parse::<lettre::Address>() {
+        let parsed = mail
+            .recipient
+            .parse::<lettre::Address>()
+            .map_err(|e| e.to_string())
+            .and_then(|a| {
+                if super::plain_address(&mail.recipient) {
+                    Ok(a)
+                } else {
+                    Err("not a plain ASCII address; never retried".to_string())
+                }
+            });
+        let to = match parsed {
             Ok(a) => a,
             Err(e) => {
                 store.mark_attempt_failed(mail.id, &format!("bad recipient: {e}"), None)?;

@@ -268,10 +268,14 @@ fn message(
         text,
         html,
     } = content;
-    let to = match lettre::Address::from_str(&s.subscription.email) {
-        Ok(a) => Mailbox::new(None, a),
-        // Validated when stored; a row edited by hand is the only way here.
-        Err(_) => Mailbox::new(
+    let parsed = lettre::Address::from_str(&s.subscription.email)
+        .ok()
+        .filter(|_| super::plain_address(&s.subscription.email));
+    let to = match parsed {
+        Some(a) => Mailbox::new(None, a),
+        // Validated when stored; a row edited by hand (or stored before the check was this
+        // strict) is the only way here, and its mail fails as a bad recipient.
+        None => Mailbox::new(
             None,
             lettre::Address::new("invalid", "invalid.invalid").expect("valid"),
         ),

@@ -124,7 +124,7 @@ impl<'a> Context<'a> {
         if subscribers.is_empty() {
             return Ok(ctx);
         }
-        engine.catch_up()?;
+        engine.refresh_for_request()?;
         ctx.trending = engine
             .trending(Window::Day, 0, TRENDING_POOL, now)?
             .into_iter()
@@ -154,8 +154,9 @@ impl<'a> Context<'a> {
         }
         if !wanted.is_empty() && !ctx.new.is_empty() {
             // Every paper needs its embedding before it can match.
-            engine.ensure_embeddings()?;
-            let encoder = engine.encoder()?;
+            // (Under a server, its upkeep thread encodes them; the run waits for it below.)
+            engine.encode_for_request()?;
+            let encoder = engine.request_encoder()?;
             for chunk in wanted.chunks(ENCODE_CHUNK) {
                 let vectors = encoder.embed_owned(chunk.to_vec())?;
                 for (t, vector) in chunk.iter().zip(vectors) {

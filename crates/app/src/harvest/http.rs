@@ -2,6 +2,10 @@
 //! between requests to the same source, retries with exponential backoff on transport errors
 //! and 5xx, and `Retry-After` honoured on 503 and 429 (arXiv's OAI-PMH interface answers 503
 //! with `Retry-After` to pace harvesters).
+//!
+//! What a fetch reports is shown on public pages (`/sources`, `/api/harvests`), so it never
+//! holds a URL's credentials (`user:password@`) nor what the source answered in an error
+//! body. Redirects are followed only within the source's own scheme, host and port.
 
 use std::io::Read;
 use std::thread::sleep;
@@ -11,6 +15,8 @@ use super::HarvestConfig;
 
 /// An API page is a few MB; anything larger is refused.
 const MAX_BODY_BYTES: u64 = 64 << 20;
+/// Redirects followed for one request (within the source's origin).
+const MAX_REDIRECTS: u32 = 5;
 
 /// Why a fetch gave up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +36,8 @@ impl Fetcher {
             .timeout_connect(config.timeout.min(Duration::from_secs(30)))
             .timeout(config.timeout)
             .user_agent(&config.user_agent)
+            // Followed by hand, within the source's origin (see `get`).
+            .redirects(0)
             .build();
         Fetcher {
             agent,
@@ -50,13 +58,37 @@ impl Fetcher {
     ) -> Result<T, FetchError> {
         let shown = shown_url(url, query);
         let mut failures = 0u32;
+        let mut redirected: Option<String> = None;
+        let mut redirects = 0u32;
         loop {
             self.wait_politely();
-            let mut request = self.agent.get(url);
-            for (k, v) in query {
-                request = request.query(k, v);
-            }
+            let request = match &redirected {
+                Some(target) => self.agent.get(target),
+                None => {
+                    let mut r = self.agent.get(url);
+                    for (k, v) in query {
+                        r = r.query(k, v);
+                    }
+                    r
+                }
+            };
             let outcome = match request.call() {
+                Ok(response) if (300..400).contains(&response.status()) => {
+                    let location = response.header("Location").unwrap_or("").to_string();
+                    match same_origin_target(url, &location) {
+                        Some(target) if redirects < MAX_REDIRECTS => {
+                            redirects += 1;
+                            redirected = Some(target);
+                            continue;
+                        }
+                        Some(_) => Retry::Never(format!("{shown}: more than {MAX_REDIRECTS} redirects")),
+                        None => Retry::Never(format!(
+                            "{shown} answered HTTP {} with a redirect to another host ({}); not followed",
+                            response.status(),
+                            origin(&location).map(|o| redact(&o)).unwrap_or_else(|| "no Location".into())
+                        )),
+                    }
+                }
                 Ok(response) => match read_body(response) {
                     Ok(body) => match accept(&body) {
                         Ok(value) => return Ok(value),
@@ -66,18 +98,17 @@ impl Fetcher {
                 },
                 Err(ureq::Error::Status(code, response)) => {
                     let wait = response.header("Retry-After").and_then(parse_retry_after);
+                    // The body is logged for the operator, never kept in the report: it is
+                    // shown publicly and may echo anything (credentials, internal pages).
                     let body = read_body(response).unwrap_or_default();
-                    let excerpt = String::from_utf8_lossy(&body[..body.len().min(200)])
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    tracing::debug!(url = %shown, status = code, body = %String::from_utf8_lossy(&body[..body.len().min(500)]), "the source answered an error");
                     match code {
                         429 | 503 => Retry::After(wait, format!("HTTP {code} (busy)")),
                         500..=599 => Retry::After(None, format!("HTTP {code}")),
-                        _ => Retry::Never(format!("{shown} answered HTTP {code}: {excerpt}")),
+                        _ => Retry::Never(format!("{shown} answered HTTP {code}")),
                     }
                 }
-                Err(ureq::Error::Transport(t)) => Retry::After(None, format!("{t}")),
+                Err(ureq::Error::Transport(t)) => Retry::After(None, redact(&t.to_string())),
             };
             let (wait, why) = match outcome {
                 Retry::Never(message) => return Err(FetchError(message)),
@@ -141,16 +172,90 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 fn shown_url(url: &str, query: &[(&str, &str)]) -> String {
+    let url = redact(url);
     if query.is_empty() {
-        return url.to_string();
+        return url;
     }
     let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("{url}?{}", q.join("&"))
 }
 
+/// `text` with the credentials (`user:password@`) of every URL in it removed.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `scheme://host[:port]` of an absolute URL, lower-cased, without credentials.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let end = rest
+        .find(|c: char| matches!(c, '/' | '?' | '#'))
+        .unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then(|| {
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            host.to_ascii_lowercase()
+        )
+    })
+}
+
+/// Where a redirect from `source` to `location` leads, if it stays on the source's origin.
+fn same_origin_target(source: &str, location: &str) -> Option<String> {
+    let location = location.trim();
+    let base = origin(source)?;
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(format!("{base}{location}"));
+    }
+    (origin(location)? == base).then(|| location.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_leave_and_redirects_stay_home() {
+        assert_eq!(
+            redact("GET http://ada:s3cret@oai.example.org/oai?verb=x failed"),
+            "GET http://oai.example.org/oai?verb=x failed"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(
+            shown_url("https://u:p@h.org/x", &[("a", "b")]),
+            "https://h.org/x?a=b"
+        );
+        let src = "http://ada:pw@oai.example.org:8080/oai";
+        assert_eq!(
+            same_origin_target(src, "/oai?page=2").as_deref(),
+            Some("http://oai.example.org:8080/oai?page=2")
+        );
+        assert_eq!(
+            same_origin_target(src, "http://OAI.example.org:8080/next").as_deref(),
+            Some("http://OAI.example.org:8080/next")
+        );
+        assert_eq!(same_origin_target(src, "http://evil.example/steal"), None);
+        assert_eq!(same_origin_target(src, "//evil.example/x"), None);
+        assert_eq!(
+            same_origin_target(src, "https://oai.example.org:8080/oai"),
+            None
+        );
+    }
 
     #[test]
     fn retry_after_in_seconds_or_as_a_date() {

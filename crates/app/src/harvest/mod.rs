@@ -328,7 +328,7 @@ impl Job<'_> {
             let answer = self
                 .fetcher
                 .get(&oai_url, &query, |body| {
-                    oai::parse_page(&oai_url, body).map_err(|e| e.to_string())
+                    oai::parse_page(&http::redact(&oai_url), body).map_err(|e| e.to_string())
                 })
                 .map_err(|e| Error::Unavailable(e.0))?;
             match answer {
@@ -392,7 +392,7 @@ impl Job<'_> {
         let records = self
             .fetcher
             .get(&url, &query, |body| {
-                paperscout_ingest::parse_document(Format::HfDaily, &url, body)
+                paperscout_ingest::parse_document(Format::HfDaily, &http::redact(&url), body)
                     .map_err(|e| e.to_string())
             })
             .map_err(|e| Error::Unavailable(e.0))?;

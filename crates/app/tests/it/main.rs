@@ -594,3 +594,40 @@ fn the_status_says_when_the_model_cannot_load_and_keyword_search_still_works() {
         5
     );
 }
+
+#[test]
+fn an_ingest_waits_for_another_process_holding_the_index_writer() {
+    // A running server catching its index up, or another ingest, holds tantivy's writer lock:
+    // an ingest used to exit 1 on `LockBusy` after its papers were committed.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let engine = open(&data, false);
+    let lexical = data.join("index").join("lexical");
+    let (taken, wait) = std::sync::mpsc::channel();
+    let release = std::thread::spawn(move || {
+        let index = paperscout_index::LexicalIndex::open(&lexical).unwrap();
+        let held = index.batch().unwrap();
+        taken.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        drop(held);
+    });
+    wait.recv().unwrap();
+    let file = jsonl(
+        dir.path(),
+        "wait.jsonl",
+        &[paper_line(
+            "2401.00011",
+            "Egrets wait their turn",
+            "Egrets.",
+        )],
+    );
+    let report = engine
+        .ingest(&[input(&file)], IngestOptions::default())
+        .expect("the ingest waits for the writer instead of failing");
+    assert_eq!(report.added, 1);
+    release.join().unwrap();
+    assert_eq!(
+        titles(&engine.search("egrets", SearchMode::Lexical, 5).unwrap()),
+        ["Egrets wait their turn"]
+    );
+}
