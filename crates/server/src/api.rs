@@ -221,10 +221,12 @@ pub(crate) struct SearchResponse {
 #[utoipa::path(get, path = "/api/search", params(SearchParams), responses(
     (status = 200, body = SearchResponse),
     (status = 400, description = "Malformed or oversized query", body = ErrorBody),
-    (status = 429, description = "Rate-limited", body = ErrorBody),
+    (status = 429, description = "Rate-limited, or too many of this address's searches need the encoder at once", body = ErrorBody),
+    (status = 503, description = "Busy: the encoder's queue is full or the model is loading; retry after Retry-After", body = ErrorBody),
 ))]
 pub(crate) async fn search(
     State(state): State<AppState>,
+    ip: ClientIp,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let query = params.q.clone().unwrap_or_default();
@@ -233,7 +235,9 @@ pub(crate) async fn search(
     let limit = limit_or_default(params.limit, DEFAULT_LIMIT)?;
     let offset = check_offset(params.offset)?;
     let q = query.clone();
+    let permit = crate::limit::admit_encoder(&state, ip, mode, &query)?;
     let page = blocking(&state, move |e| {
+        let _permit = permit;
         e.search_page(&q, mode, &filter, offset, limit)
     })
     .await?;
@@ -500,12 +504,14 @@ pub(crate) struct VoteResponse {
     voted: bool,
 }
 
-/// Upvote a paper, once per visitor (a signed cookie identifies the visitor).
+/// Upvote a paper, once per visitor. A signed cookie identifies the visitor: every answer of
+/// this server sets it when the request came without it, and a vote without it is refused.
 #[utoipa::path(post, path = "/api/papers/{id}/upvote", params(("id" = String, Path, description = "Paper id")), responses(
     (status = 200, body = VoteResponse),
-    (status = 403, description = "Sent by a browser on behalf of another site", body = ErrorBody),
+    (status = 403, description = "Sent by a browser on behalf of another site, or without the cookie the site sets", body = ErrorBody),
     (status = 404, body = ErrorBody),
     (status = 429, body = ErrorBody),
+    (status = 503, description = "Busy: another process is writing the store; retry after Retry-After", body = ErrorBody),
 ))]
 pub(crate) async fn upvote(
     State(state): State<AppState>,
@@ -520,9 +526,10 @@ pub(crate) async fn upvote(
 /// Take back an upvote.
 #[utoipa::path(delete, path = "/api/papers/{id}/upvote", params(("id" = String, Path, description = "Paper id")), responses(
     (status = 200, body = VoteResponse),
-    (status = 403, description = "Sent by a browser on behalf of another site", body = ErrorBody),
+    (status = 403, description = "Sent by a browser on behalf of another site, or without the cookie the site sets", body = ErrorBody),
     (status = 404, body = ErrorBody),
     (status = 429, body = ErrorBody),
+    (status = 503, description = "Busy: another process is writing the store; retry after Retry-After", body = ErrorBody),
 ))]
 pub(crate) async fn unvote(
     State(state): State<AppState>,
@@ -542,6 +549,13 @@ pub(crate) async fn cast(
     id: PaperId,
     up: bool,
 ) -> Result<paperscout_app::VoteState, ApiError> {
+    if visitor.is_new {
+        // Every request without the cookie would otherwise be a new voter: one client could
+        // vote any number of times. The cookie comes with any page or API answer.
+        return Err(ApiError::forbidden(
+            "voting needs the cookie this site sets on your first visit: GET any page or API route first, then vote sending the cookie it set",
+        ));
+    }
     check_vote(state, ip)?;
     let voter = visitor.id.clone();
     let result = blocking(state, move |e| {

@@ -22,7 +22,8 @@ pub(crate) struct ErrorBody {
     /// What went wrong, for people.
     error: String,
     /// What kind of failure, for programs: invalid, not_found, rate_limited, forbidden,
-    /// too_large, unsupported_media_type, timeout, unavailable or internal.
+    /// too_large, unsupported_media_type, timeout, unavailable, busy (retry after
+    /// Retry-After seconds) or internal.
     kind: &'static str,
 }
 
@@ -72,6 +73,18 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After`: the server is momentarily busy (another process writing the
+    /// store, background work not done yet, the encoder's queue full). Says nothing more:
+    /// the cause may name files.
+    pub fn busy(retry_after: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            kind: "busy",
+            message: format!("the server is busy; try again in {retry_after} s"),
+            retry_after: Some(retry_after),
+        }
+    }
+
     pub fn internal() -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +130,9 @@ impl ApiError {
     }
 }
 
+/// What a busy answer asks clients to wait, in seconds.
+pub(crate) const BUSY_RETRY_SECS: u64 = 2;
+
 /// The error and its causes, one after another.
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -135,6 +151,10 @@ impl From<paperscout_app::Error> for ApiError {
             ErrorKind::Invalid => ApiError::invalid(e.to_string()),
             ErrorKind::NotFound => ApiError::not_found(e.to_string()),
             ErrorKind::Unavailable => ApiError::unavailable(e.to_string()),
+            ErrorKind::Busy => {
+                tracing::info!(error = %chain(&e), "busy; asked the client to retry");
+                ApiError::busy(BUSY_RETRY_SECS)
+            }
             ErrorKind::Internal => {
                 tracing::error!(error = %chain(&e), "request failed");
                 ApiError::internal()
@@ -188,6 +208,44 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Middleware: an error answered without a body of ours (405 from method routing, 408 from
+/// the timeout, 413 from the body limit, anything plain text) gets the route's kind of body:
+/// JSON `{"error", "kind"}` under `/api` and for probes, an error page elsewhere. Its other
+/// headers (`Allow`, `Retry-After`) are kept.
+pub(crate) async fn dress_bare_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let dressed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if dressed {
+        return response;
+    }
+    let e = ApiError::from_status(status);
+    let json = path.starts_with("/api/") || path == "/healthz" || path == "/metrics";
+    let mut new = if json {
+        e.into_response()
+    } else {
+        crate::web::error_page(e)
+    };
+    *new.status_mut() = status;
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    new
 }
 
 /// A handler panicked: answer 500 like any internal error (the panic is logged by the hook).

@@ -38,22 +38,17 @@ pub(crate) fn spawn_scheduler(state: &AppState) {
             let plan: Arc<HarvestPlan> = plan.clone();
             let result = tokio::task::spawn_blocking(move || -> paperscout_app::Result<()> {
                 let due = plan.schedule.due(&last_runs(&engine)?, Utc::now());
-                let mut changed = false;
                 for spec in due {
                     // A failing source is recorded (and shown); the others still run.
                     match harvest(&engine, &plan.config, &spec, false, Utc::now()) {
-                        Ok(r) => changed |= r.added + r.updated > 0,
+                        Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(harvest = %spec.name(), error = %chain(&e), "harvest not run")
                         }
                     }
                 }
-                // Encode the new papers here, in the background: searches meanwhile use the
-                // vectors encoded so far instead of waiting for them.
-                if changed {
-                    let n = engine.ensure_embeddings()?;
-                    tracing::info!(papers = n, "encoded the harvested papers");
-                }
+                // The server's upkeep thread encodes the new papers; searches meanwhile use
+                // the vectors encoded so far.
                 Ok(())
             })
             .await;

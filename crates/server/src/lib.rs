@@ -4,11 +4,13 @@
 //!
 //! Security: every page is rendered with maud, which escapes all interpolated text; forms carry
 //! a CSRF token bound to the visitor's signed cookie; votes and reads are rate-limited per IP;
-//! request bodies are capped; a panic in a handler becomes a JSON 500, never a dropped
-//! connection.
+//! searches that need the encoder pass a cost-aware gate; request bodies are capped;
+//! connections have deadlines and caps (`conn.rs`); a panic in a handler becomes a JSON 500,
+//! never a dropped connection; no request does an ingest's work (the upkeep thread does).
 
 mod api;
 mod assets;
+mod conn;
 mod digest;
 mod error;
 mod harvest;
@@ -18,7 +20,6 @@ pub mod secret;
 mod voter;
 mod web;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +35,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use api::ApiDoc;
+pub use conn::ConnectionLimits;
 pub use error::ApiError;
+pub use limit::EncoderLimits;
 
 /// The largest request body accepted (forms and JSON are tiny).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -60,6 +63,14 @@ pub struct Options {
     pub digest: DigestConfig,
     /// Scheduled harvests (none: the corpus changes only by `ingest` and `harvest`).
     pub harvest: Option<HarvestPlan>,
+    /// What searches may ask of the encoder.
+    pub encoder: EncoderLimits,
+    /// Deadlines and caps on connections.
+    pub connections: ConnectionLimits,
+    /// Serve `/metrics` only on a listener of its own (see [`serve_metrics`]), not on the site.
+    pub metrics_elsewhere: bool,
+    /// How long a write (a vote) waits for another process's write before answering 503.
+    pub write_wait: Duration,
 }
 
 impl Options {
@@ -72,6 +83,10 @@ impl Options {
             subscribes_per_hour: 10,
             digest: DigestConfig::default(),
             harvest: None,
+            encoder: EncoderLimits::default(),
+            connections: ConnectionLimits::default(),
+            metrics_elsewhere: false,
+            write_wait: Duration::from_secs(3),
         }
     }
 }
@@ -93,6 +108,9 @@ struct Inner {
     /// Wakes the mail scheduler (a subscription request queued a confirmation).
     mail_wakeup: Arc<tokio::sync::Notify>,
     harvest: Option<Arc<HarvestPlan>>,
+    encoder_gate: Arc<limit::EncoderGate>,
+    connections: ConnectionLimits,
+    metrics_elsewhere: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -106,6 +124,10 @@ impl AppState {
         let keys = secret::derive(&options.secret)?;
         let digests = Digests::new(engine.clone(), options.digest.clone(), &options.secret)
             .map_err(|e| e.to_string())?;
+        engine
+            .store()
+            .set_busy_timeout(options.write_wait)
+            .map_err(|e| e.to_string())?;
         Ok(AppState(Arc::new(Inner {
             engine,
             digests: Arc::new(digests),
@@ -118,6 +140,9 @@ impl AppState {
             reads: limit::limiter(options.reads_per_minute),
             votes: limit::limiter(options.votes_per_minute),
             secure_cookies: options.secure_cookies,
+            encoder_gate: limit::EncoderGate::new(options.encoder),
+            connections: options.connections,
+            metrics_elsewhere: options.metrics_elsewhere,
         })))
     }
 
@@ -138,7 +163,7 @@ impl FromRef<AppState> for Key {
 
 /// Every route of the site and the API.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let site = Router::new()
         .route("/", get(web::home))
         .route("/new", get(web::newest))
         .route("/search", get(web::search))
@@ -176,17 +201,34 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/trending", get(api::trending))
         .route("/api/openapi.json", get(api::openapi))
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(metrics::render))
-        .fallback(web::not_found)
+        .route("/healthz", get(api::healthz));
+    let site = if state.0.metrics_elsewhere {
+        site
+    } else {
+        site.route("/metrics", get(metrics::render))
+    };
+    site.fallback(web::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit::reads,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            voter::cookies,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             metrics::track,
         ))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // Inside the headers below, outside what answers with bare statuses (body limit,
+        // timeout, method routing): every error has the route's body and the security headers.
+        .layer(axum::middleware::from_fn(error::dress_bare_errors))
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -199,7 +241,14 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for a listener of its own (an address only the scraper reaches), when
+/// [`Options::metrics_elsewhere`] keeps it off the site.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::render))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -208,23 +257,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight. Encodes papers that
-/// lack embeddings in the background meanwhile (searches use what is encoded so far), and,
-/// when an SMTP server is configured, runs the daily digest scheduler.
+/// Serves until `shutdown` resolves, then finishes the requests in flight (for at most
+/// [`ConnectionLimits::drain_timeout`]) and stops background work at its next step.
+///
+/// Background work runs on threads of its own, never in a request: the upkeep thread catches
+/// the indexes up with other processes' writes, loads the model and the vector index, and
+/// encodes papers that lack embeddings (searches meanwhile use what is ready); the digest and
+/// harvest schedulers run when configured.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let engine = state.engine().clone();
-    tokio::task::spawn_blocking(move || match engine.ensure_embeddings() {
-        Ok(0) => tracing::info!("every paper is encoded"),
-        Ok(n) => tracing::info!(papers = n, "encoded the papers that lacked embeddings"),
-        Err(e) => tracing::error!(
-            error = %error::chain(&e),
-            "cannot encode papers; semantic and hybrid search will fail until this is fixed"
-        ),
-    });
+    let upkeep = spawn_upkeep(state.engine().clone())?;
     digest::spawn_scheduler(&state);
     harvest::spawn_scheduler(&state);
     let limits = state.clone();
@@ -235,12 +280,75 @@ pub async fn serve(
             limit::forget_idle(&limits);
         }
     });
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    let connections = state.0.connections;
+    let engine = state.engine().clone();
+    let served = conn::serve(listener, router(state), connections, shutdown).await;
+    engine.stop();
+    // Encoding stops after its current step (~2 s); a model still loading is not waited for.
+    let joined = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || upkeep.join()),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    if joined.is_err() {
+        tracing::warn!("background work did not stop within 5 s; exiting without it");
+    }
+    served
+}
+
+/// Serves [`metrics_router`] on `listener` until `shutdown` resolves.
+pub async fn serve_metrics(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = state.0.connections;
+    conn::serve(listener, metrics_router(state), limits, shutdown).await
+}
+
+/// How often the upkeep thread looks for work when there was none.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts the thread that does the engine's background work (see [`serve`]) until
+/// [`Engine::stop`]. Requests from then on never wait for it.
+fn spawn_upkeep(engine: Arc<Engine>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    engine.set_background(true);
+    let span = tracing::Span::current();
+    std::thread::Builder::new()
+        .name("paperscout-upkeep".into())
+        .spawn(move || {
+            let _span = span.enter();
+            let mut failing = false;
+            while !engine.is_stopping() {
+                match engine.upkeep() {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(papers = n, "encoded papers that lacked embeddings"),
+                    Err(e) if e.kind() == paperscout_app::ErrorKind::Busy => {}
+                    Err(e) => {
+                        if !failing {
+                            tracing::error!(
+                                error = %error::chain(&e),
+                                "background upkeep failed (semantic and hybrid search may be unavailable); retrying every minute"
+                            );
+                        }
+                        failing = true;
+                        sleep_unless_stopping(&engine, Duration::from_secs(60));
+                        continue;
+                    }
+                }
+                failing = false;
+                sleep_unless_stopping(&engine, UPKEEP_INTERVAL);
+            }
+        })
+}
+
+fn sleep_unless_stopping(engine: &Engine, total: Duration) {
+    let step = Duration::from_millis(100);
+    let mut slept = Duration::ZERO;
+    while slept < total && !engine.is_stopping() {
+        std::thread::sleep(step);
+        slept += step;
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

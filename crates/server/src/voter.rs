@@ -28,6 +28,68 @@ fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether `headers` carry a validly signed voter cookie.
+fn has_cookie(headers: &axum::http::HeaderMap, key: &axum_extra::extract::cookie::Key) -> bool {
+    SignedCookieJar::from_headers(headers, key.clone())
+        .get(COOKIE)
+        .is_some_and(|c| valid_id(c.value()))
+}
+
+/// Middleware: a request that came without the voter cookie gets one with the answer (unless
+/// the handler set it already), so that a vote can require a cookie this server issued; and
+/// no answer that sets a cookie, nor any page that holds a subscriber's token, is cached.
+pub(crate) async fn cookies(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let path = request.uri().path();
+    // Static files, probes and scrapes are not visits (and static files stay cacheable).
+    let visit = !(path.starts_with("/static/") || path == "/healthz" || path == "/metrics");
+    let had_cookie = !visit || has_cookie(request.headers(), &state.0.cookie_key);
+    let private = matches!(
+        request.uri().path(),
+        "/subscription" | "/subscription/preview" | "/unsubscribe" | "/subscribe/confirm"
+    );
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let sets_voter = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.as_bytes().starts_with(COOKIE.as_bytes()));
+    if !had_cookie && !sets_voter {
+        let jar = new_visitor_cookie(
+            SignedCookieJar::new(state.0.cookie_key.clone()),
+            state.0.secure_cookies,
+        )
+        .1;
+        let issued = axum::response::IntoResponse::into_response((jar, ()));
+        for value in issued.headers().get_all(header::SET_COOKIE) {
+            headers.append(header::SET_COOKIE, value.clone());
+        }
+    }
+    if private || headers.contains_key(header::SET_COOKIE) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// A new visitor id and `jar` with its cookie added.
+fn new_visitor_cookie(jar: SignedCookieJar, secure: bool) -> (String, SignedCookieJar) {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let id = hex::encode(bytes);
+    let cookie = Cookie::build((COOKIE, id.clone()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(cookie::time::Duration::days(COOKIE_MAX_AGE_DAYS))
+        .secure(secure)
+        .build();
+    (id, jar.add(cookie))
+}
+
 impl FromRequestParts<AppState> for Visitor {
     type Rejection = Infallible;
 
@@ -42,19 +104,10 @@ impl FromRequestParts<AppState> for Visitor {
                 });
             }
         }
-        let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
-        let id = hex::encode(bytes);
-        let cookie = Cookie::build((COOKIE, id.clone()))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .path("/")
-            .max_age(cookie::time::Duration::days(COOKIE_MAX_AGE_DAYS))
-            .secure(state.0.secure_cookies)
-            .build();
+        let (id, jar) = new_visitor_cookie(jar, state.0.secure_cookies);
         Ok(Visitor {
             id,
-            jar: jar.add(cookie),
+            jar,
             is_new: true,
         })
     }

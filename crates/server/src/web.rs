@@ -15,7 +15,7 @@ use paperscout_app::{
 };
 use serde::Deserialize;
 
-use crate::api::{self, blocking, paper_path, ApiPath, ApiQuery, SearchParams};
+use crate::api::{self, blocking, paper_path, SearchParams};
 use crate::limit::ClientIp;
 use crate::voter::{csrf_ok, csrf_token, Visitor};
 use crate::{ApiError, AppState};
@@ -33,6 +33,31 @@ pub(crate) enum Nav {
     Subscribe,
     Sources,
     None,
+}
+
+/// `Query` for pages: a malformed query string is answered with an error page, not JSON.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(PageError))]
+pub(crate) struct PageQuery<T>(pub T);
+
+/// `Path` for pages (see [`PageQuery`]).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(PageError))]
+pub(crate) struct PagePath<T>(pub T);
+
+/// An [`ApiError`] answered as a page.
+pub(crate) struct PageError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> PageError {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
 }
 
 /// An error as a page.
@@ -260,7 +285,7 @@ fn fail(e: ApiError) -> Response {
 pub(crate) async fn home(
     State(state): State<AppState>,
     visitor: Visitor,
-    ApiQuery(params): ApiQuery<FeedParams>,
+    PageQuery(params): PageQuery<FeedParams>,
 ) -> Page {
     feed_page(state, visitor, params, true).await
 }
@@ -269,7 +294,7 @@ pub(crate) async fn home(
 pub(crate) async fn newest(
     State(state): State<AppState>,
     visitor: Visitor,
-    ApiQuery(params): ApiQuery<FeedParams>,
+    PageQuery(params): PageQuery<FeedParams>,
 ) -> Page {
     feed_page(state, visitor, params, false).await
 }
@@ -354,8 +379,9 @@ fn hit_list(hits: &[Hit], first_rank: usize) -> Markup {
 /// `GET /search`.
 pub(crate) async fn search(
     State(state): State<AppState>,
+    ip: ClientIp,
     visitor: Visitor,
-    ApiQuery(params): ApiQuery<SearchPageParams>,
+    PageQuery(params): PageQuery<SearchPageParams>,
 ) -> Page {
     let raw = params.search.q.clone().unwrap_or_default();
     let mode = api::mode(params.search.mode.as_deref()).map_err(fail)?;
@@ -391,13 +417,34 @@ pub(crate) async fn search(
     let offset = (page - 1) * PAGE_SIZE;
     let q = raw.clone();
     let f = filter.clone();
-    let result = blocking(&state, move |e| {
-        Ok((
-            e.search_page(&q, mode, &f, offset, PAGE_SIZE)?,
-            e.activity(),
-        ))
-    })
-    .await;
+    let result = match crate::limit::admit_encoder(&state, ip, mode, &raw) {
+        Ok(permit) => {
+            blocking(&state, move |e| {
+                let _permit = permit;
+                Ok((
+                    e.search_page(&q, mode, &f, offset, PAGE_SIZE)?,
+                    e.activity(),
+                ))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    // The encoder is busy (loading, or its queue full): keyword results now, and say so.
+    let (result, fell_back) = match result {
+        Err(e) if e.kind == "busy" && mode.needs_encoder() => {
+            let (q, f) = (raw.clone(), filter.clone());
+            let lexical = blocking(&state, move |e| {
+                Ok((
+                    e.search_page(&q, SearchMode::Lexical, &f, offset, PAGE_SIZE)?,
+                    e.activity(),
+                ))
+            })
+            .await;
+            (lexical, true)
+        }
+        other => (other, false),
+    };
     let (results, status) = match result {
         Ok(r) => r,
         // A bad query is shown on the search page itself, with the form to fix it.
@@ -424,7 +471,15 @@ pub(crate) async fn search(
     let body = html! {
         h1.visually-hidden { "Search results" }
         (form(None))
-        p.count { (results.total) " result" @if results.total != 1 { "s" } " (" (mode) ")" }
+        @if fell_back {
+            p.banner role="status" {
+                "Semantic search is busy or still loading, so these are keyword (lexical) results. "
+                "Try " (mode) " again in a few seconds."
+            }
+            p.count { (results.total) " result" @if results.total != 1 { "s" } " (lexical)" }
+        } @else {
+            p.count { (results.total) " result" @if results.total != 1 { "s" } " (" (mode) ")" }
+        }
         @if results.hits.is_empty() {
             p.empty { "Nothing matches. Try other words, or the semantic mode, which matches meaning." }
         } @else {
@@ -461,7 +516,7 @@ fn url_query(pairs: &[(&str, &str)]) -> String {
 pub(crate) async fn paper(
     State(state): State<AppState>,
     visitor: Visitor,
-    ApiPath(raw): ApiPath<String>,
+    PagePath(raw): PagePath<String>,
 ) -> Page {
     let id = api::paper_id(&raw).map_err(fail)?;
     let voter = visitor.id.clone();
@@ -539,7 +594,7 @@ pub(crate) async fn upvote(
     State(state): State<AppState>,
     ip: ClientIp,
     visitor: Visitor,
-    ApiPath(raw): ApiPath<String>,
+    PagePath(raw): PagePath<String>,
     form: Result<Form<VoteForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     vote_form(state, ip, visitor, raw, form, true).await
@@ -550,7 +605,7 @@ pub(crate) async fn unvote(
     State(state): State<AppState>,
     ip: ClientIp,
     visitor: Visitor,
-    ApiPath(raw): ApiPath<String>,
+    PagePath(raw): PagePath<String>,
     form: Result<Form<VoteForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     vote_form(state, ip, visitor, raw, form, false).await

@@ -3,6 +3,7 @@
 
 mod browser;
 mod digest;
+mod hardening;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -43,6 +44,9 @@ fn app(engine: Arc<Engine>, votes_per_minute: u32) -> Router {
     let mut options = Options::new(SECRET.to_vec());
     options.votes_per_minute = votes_per_minute;
     options.reads_per_minute = 0;
+    // (Every oneshot request comes from one unknown address; the encoder's gate has tests
+    // of its own in `hardening`.)
+    options.encoder.units_per_minute = 0;
     router(AppState::new(engine, &options).unwrap())
 }
 
@@ -253,11 +257,12 @@ async fn bad_requests_get_json_errors_and_never_crash_the_server() {
             .await
             .assert_error(StatusCode::NOT_FOUND, "not_found");
     }
+    let visitor = get(&app, "/api/trending").await.cookie().unwrap();
     let answer = with_cookie(
         &app,
         Method::POST,
         "/api/papers/arxiv:9999.99999/upvote",
-        None,
+        Some(&visitor),
     )
     .await;
     answer.assert_error(StatusCode::NOT_FOUND, "not_found");
@@ -539,7 +544,14 @@ async fn one_vote_per_visitor_rate_limited_and_persistent() {
     let engine = tricky(dir.path());
     let app = app(engine.clone(), 6);
     let uri = "/api/papers/2402.00002/upvote";
-    let first = with_cookie(&app, Method::POST, uri, None).await;
+    // Without the cookie the site sets, every request would be a new voter: refused.
+    let cookieless = with_cookie(&app, Method::POST, uri, None).await;
+    cookieless.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let cookie = get(&app, "/api/papers/2402.00002")
+        .await
+        .cookie()
+        .expect("a first visit gets a signed cookie");
+    let first = with_cookie(&app, Method::POST, uri, Some(&cookie)).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_eq!(
         (
@@ -548,16 +560,17 @@ async fn one_vote_per_visitor_rate_limited_and_persistent() {
         ),
         (Some(1), Some(true))
     );
-    let cookie = first.cookie().expect("the new voter gets a signed cookie");
     let again = with_cookie(&app, Method::POST, uri, Some(&cookie))
         .await
         .json();
     assert_eq!(again["votes"], 1, "the same visitor votes once");
-    // A forged cookie is a new visitor, not the signed one.
+    // A forged cookie is no cookie: refused, and replaced by a signed one, which may vote.
     let forged = format!("paperscout_voter={}", "0".repeat(32));
-    let other = with_cookie(&app, Method::POST, uri, Some(&forged)).await;
+    let refused = with_cookie(&app, Method::POST, uri, Some(&forged)).await;
+    refused.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let replaced = refused.cookie().expect("the forged cookie is replaced");
+    let other = with_cookie(&app, Method::POST, uri, Some(&replaced)).await;
     assert_eq!(other.json()["votes"], 2);
-    assert!(other.cookie().is_some(), "the forged cookie is replaced");
     let paper = with_cookie(&app, Method::GET, "/api/papers/2402.00002", Some(&cookie))
         .await
         .json();
