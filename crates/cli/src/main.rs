@@ -3,6 +3,7 @@
 
 mod config;
 mod progress;
+mod serve_limits;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -178,6 +179,8 @@ enum Command {
             value_name = "HH:MM"
         )]
         harvest_at: Vec<String>,
+        #[command(flatten)]
+        limits: serve_limits::ServeLimits,
     },
     /// Fetch new papers from a source now (`serve --harvest` does it on a schedule)
     #[command(subcommand)]
@@ -412,6 +415,8 @@ fn main() -> ExitCode {
             ExitCode::from(match kind {
                 Some(ErrorKind::Invalid) => 2,
                 Some(ErrorKind::NotFound) => 3,
+                // EX_TEMPFAIL: another process holds the store; try again later.
+                Some(ErrorKind::Busy) => 75,
                 _ => 1,
             })
         }
@@ -506,11 +511,12 @@ impl Global {
         config::load(config::locate(self.config.as_deref()).as_deref())
     }
 
+    /// The engine for a command. Its writes wait up to [`BATCH_WRITE_WAIT`] for another
+    /// process's (a second ingest waits for the first instead of failing).
     fn engine(&self) -> Result<Engine> {
-        Ok(Engine::open(
-            self.config(None, true)?,
-            Arc::new(Bars::new()),
-        )?)
+        let engine = Engine::open(self.config(None, true)?, Arc::new(Bars::new()))?;
+        engine.store().set_busy_timeout(BATCH_WRITE_WAIT)?;
+        Ok(engine)
     }
 }
 
@@ -525,6 +531,7 @@ fn run(cli: Cli) -> Result<()> {
             subscribes_per_hour,
             harvest,
             harvest_at,
+            limits,
         } => {
             let plan = g
                 .config_file()?
@@ -535,6 +542,7 @@ fn run(cli: Cli) -> Result<()> {
                 [reads_per_minute, votes_per_minute, subscribes_per_hour],
                 secure_cookies,
                 plan,
+                &limits,
             )?
         }
         Command::Harvest(cmd) => run_harvest(g, cmd)?,
@@ -1024,12 +1032,19 @@ fn server_secret(data_dir: &std::path::Path) -> Result<Vec<u8>> {
     }
 }
 
+/// How long a command's write waits for another process's write transaction (an ingest of
+/// millions of papers holds one for minutes).
+const BATCH_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// After the server stops, how long background work may take to reach its next step.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn serve(
     g: &Global,
     addr: std::net::SocketAddr,
     [reads_per_minute, votes_per_minute, subscribes_per_hour]: [u32; 3],
     secure_cookies: bool,
     harvest: Option<paperscout_app::HarvestPlan>,
+    limits: &serve_limits::ServeLimits,
 ) -> Result<()> {
     let digest = g.digest_config(&format!("http://{addr}"))?;
     let engine = Arc::new(g.engine()?);
@@ -1038,6 +1053,7 @@ fn serve(
     options.votes_per_minute = votes_per_minute;
     options.secure_cookies = secure_cookies;
     options.subscribes_per_hour = subscribes_per_hour;
+    limits.apply(&mut options);
     match &digest.smtp {
         Some(url) => tracing::info!(smtp = %url, base_url = %digest.base_url, "daily digest on"),
         None => tracing::info!("no SMTP server configured (PAPERSCOUT_SMTP_URL): daily digest off"),
@@ -1050,16 +1066,34 @@ fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let metrics_addr = limits.metrics_addr;
+    let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (is another server running there? pick another with --addr)"))?;
+        if let Some(maddr) = metrics_addr {
+            let metrics = tokio::net::TcpListener::bind(maddr)
+                .await
+                .with_context(|| format!("cannot listen on {maddr} for /metrics (--metrics-addr)"))?;
+            tracing::info!("serving /metrics at http://{}/metrics only", metrics.local_addr()?);
+            let state = state.clone();
+            tokio::spawn(async move {
+                let forever = std::future::pending::<()>();
+                if let Err(e) = paperscout_server::serve_metrics(state, metrics, forever).await {
+                    tracing::error!(error = %e, "the /metrics listener failed");
+                }
+            });
+        }
         let local = listener.local_addr()?;
         tracing::info!(papers, "serving http://{local}/ (Ctrl-C stops)");
         eprintln!("paperscout: serving {papers} papers at http://{local}/");
         paperscout_server::serve(state, listener, paperscout_server::shutdown_signal()).await?;
         Ok(())
-    })
+    });
+    // Work still on the blocking pool (a digest run, say) gets a moment to finish; the process
+    // exits regardless, and every write it did not commit rolls back.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
 
 fn run_harvest(g: &Global, cmd: HarvestCmd) -> Result<()> {
