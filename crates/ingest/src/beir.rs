@@ -38,12 +38,13 @@ fn record(text: &str, source: Source) -> Result<Paper, FieldError> {
         Some(_) => return Err(field_err("text", "must be a string")),
         None => return Err(field_err("text", "missing")),
     };
+    let (mut title, mut body) = (title, body);
+    paperscout_model::check_paper_text(&mut title, &mut body, &mut []).map_err(
+        |(field, message)| field_err(if field == "abstract" { "text" } else { field }, &message),
+    )?;
     if title.is_empty() && body.is_empty() {
         return Err(field_err("text", "both `title` and `text` are empty"));
     }
-    paperscout_model::check_paper_text(&title, &body, &[]).map_err(|(field, message)| {
-        field_err(if field == "abstract" { "text" } else { field }, &message)
-    })?;
     Ok(Paper::new(id, title, body, source))
 }
 

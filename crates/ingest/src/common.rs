@@ -126,11 +126,15 @@ pub(crate) fn arxiv_pdf(id: &PaperId) -> Option<String> {
 pub(crate) fn finish(mut paper: Paper) -> Result<Paper, Fault> {
     paper.title = clean_text(&paper.title);
     paper.abstract_text = clean_text(&paper.abstract_text);
+    paperscout_model::check_paper_text(
+        &mut paper.title,
+        &mut paper.abstract_text,
+        &mut paper.authors,
+    )
+    .map_err(|(field, message)| Fault::field(field, message))?;
     if paper.title.is_empty() {
         return Err(Fault::field("title", "missing or empty"));
     }
-    paperscout_model::check_paper_text(&paper.title, &paper.abstract_text, &paper.authors)
-        .map_err(|(field, message)| Fault::field(field, message))?;
     paper.settle_id();
     Ok(paper)
 }

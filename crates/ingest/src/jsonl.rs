@@ -94,9 +94,13 @@ fn record(text: &str) -> Result<Paper, FieldError> {
             Source::parse(&s).ok_or_else(|| field_err("source", format!("unknown source `{s}`")))?
         }
     };
-    let authors = strings(&obj, "authors")?;
-    paperscout_model::check_paper_text(&title, &abstract_text, &authors)
+    let (mut title, mut abstract_text) = (title, abstract_text);
+    let mut authors = strings(&obj, "authors")?;
+    paperscout_model::check_paper_text(&mut title, &mut abstract_text, &mut authors)
         .map_err(|(field, message)| field_err(field, message))?;
+    if title.trim().is_empty() {
+        return Err(field_err("title", "empty"));
+    }
     Ok(Paper {
         id,
         title,

@@ -94,8 +94,9 @@ impl<R: BufRead> Iterator for Listing<R> {
                 )))
             }
         };
+        let mut abstract_text = abstract_text;
         if let Err((field, message)) =
-            paperscout_model::check_paper_text(&title, &abstract_text, &[])
+            paperscout_model::check_paper_text(&mut title, &mut abstract_text, &mut [])
         {
             return Some(Err(self.lines.error(title_line, Some(field), message)));
         }

@@ -10,6 +10,6 @@ pub use id::{PaperId, PaperIdError};
 pub use paper::{embedding_text, Links, Paper, Source};
 pub use search::{Hit, SearchMode, SearchModeError, Snippet};
 pub use text::{
-    check_paper_text, clean_text, normalize_title, normalize_whitespace, MAX_ABSTRACT_CHARS,
-    MAX_TITLE_CHARS,
+    check_paper_text, clean_text, normalize_title, normalize_whitespace, strip_controls,
+    MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS,
 };

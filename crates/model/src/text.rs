@@ -303,19 +303,47 @@ pub const MAX_ABSTRACT_CHARS: usize = 50_000;
 pub const MAX_AUTHORS: usize = 10_000;
 pub const MAX_AUTHOR_CHARS: usize = 1_000;
 
-/// Checks the text a paper will be shown and indexed with: within the size limits above and
-/// free of control characters (white space aside). On failure, the field and what is wrong.
+/// `s` without control characters (white space aside), which no source means to send: the
+/// C1 controls that text decoded as Latin-1 instead of Windows-1252 carries (SciFact has
+/// U+0096 for an en dash) become the characters they stood for, and the rest are dropped, so
+/// nothing stored or shown can move a terminal's cursor or hide text.
+pub fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    // Windows-1252's printable characters at 0x80..=0x9F (`\0`: undefined there).
+    const CP1252: [char; 32] = [
+        '€', '\0', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\0', 'Ž', '\0', '\0',
+        '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\0', 'ž', 'Ÿ',
+    ];
+    s.chars()
+        .filter_map(|c| {
+            if !c.is_control() || c.is_whitespace() {
+                return Some(c);
+            }
+            match c as u32 {
+                n @ 0x80..=0x9f => Some(CP1252[(n - 0x80) as usize]).filter(|&m| m != '\0'),
+                _ => None,
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Cleans a paper's text of control characters ([`strip_controls`]) and checks it is within
+/// the size limits above. On failure, the field and what is wrong.
 pub fn check_paper_text(
-    title: &str,
-    abstract_text: &str,
-    authors: &[String],
+    title: &mut String,
+    abstract_text: &mut String,
+    authors: &mut [String],
 ) -> Result<(), (&'static str, String)> {
-    fn check(field: &'static str, text: &str, max: usize) -> Result<(), (&'static str, String)> {
-        if let Some(c) = text.chars().find(|c| c.is_control() && !c.is_whitespace()) {
-            return Err((
-                field,
-                format!("contains the control character U+{:04X}", c as u32),
-            ));
+    fn check(
+        field: &'static str,
+        text: &mut String,
+        max: usize,
+    ) -> Result<(), (&'static str, String)> {
+        if let std::borrow::Cow::Owned(clean) = strip_controls(text) {
+            *text = clean;
         }
         let n = text.chars().count();
         if n > max {
@@ -341,26 +369,33 @@ pub fn check_paper_text(
 mod limit_tests {
     use super::*;
 
+    fn check(
+        title: &str,
+        abstract_text: &str,
+        authors: &[&str],
+    ) -> Result<(String, String, Vec<String>), &'static str> {
+        let (mut t, mut a) = (title.to_string(), abstract_text.to_string());
+        let mut au: Vec<String> = authors.iter().map(|s| s.to_string()).collect();
+        check_paper_text(&mut t, &mut a, &mut au).map_err(|e| e.0)?;
+        Ok((t, a, au))
+    }
+
     #[test]
-    fn paper_text_limits_name_the_field() {
-        assert!(check_paper_text("A title", "An abstract.\nTwo lines.", &["Ada".into()]).is_ok());
-        assert_eq!(
-            check_paper_text("A\u{7}bell", "", &[]).unwrap_err().0,
-            "title"
-        );
+    fn control_characters_are_cleaned_and_sizes_limited() {
+        let (t, a, au) = check(
+            "A\u{7}bell",
+            "Fast\u{96}slow, \u{93}q\u{94}\n\u{0}x",
+            &["\u{1b}[31mred"],
+        )
+        .unwrap();
+        assert_eq!(t, "Abell");
+        assert_eq!(a, "Fast–slow, “q”\nx");
+        assert_eq!(au, ["[31mred"]);
+        assert_eq!(strip_controls("plain\ttext"), "plain\ttext");
         let long = "x".repeat(200_000);
-        let e = check_paper_text(&long, "", &[]).unwrap_err();
-        assert_eq!(e.0, "title");
-        assert!(e.1.contains("200000 characters"), "{}", e.1);
-        assert_eq!(
-            check_paper_text("t", "a\u{0}b", &[]).unwrap_err().0,
-            "abstract"
-        );
-        assert_eq!(
-            check_paper_text("t", "", &["\u{1b}[31mred".into()])
-                .unwrap_err()
-                .0,
-            "authors"
-        );
+        assert_eq!(check(&long, "", &[]).unwrap_err(), "title");
+        assert_eq!(check("t", &long, &[]).unwrap_err(), "abstract");
+        let many: Vec<&str> = vec!["a"; MAX_AUTHORS + 1];
+        assert_eq!(check("t", "", &many).unwrap_err(), "authors");
     }
 }
