@@ -135,6 +135,9 @@ pub struct Engine {
     model_state: Mutex<ModelState>,
     /// The store generation the indexes were last brought up to (see `catch_up`).
     seen_at: Mutex<Option<u64>>,
+    /// The store's embedding stamp the vector index was last brought up to: embeddings another
+    /// process writes after its papers (an ingest that encodes) change no generation.
+    vectors_stamp: Mutex<Option<u64>>,
     /// Held while encoding pending papers, so two callers never encode the same papers.
     encoding: Mutex<()>,
     /// (done, total) of the encoding in progress, for status displays.
@@ -266,6 +269,7 @@ impl Engine {
             embedded_at: Mutex::new(None),
             model_state: Mutex::new(ModelState::NotLoaded),
             seen_at: Mutex::new(None),
+            vectors_stamp: Mutex::new(None),
             encoding: Mutex::new(()),
             encode_progress: Mutex::new(None),
             progress,
@@ -586,18 +590,24 @@ impl Engine {
     /// read of the store's generation.
     pub fn catch_up(&self) -> Result<()> {
         let generation = self.store.generation()?;
+        let stamp = self.store.embedding_stamp()?;
         let mut seen = self.seen_at.lock().unwrap_or_else(|e| e.into_inner());
-        let since = match *seen {
-            Some(g) if g == generation => return Ok(()),
-            Some(g) => g,
-            None => 0,
-        };
-        self.lexical.reload()?;
-        match self.sync_lexical() {
-            Ok(_) => {}
-            // The other process is still writing; it brings the index up to date itself.
-            Err(Error::Index(paperscout_index::Error::Tantivy(e))) if is_lock_failure(&e) => {}
-            Err(e) => return Err(e),
+        let mut seen_stamp = self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        let papers_changed = *seen != Some(generation);
+        // Set when the vector index is loaded; before that there is nothing to add to.
+        let new_embeddings = seen_stamp.filter(|&s| s < stamp);
+        if !papers_changed && new_embeddings.is_none() {
+            return Ok(());
+        }
+        let since = seen.unwrap_or(0);
+        if papers_changed {
+            self.lexical.reload()?;
+            match self.sync_lexical() {
+                Ok(_) => {}
+                // The other process is still writing; it brings the index up to date itself.
+                Err(Error::Index(paperscout_index::Error::Tantivy(e))) if is_lock_failure(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         let loaded = self
             .vectors
@@ -613,15 +623,23 @@ impl Engine {
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         if let (Some(index), Some(model)) = (vectors.as_mut(), model) {
             let mut bad = None;
-            self.store
-                .for_each_embedding_since(&model, since, |key, v| {
-                    if let Err(e) = index.upsert(key, &v) {
-                        bad.get_or_insert(e);
-                    }
-                })?;
+            let mut add = |key, v: Vec<f32>| {
+                if let Err(e) = index.upsert(key, &v) {
+                    bad.get_or_insert(e);
+                }
+            };
+            if papers_changed {
+                self.store
+                    .for_each_embedding_since(&model, since, &mut add)?;
+            }
+            if let Some(after) = new_embeddings {
+                self.store
+                    .for_each_embedding_stamped_after(&model, after, &mut add)?;
+            }
             if let Some(e) = bad {
                 return Err(e.into());
             }
+            *seen_stamp = Some(stamp);
         }
         *seen = Some(generation);
         tracing::debug!(
@@ -678,6 +696,8 @@ impl Engine {
         if slot.is_some() {
             return Ok(());
         }
+        // Read before the scan: embeddings written during it are added by the next catch-up.
+        let stamp = self.store.embedding_stamp()?;
         let mut index = FlatIndex::new(encoder.dim());
         let mut bad = None;
         self.store
@@ -690,6 +710,9 @@ impl Engine {
             return Err(e.into());
         }
         *slot = Some(index);
+        // (After the index lock is let go: `catch_up` takes these two the other way round.)
+        drop(slot);
+        *self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner()) = Some(stamp);
         Ok(())
     }
 

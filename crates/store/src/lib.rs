@@ -61,6 +61,8 @@ impl Error {
     }
 }
 
+const EMBEDDING_STAMP: &str = "embedding_stamp";
+
 /// How long a write waits for another connection's write transaction before giving up with
 /// a busy error (see [`Store::set_busy_timeout`]).
 pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -364,19 +366,63 @@ impl Store {
     ) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stamp = meta_get(&tx, EMBEDDING_STAMP)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+            + 1;
         let mut written = 0;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO embeddings (paper_key, model, content_hash, vector)
-                 SELECT key, ?2, ?3, ?4 FROM papers WHERE key = ?1 AND content_hash = ?3
-                 ON CONFLICT(paper_key, model) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector",
+                "INSERT INTO embeddings (paper_key, model, content_hash, vector, stamp)
+                 SELECT key, ?2, ?3, ?4, ?5 FROM papers WHERE key = ?1 AND content_hash = ?3
+                 ON CONFLICT(paper_key, model) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector, stamp = excluded.stamp",
             )?;
             for (key, hash, vector) in embeddings {
-                written += stmt.execute(params![key, model, hash, vector_to_blob(vector)])?;
+                written +=
+                    stmt.execute(params![key, model, hash, vector_to_blob(vector), stamp])?;
             }
         }
+        meta_set(&tx, EMBEDDING_STAMP, &stamp.to_string())?;
         tx.commit()?;
         Ok(written)
+    }
+
+    /// The stamp of the last write of embeddings (0 before any): it grows with every
+    /// [`Store::put_embeddings`], whichever process made it.
+    pub fn embedding_stamp(&self) -> Result<u64> {
+        Ok(meta_get(&self.conn(), EMBEDDING_STAMP)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Calls `f` with every current embedding from `model` written after stamp `after` (see
+    /// [`Store::embedding_stamp`]).
+    pub fn for_each_embedding_stamped_after(
+        &self,
+        model: &str,
+        after: u64,
+        mut f: impl FnMut(PaperKey, Vec<f32>),
+    ) -> Result<()> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = ?1 AND e.stamp > ?2 AND e.content_hash = p.content_hash
+             ORDER BY e.paper_key",
+        )?;
+        let mut rows = stmt.query(params![model, after as i64])?;
+        while let Some(row) = rows.next()? {
+            let key: PaperKey = row.get(0)?;
+            let blob: Vec<u8> = row.get(1)?;
+            let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
+                key,
+                message: format!(
+                    "embedding blob of {} bytes is not a whole number of f32s",
+                    blob.len()
+                ),
+            })?;
+            f(key, vector);
+        }
+        Ok(())
     }
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).

@@ -130,6 +130,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // undated papers): the feed's own order, and the few papers a source upvoted.
     "CREATE INDEX papers_feed ON papers (listed_at DESC, key ASC);
      CREATE INDEX papers_upvoted ON papers (listed_at) WHERE upvotes > 0;",
+    // 6: each write of embeddings is stamped, so a running server finds the embeddings another
+    // process (an ingest that encodes) wrote after the papers, which no generation marks.
+    "ALTER TABLE embeddings ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX embeddings_stamp ON embeddings (model, stamp);",
 ];
 
 /// Work a migration needs beyond SQL, run in its transaction.

@@ -631,3 +631,60 @@ fn an_ingest_waits_for_another_process_holding_the_index_writer() {
         ["Egrets wait their turn"]
     );
 }
+
+#[test]
+fn embeddings_another_process_writes_after_its_papers_reach_the_vector_index() {
+    // A running server catches up with an ingest's papers before that ingest has encoded them;
+    // the embeddings come later and change no generation. They used to be missed until restart.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = open(&data, false);
+    let seed = jsonl(
+        dir.path(),
+        "seed.jsonl",
+        &[paper_line(
+            "2401.00021",
+            "Kingfishers dive",
+            "Kingfishers dive for fish.",
+        )],
+    );
+    server
+        .ingest(
+            &[input(&seed)],
+            IngestOptions {
+                encode: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        server
+            .search("kingfisher", SearchMode::Semantic, 1)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let ingest = open(&data, false);
+    let file = jsonl(
+        dir.path(),
+        "late.jsonl",
+        &[paper_line(
+            "2401.00022",
+            "Herons wade in shallow water",
+            "Herons stand still and wait.",
+        )],
+    );
+    ingest
+        .ingest(&[input(&file)], IngestOptions::default())
+        .unwrap();
+    server.catch_up().unwrap();
+    ingest.ensure_embeddings().unwrap();
+    // The server's next upkeep round; then, as under a server, no encoding on the request path.
+    server.catch_up().unwrap();
+    server.set_background(true);
+    let hits = server
+        .search("herons wading birds", SearchMode::Semantic, 1)
+        .unwrap();
+    assert_eq!(titles(&hits), ["Herons wade in shallow water"]);
+}
