@@ -218,6 +218,15 @@ fn origin(url: &str) -> Option<String> {
 /// Where a redirect from `source` to `location` leads, if it stays on the source's origin.
 fn same_origin_target(source: &str, location: &str) -> Option<String> {
     let location = location.trim();
+    // URL parsers end an http authority at `\` too (`http://evil\@good/` goes to `evil`):
+    // such a location is refused rather than second-guessed.
+    if location.contains('\\')
+        || location
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return None;
+    }
     let base = origin(source)?;
     if location.starts_with('/') && !location.starts_with("//") {
         return Some(format!("{base}{location}"));
@@ -251,6 +260,10 @@ mod tests {
         );
         assert_eq!(same_origin_target(src, "http://evil.example/steal"), None);
         assert_eq!(same_origin_target(src, "//evil.example/x"), None);
+        assert_eq!(
+            same_origin_target(src, "http://evil.example\\@oai.example.org:8080/x"),
+            None
+        );
         assert_eq!(
             same_origin_target(src, "https://oai.example.org:8080/oai"),
             None
