@@ -63,6 +63,26 @@ impl Error {
 
 const EMBEDDING_STAMP: &str = "embedding_stamp";
 
+/// Calls `f` with each `(paper_key, vector)` row of `rows`.
+fn each_embedding(
+    mut rows: rusqlite::Rows<'_>,
+    mut f: impl FnMut(PaperKey, Vec<f32>),
+) -> Result<()> {
+    while let Some(row) = rows.next()? {
+        let key: PaperKey = row.get(0)?;
+        let blob: Vec<u8> = row.get(1)?;
+        let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
+            key,
+            message: format!(
+                "embedding blob of {} bytes is not a whole number of f32s",
+                blob.len()
+            ),
+        })?;
+        f(key, vector);
+    }
+    Ok(())
+}
+
 /// How long a write waits for another connection's write transaction before giving up with
 /// a busy error (see [`Store::set_busy_timeout`]).
 pub const DEFAULT_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -401,7 +421,7 @@ impl Store {
         &self,
         model: &str,
         after: u64,
-        mut f: impl FnMut(PaperKey, Vec<f32>),
+        f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -409,20 +429,9 @@ impl Store {
              WHERE e.model = ?1 AND e.stamp > ?2 AND e.content_hash = p.content_hash
              ORDER BY e.paper_key",
         )?;
-        let mut rows = stmt.query(params![model, after as i64])?;
-        while let Some(row) = rows.next()? {
-            let key: PaperKey = row.get(0)?;
-            let blob: Vec<u8> = row.get(1)?;
-            let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
-                key,
-                message: format!(
-                    "embedding blob of {} bytes is not a whole number of f32s",
-                    blob.len()
-                ),
-            })?;
-            f(key, vector);
-        }
-        Ok(())
+        let rows = stmt.query(params![model, after as i64])?;
+        let done = each_embedding(rows, f);
+        done
     }
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).
@@ -435,7 +444,7 @@ impl Store {
         &self,
         model: &str,
         generation: u64,
-        mut f: impl FnMut(PaperKey, Vec<f32>),
+        f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -443,20 +452,9 @@ impl Store {
              WHERE e.model = ?1 AND e.content_hash = p.content_hash AND p.generation > ?2
              ORDER BY e.paper_key",
         )?;
-        let mut rows = stmt.query(params![model, generation as i64])?;
-        while let Some(row) = rows.next()? {
-            let key: PaperKey = row.get(0)?;
-            let blob: Vec<u8> = row.get(1)?;
-            let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
-                key,
-                message: format!(
-                    "embedding blob of {} bytes is not a whole number of f32s",
-                    blob.len()
-                ),
-            })?;
-            f(key, vector);
-        }
-        Ok(())
+        let rows = stmt.query(params![model, generation as i64])?;
+        let done = each_embedding(rows, f);
+        done
     }
 
     /// The stored embedding of one paper, if current.
