@@ -114,7 +114,7 @@ impl Store {
 
     /// The latest run of every harvest, by harvest name.
     pub fn last_harvests(&self) -> Result<Vec<HarvestRun>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare(&format!(
             "{SELECT_RUN} WHERE id IN (SELECT MAX(id) FROM harvests GROUP BY harvest) ORDER BY harvest"
         ))?;
@@ -124,7 +124,7 @@ impl Store {
 
     /// The latest `limit` runs of `harvest`, newest first.
     pub fn harvest_runs(&self, harvest: &str, limit: usize) -> Result<Vec<HarvestRun>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare(&format!(
             "{SELECT_RUN} WHERE harvest = ?1 ORDER BY id DESC LIMIT ?2"
         ))?;

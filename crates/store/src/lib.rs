@@ -113,6 +113,16 @@ pub struct UpsertReport {
     pub generation: u64,
 }
 
+/// What [`Store::put_embeddings`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbeddingsWritten {
+    /// Embeddings stored (those of papers changed meanwhile are dropped).
+    pub written: usize,
+    /// The embedding stamp this write took: the one before it is `stamp - 1`, so a reader
+    /// that had seen every write up to that one has now seen every write up to this one.
+    pub stamp: u64,
+}
+
 /// A paper whose embedding (for some model) is missing or stale.
 #[derive(Debug, Clone)]
 pub struct PendingEmbedding {
@@ -121,10 +131,46 @@ pub struct PendingEmbedding {
     pub text: String,
 }
 
+/// Read connections kept open for reuse; more are opened while that many are busy.
+const IDLE_READERS: usize = 8;
+
 #[derive(Debug)]
 pub struct Store {
+    /// The one connection that writes: every write transaction goes through it.
     conn: Mutex<Connection>,
+    /// Idle read-only connections (file stores only). In WAL mode a reader never waits for a
+    /// writer, so pages and searches go on while a vote waits for another process's ingest to
+    /// let go of the write lock, or while an ingest streams papers through the writer.
+    readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+}
+
+/// A connection to read with: one from the reader pool (given back when dropped), or the
+/// writer for an in-memory store, which no second connection can see.
+enum ReadConn<'a> {
+    Pooled(&'a Store, Option<Connection>),
+    Writer(MutexGuard<'a, Connection>),
+}
+
+impl std::ops::Deref for ReadConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            ReadConn::Pooled(_, conn) => conn.as_ref().expect("held until drop"),
+            ReadConn::Writer(guard) => guard,
+        }
+    }
+}
+
+impl Drop for ReadConn<'_> {
+    fn drop(&mut self) {
+        if let ReadConn::Pooled(store, conn) = self {
+            let mut idle = store.readers.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < IDLE_READERS {
+                idle.extend(conn.take());
+            }
+        }
+    }
 }
 
 impl Store {
@@ -171,8 +217,38 @@ impl Store {
         schema::migrate(&conn, &path)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             path,
         })
+    }
+
+    fn is_in_memory(&self) -> bool {
+        self.path.as_os_str() == ":memory:"
+    }
+
+    /// A connection for reads (see [`Store::readers`]).
+    fn read(&self) -> Result<ReadConn<'_>> {
+        if self.is_in_memory() {
+            return Ok(ReadConn::Writer(self.conn()));
+        }
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| Error::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
+                conn
+            }
+        };
+        Ok(ReadConn::Pooled(self, Some(conn)))
     }
 
     pub fn path(&self) -> &Path {
@@ -195,21 +271,21 @@ impl Store {
 
     /// The generation of the last write that changed papers; 0 for an empty store.
     pub fn generation(&self) -> Result<u64> {
-        Ok(meta_get(&self.conn(), "generation")?
+        Ok(meta_get(&*self.read()?, "generation")?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
     }
 
     pub fn count(&self) -> Result<usize> {
         Ok(self
-            .conn()
+            .read()?
             .query_row("SELECT COUNT(*) FROM papers", [], |r| r.get::<_, i64>(0))?
             as usize)
     }
 
     /// Number of papers per source, sorted by source.
     pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare("SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source")?;
         let rows = stmt.query_map([], |r| {
@@ -219,7 +295,7 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        meta_get(&self.conn(), key)
+        meta_get(&*self.read()?, key)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -274,7 +350,7 @@ impl Store {
 
     /// The paper known by `id`: its id, one of its aliases, or (for `title:` ids) its title.
     pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "{SELECT_PAPER} WHERE key = (SELECT paper_key FROM paper_ids WHERE id = ?1 ORDER BY paper_key LIMIT 1)"
         ))?;
@@ -285,7 +361,7 @@ impl Store {
     }
 
     pub fn get_by_key(&self, key: PaperKey) -> Result<Option<StoredPaper>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
         stmt.query_row([key], row_raw)
             .optional()?
@@ -295,7 +371,7 @@ impl Store {
 
     /// The papers with these keys, in the order asked; unknown keys are left out.
     pub fn get_many(&self, keys: &[PaperKey]) -> Result<Vec<StoredPaper>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
         let mut out = Vec::with_capacity(keys.len());
         for &key in keys {
@@ -313,7 +389,7 @@ impl Store {
         generation: u64,
         mut f: impl FnMut(StoredPaper) -> Result<()>,
     ) -> Result<()> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare(&format!(
             "{SELECT_PAPER} WHERE generation > ?1 ORDER BY key"
         ))?;
@@ -326,7 +402,7 @@ impl Store {
 
     /// Number of papers changed after `generation`.
     pub fn count_since(&self, generation: u64) -> Result<usize> {
-        Ok(self.conn().query_row(
+        Ok(self.read()?.query_row(
             "SELECT COUNT(*) FROM papers WHERE generation > ?1",
             [generation as i64],
             |r| r.get::<_, i64>(0),
@@ -346,7 +422,7 @@ impl Store {
         after: PaperKey,
         limit: usize,
     ) -> Result<Vec<PendingEmbedding>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT p.key, p.content_hash, p.title, p.abstract FROM papers p
              LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
@@ -368,7 +444,7 @@ impl Store {
 
     /// How many papers [`Store::pending_embeddings`] would list.
     pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
-        Ok(self.conn().query_row(
+        Ok(self.read()?.query_row(
             "SELECT COUNT(*) FROM papers p
              LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
              WHERE e.content_hash IS NULL OR e.content_hash != p.content_hash",
@@ -383,7 +459,7 @@ impl Store {
         &self,
         model: &str,
         embeddings: &[(PaperKey, String, Vec<f32>)],
-    ) -> Result<usize> {
+    ) -> Result<EmbeddingsWritten> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stamp = meta_get(&tx, EMBEDDING_STAMP)?
@@ -404,13 +480,16 @@ impl Store {
         }
         meta_set(&tx, EMBEDDING_STAMP, &stamp.to_string())?;
         tx.commit()?;
-        Ok(written)
+        Ok(EmbeddingsWritten {
+            written,
+            stamp: stamp as u64,
+        })
     }
 
     /// The stamp of the last write of embeddings (0 before any): it grows with every
     /// [`Store::put_embeddings`], whichever process made it.
     pub fn embedding_stamp(&self) -> Result<u64> {
-        Ok(meta_get(&self.conn(), EMBEDDING_STAMP)?
+        Ok(meta_get(&*self.read()?, EMBEDDING_STAMP)?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
     }
@@ -423,7 +502,7 @@ impl Store {
         after: u64,
         f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare(
             "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
              WHERE e.model = ?1 AND e.stamp > ?2 AND e.content_hash = p.content_hash
@@ -446,7 +525,7 @@ impl Store {
         generation: u64,
         f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare(
             "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
              WHERE e.model = ?1 AND e.content_hash = p.content_hash AND p.generation > ?2
@@ -459,7 +538,7 @@ impl Store {
 
     /// The stored embedding of one paper, if current.
     pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let blob: Option<Vec<u8>> = conn
             .query_row(
                 "SELECT e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key

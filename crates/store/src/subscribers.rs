@@ -415,7 +415,7 @@ impl Store {
     }
 
     pub fn active_subscribers(&self) -> Result<Vec<Subscriber>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE status = 'active' ORDER BY id"
         ))?;
@@ -492,7 +492,7 @@ impl Store {
 
     /// The papers already sent (or claimed for sending) to a subscriber.
     pub fn sent_papers(&self, subscriber_id: i64) -> Result<HashSet<PaperKey>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT paper_key FROM digest_papers WHERE subscriber_id = ?1")?;
         let rows = stmt.query_map([subscriber_id], |r| r.get(0))?;
@@ -501,7 +501,7 @@ impl Store {
 
     /// Up to `limit` queued mails whose next attempt is due at `now`, oldest first.
     pub fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT o.id, o.subscriber_id, s.status, o.kind, o.local_date, o.recipient, o.message,
                     o.attempts
@@ -577,7 +577,7 @@ impl Store {
     }
 
     pub fn outbox_stats(&self) -> Result<OutboxStats> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
         let mut out = OutboxStats::default();
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -604,7 +604,7 @@ impl Store {
 
     /// The largest key of a paper added before `at` (Unix seconds); 0 if none.
     pub fn last_key_added_before(&self, at: i64) -> Result<PaperKey> {
-        Ok(self.conn().query_row(
+        Ok(self.read()?.query_row(
             "SELECT COALESCE(MAX(key), 0) FROM papers
              WHERE CAST(strftime('%s', added_at) AS INTEGER) < ?1",
             [at],
@@ -614,7 +614,7 @@ impl Store {
 
     /// Keys of the papers added after `key`, in order.
     pub fn keys_after(&self, key: PaperKey) -> Result<Vec<PaperKey>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached("SELECT key FROM papers WHERE key > ?1 ORDER BY key")?;
         let rows = stmt.query_map([key], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

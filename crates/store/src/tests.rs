@@ -276,7 +276,7 @@ fn embeddings_follow_content_changes() {
         .iter()
         .map(|p| (p.key, p.content_hash.clone(), vec![p.key as f32, 0.5]))
         .collect();
-    assert_eq!(store.put_embeddings("m", &rows).unwrap(), 2);
+    assert_eq!(store.put_embeddings("m", &rows).unwrap().written, 2);
     assert!(store.pending_embeddings("m").unwrap().is_empty());
     assert_eq!(store.pending_embeddings("other-model").unwrap().len(), 2);
 
@@ -300,7 +300,8 @@ fn embeddings_follow_content_changes() {
     assert_eq!(
         store
             .put_embeddings("m", &[(pending[0].key, "stale".into(), vec![1.0])])
-            .unwrap(),
+            .unwrap()
+            .written,
         0
     );
 }

@@ -70,7 +70,7 @@ impl Store {
     /// All-time vote counts of `keys`: votes cast here plus the upvotes the paper's source
     /// reported (Hugging Face daily papers). Papers without votes are absent.
     pub fn vote_counts(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, usize>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
             "SELECT (SELECT COUNT(*) FROM votes WHERE paper_key = ?1)
                     + COALESCE((SELECT upvotes FROM papers WHERE key = ?1), 0)",
@@ -87,7 +87,7 @@ impl Store {
 
     /// Which of `keys` `voter` has voted for.
     pub fn voted_by(&self, voter: &str, keys: &[PaperKey]) -> Result<HashSet<PaperKey>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT 1 FROM votes WHERE paper_key = ?1 AND voter = ?2")?;
         let mut out = HashSet::new();
@@ -109,7 +109,7 @@ impl Store {
     /// ranks these: the top of the full ranking is always among them, because a paper without
     /// votes scores lower the older it is, inside the window or out.
     pub fn trending_candidates(&self, since: i64, recent: usize) -> Result<Vec<Candidate>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut out: HashMap<PaperKey, Candidate> = HashMap::new();
         // Inside the window, a paper without votes ranks by age alone, so the newest `recent`
         // stand for all of them: the query reads a bounded number of rows however many papers
@@ -163,7 +163,7 @@ impl Store {
 
     /// Keys of papers in feed order, newest first.
     pub fn newest(&self, offset: usize, limit: usize) -> Result<Vec<PaperKey>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt = conn.prepare_cached(NEWEST_SQL)?;
         let rows = stmt.query_map(params![limit as i64, offset as i64], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -171,7 +171,7 @@ impl Store {
 
     /// The filterable fields of `keys` (unknown keys are absent).
     pub fn facets(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, Facets>> {
-        let conn = self.conn();
+        let conn = self.read()?;
         let mut stmt =
             conn.prepare_cached("SELECT published, categories FROM papers WHERE key = ?1")?;
         let mut out = HashMap::with_capacity(keys.len());
