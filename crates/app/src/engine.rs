@@ -135,6 +135,9 @@ pub struct Engine {
     model_state: Mutex<ModelState>,
     /// The store generation the indexes were last brought up to (see `catch_up`).
     seen_at: Mutex<Option<u64>>,
+    /// Set when a catch-up found another process's index writer busy: the next one reloads
+    /// the lexical index again, whether or not the store changed meanwhile.
+    lexical_behind: AtomicBool,
     /// The store's embedding stamp the vector index was last brought up to: embeddings another
     /// process writes after its papers (an ingest that encodes) change no generation.
     vectors_stamp: Mutex<Option<u64>>,
@@ -243,6 +246,54 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Adds embeddings read from the store to the vector index a piece at a time, taking the
+/// index's write lock only while it adds a piece.
+struct VectorAdder<'a> {
+    vectors: &'a RwLock<Option<FlatIndex>>,
+    pending: Vec<(Key, Vec<f32>)>,
+    bad: Option<paperscout_index::Error>,
+}
+
+impl<'a> VectorAdder<'a> {
+    const PIECE: usize = 1024;
+
+    fn new(vectors: &'a RwLock<Option<FlatIndex>>) -> Self {
+        VectorAdder {
+            vectors,
+            pending: Vec::with_capacity(Self::PIECE),
+            bad: None,
+        }
+    }
+
+    fn add(&mut self, key: Key, vector: Vec<f32>) {
+        self.pending.push((key, vector));
+        if self.pending.len() >= Self::PIECE {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        // (Dropped meanwhile by `reindex --reencode`: the next load reads everything.)
+        if let Some(index) = slot.as_mut() {
+            for (key, vector) in self.pending.drain(..) {
+                if let Err(e) = index.upsert(key, &vector) {
+                    self.bad.get_or_insert(e);
+                }
+            }
+        }
+        self.pending.clear();
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.flush();
+        match self.bad {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Engine {
     /// Opens the data dir (creating it, with the demo corpus unless `config.demo` is false) and
     /// brings the lexical index up to date with the store.
@@ -270,6 +321,7 @@ impl Engine {
             model_state: Mutex::new(ModelState::NotLoaded),
             seen_at: Mutex::new(None),
             vectors_stamp: Mutex::new(None),
+            lexical_behind: AtomicBool::new(false),
             encoding: Mutex::new(()),
             encode_progress: Mutex::new(None),
             progress,
@@ -304,6 +356,7 @@ impl Engine {
                 tracing::warn!(
                     "another paperscout is updating the index; searching its last commit"
                 );
+                engine.lexical_behind.store(true, Ordering::SeqCst);
             }
             Err(e) => return Err(e),
         }
@@ -560,15 +613,27 @@ impl Engine {
                 .zip(vectors)
                 .map(|(p, v)| (p.key, p.content_hash.clone(), v))
                 .collect();
-            self.store.put_embeddings(encoder.model_key(), &rows)?;
-            if let Some(index) = self
+            let written = self.store.put_embeddings(encoder.model_key(), &rows)?;
+            let added = match self
                 .vectors
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .as_mut()
             {
-                for (key, _, v) in &rows {
-                    index.upsert(*key, v)?;
+                Some(index) => {
+                    for (key, _, v) in &rows {
+                        index.upsert(*key, v)?;
+                    }
+                    true
+                }
+                None => false,
+            };
+            if added {
+                // The index holds this write now: if it had seen every write before it, the
+                // next catch-up need not read these embeddings back from the store.
+                let mut seen = self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner());
+                if *seen == Some(written.stamp - 1) {
+                    *seen = Some(written.stamp);
                 }
             }
             self.progress.advance(chunk.len() as u64);
@@ -596,49 +661,42 @@ impl Engine {
         let papers_changed = *seen != Some(generation);
         // Set when the vector index is loaded; before that there is nothing to add to.
         let new_embeddings = seen_stamp.filter(|&s| s < stamp);
-        if !papers_changed && new_embeddings.is_none() {
+        let lexical_behind = self.lexical_behind.load(Ordering::SeqCst);
+        if !papers_changed && new_embeddings.is_none() && !lexical_behind {
             return Ok(());
         }
         let since = seen.unwrap_or(0);
-        if papers_changed {
+        if papers_changed || lexical_behind {
             self.lexical.reload()?;
-            match self.sync_lexical() {
-                Ok(_) => {}
-                // The other process is still writing; it brings the index up to date itself.
-                Err(Error::Index(paperscout_index::Error::Tantivy(e))) if is_lock_failure(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let loaded = self
-            .vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some();
-        // (The encoder is loaded when the vectors are; ask before taking the index lock.)
-        let model = if loaded {
-            Some(self.encoder()?.model_key().to_string())
-        } else {
-            None
-        };
-        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        if let (Some(index), Some(model)) = (vectors.as_mut(), model) {
-            let mut bad = None;
-            let mut add = |key, v: Vec<f32>| {
-                if let Err(e) = index.upsert(key, &v) {
-                    bad.get_or_insert(e);
+            let behind = match self.sync_lexical() {
+                Ok(_) => false,
+                // The other process is still writing and brings the index up to date itself;
+                // look again next time, to make its commit searchable.
+                Err(Error::Index(paperscout_index::Error::Tantivy(e))) if is_lock_failure(&e) => {
+                    true
                 }
+                Err(e) => return Err(e),
             };
+            self.lexical_behind.store(behind, Ordering::SeqCst);
+        }
+        let loaded = self.vectors_loaded();
+        // (The encoder is loaded when the vectors are; ask before taking the index lock.)
+        if let (true, Some(seen_stamp_value)) = (loaded, *seen_stamp) {
+            let model = self.encoder()?.model_key().to_string();
+            // Read in pieces and add each under a short write lock: searches go on meanwhile.
+            let mut adder = VectorAdder::new(&self.vectors);
             if papers_changed {
                 self.store
-                    .for_each_embedding_since(&model, since, &mut add)?;
+                    .for_each_embedding_since(&model, since, |key, v| adder.add(key, v))?;
             }
-            if let Some(after) = new_embeddings {
-                self.store
-                    .for_each_embedding_stamped_after(&model, after, &mut add)?;
+            if new_embeddings.is_some() {
+                self.store.for_each_embedding_stamped_after(
+                    &model,
+                    seen_stamp_value,
+                    |key, v| adder.add(key, v),
+                )?;
             }
-            if let Some(e) = bad {
-                return Err(e.into());
-            }
+            adder.finish()?;
             *seen_stamp = Some(stamp);
         }
         *seen = Some(generation);
@@ -656,12 +714,7 @@ impl Engine {
     fn ensure_vectors(&self) -> Result<()> {
         if self.is_background() {
             // The upkeep thread loads the index and encodes; a request uses what is there.
-            if self
-                .vectors
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some()
-            {
+            if self.vectors_loaded() {
                 return Ok(());
             }
             return Err(Error::Busy("the vector index is loading".into()));
@@ -680,23 +733,26 @@ impl Engine {
         self.load_vectors(&encoder)
     }
 
-    /// Loads the vector index from the stored embeddings, once.
-    fn load_vectors(&self, encoder: &EncoderHandle) -> Result<()> {
-        if self
-            .vectors
+    fn vectors_loaded(&self) -> bool {
+        self.vectors
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
-        {
+    }
+
+    /// Loads the vector index from the stored embeddings, once. The scan runs without the
+    /// index lock (searches never wait for it); an embedding written during it is added by
+    /// the next catch-up, as its stamp is newer than the one read before the scan.
+    fn load_vectors(&self, encoder: &EncoderHandle) -> Result<()> {
+        if self.vectors_loaded() {
             return Ok(());
         }
-        // Hold the write lock while loading: an encoding that commits during the scan then
-        // waits for it, finds the index and adds its vectors, so none is lost.
-        let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() {
+        // Held throughout (the lock order of `catch_up`: this, then the index): a catch-up
+        // waits for the load to finish and record its stamp, and two loads never overlap.
+        let mut seen_stamp = self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        if self.vectors_loaded() {
             return Ok(());
         }
-        // Read before the scan: embeddings written during it are added by the next catch-up.
         let stamp = self.store.embedding_stamp()?;
         let mut index = FlatIndex::new(encoder.dim());
         let mut bad = None;
@@ -709,10 +765,8 @@ impl Engine {
         if let Some(e) = bad {
             return Err(e.into());
         }
-        *slot = Some(index);
-        // (After the index lock is let go: `catch_up` takes these two the other way round.)
-        drop(slot);
-        *self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner()) = Some(stamp);
+        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Some(index);
+        *seen_stamp = Some(stamp);
         Ok(())
     }
 
