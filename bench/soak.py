@@ -74,11 +74,17 @@ def request(src, method, path, body=None, headers=None, timeout=60):
 
 
 def wait_up():
+    """Until the model is loaded and the demo corpus encoded: before that, semantic and hybrid
+    searches are answered 503 `busy` by design, which is not what this soak measures."""
     for _ in range(1200):
         try:
-            if request("127.0.0.1", "GET", "/healthz", timeout=2) == 200:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
+            conn.request("GET", "/healthz")
+            health = json.loads(conn.getresponse().read())
+            conn.close()
+            if health.get("model") == "ready" and not health.get("encoding"):
                 return
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(0.5)
     sys.exit("the server did not come up")

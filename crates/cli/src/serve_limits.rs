@@ -7,12 +7,13 @@ use clap::Args;
 /// Limits that keep one client (or many) from taking the server down.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeLimits {
-    /// Seconds a client has to send a request's headers (slow clients are cut off)
+    /// Seconds a client has to send a request's headers (slow clients are cut off); also the
+    /// longest a keep-alive connection may wait for its next request
     #[arg(long, env = "PAPERSCOUT_HEADER_TIMEOUT", default_value_t = 10, value_name = "S",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout: u64,
-    /// Seconds an idle keep-alive connection stays open
-    #[arg(long, env = "PAPERSCOUT_IDLE_TIMEOUT", default_value_t = 60, value_name = "S",
+    /// Seconds an idle keep-alive connection stays open (at most --header-timeout)
+    #[arg(long, env = "PAPERSCOUT_IDLE_TIMEOUT", default_value_t = 10, value_name = "S",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout: u64,
     /// Open connections in all; more are closed when accepted

@@ -26,9 +26,12 @@ use crate::limit::limit_key;
 /// Limits on connections. The defaults suit a site on one machine behind no proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// A request's head (request line and headers) must arrive within this.
+    /// A request's head (request line and headers) must arrive within this. hyper starts
+    /// this deadline as soon as a connection waits for its next request, so it also bounds
+    /// how long a keep-alive connection may sit idle.
     pub header_timeout: Duration,
-    /// A keep-alive connection with no request running is closed after this.
+    /// A keep-alive connection with no request running is closed after this, or after
+    /// `header_timeout` if that is shorter (see above).
     pub idle_timeout: Duration,
     /// Open connections in all; further ones are closed as soon as they are accepted.
     pub max_connections: usize,
@@ -42,7 +45,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             header_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(10),
             max_connections: 1024,
             max_per_ip: 64,
             drain_timeout: Duration::from_secs(10),

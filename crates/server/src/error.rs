@@ -240,10 +240,14 @@ pub(crate) async fn dress_bare_errors(
         crate::web::error_page(e)
     };
     *new.status_mut() = status;
-    for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            new.headers_mut().insert(name.clone(), value.clone());
-        }
+    // Every value of every header kept (two `Set-Cookie`s stay two), replacing the new body's.
+    let kept =
+        |name: &header::HeaderName| name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH;
+    for name in response.headers().keys().filter(|n| kept(n)) {
+        new.headers_mut().remove(name);
+    }
+    for (name, value) in response.headers().iter().filter(|(n, _)| kept(n)) {
+        new.headers_mut().append(name.clone(), value.clone());
     }
     new
 }
@@ -288,5 +292,40 @@ mod tests {
         assert_eq!(answer.message, "the query is empty");
         let limited = ApiError::rate_limited(3).into_response();
         assert_eq!(limited.headers()[header::RETRY_AFTER], "3");
+    }
+
+    #[tokio::test]
+    async fn dressing_a_bare_error_keeps_every_header_value() {
+        use tower::ServiceExt;
+        let bare = || async {
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [
+                    (header::SET_COOKIE, "a=1"),
+                    (header::SET_COOKIE, "b=2"),
+                    (header::ALLOW, "GET"),
+                ],
+                "plain text",
+            )
+        };
+        let app = axum::Router::new()
+            .route("/api/x", axum::routing::get(bare))
+            .layer(axum::middleware::from_fn(dress_bare_errors));
+        let request = axum::http::Request::get("/api/x")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let answer = app.oneshot(request).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(answer.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
+        let cookies: Vec<_> = answer
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(answer.headers()[header::ALLOW], "GET");
     }
 }

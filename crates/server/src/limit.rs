@@ -180,6 +180,11 @@ impl EncoderGate {
         if map.get(&ip).copied().unwrap_or(0) >= self.limits.per_ip.max(1) {
             return Err(ApiError::rate_limited(1));
         }
+        // The shared queue first: a request turned away because everyone's queue is full
+        // (503, retry) has used none of its address's allowance.
+        let Ok(queue) = self.queue.clone().try_acquire_owned() else {
+            return Err(ApiError::busy(1));
+        };
         if let Some(cost) = &self.cost {
             let units = NonZeroU32::new(units.max(1)).expect("at least 1");
             match cost.check_key_n(&ip, units) {
@@ -192,9 +197,6 @@ impl EncoderGate {
                 Err(_) => return Err(ApiError::invalid("the query is too long to encode")),
             }
         }
-        let Ok(queue) = self.queue.clone().try_acquire_owned() else {
-            return Err(ApiError::busy(1));
-        };
         *map.entry(ip).or_insert(0) += 1;
         Ok(EncoderPermit {
             gate: self.clone(),
@@ -327,5 +329,29 @@ mod tests {
         assert!(gate
             .admit(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)), 10)
             .is_ok());
+    }
+
+    #[test]
+    fn turned_away_by_a_full_queue_costs_nothing() {
+        let gate = EncoderGate::new(EncoderLimits {
+            queue: 1,
+            per_ip: 100,
+            units_per_minute: 60,
+        });
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+        );
+        let held = gate.admit(a, 1).unwrap();
+        // b is told "busy" many times while a's request runs...
+        for _ in 0..10 {
+            let e = gate.admit(b, 10).err().unwrap();
+            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        }
+        drop(held);
+        // ...and still has its whole burst (20 units) afterwards.
+        let first = gate.admit(b, 10).unwrap();
+        drop(first);
+        assert!(gate.admit(b, 10).is_ok());
     }
 }

@@ -36,8 +36,9 @@ fn has_cookie(headers: &axum::http::HeaderMap, key: &axum_extra::extract::cookie
 }
 
 /// Middleware: a request that came without the voter cookie gets one with the answer (unless
-/// the handler set it already), so that a vote can require a cookie this server issued; and
-/// no answer that sets a cookie, nor any page that holds a subscriber's token, is cached.
+/// the handler set it already), so that a vote can require a cookie this server issued; no
+/// answer that sets a cookie, nor any page that holds a subscriber's token, is stored by any
+/// cache; and no other answer to a visit is kept by a shared cache.
 pub(crate) async fn cookies(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
@@ -71,6 +72,12 @@ pub(crate) async fn cookies(
     }
     if private || headers.contains_key(header::SET_COOKIE) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else if visit && !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages carry the visitor's CSRF token and votes: never from a shared cache.
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
     }
     response
 }

@@ -153,8 +153,24 @@ async fn cookies_are_issued_on_first_visit_and_private_pages_are_not_cached() {
         again.cookie().is_none(),
         "a returning visitor keeps its cookie"
     );
+    assert_eq!(again.headers[header::CACHE_CONTROL], "private, no-cache");
     let manage = with_cookie(&app, Method::GET, "/subscription?t=x", Some(&cookie)).await;
     assert_eq!(manage.headers[header::CACHE_CONTROL], "no-store");
+    // A page with forms holds this visitor's CSRF token: no shared cache may keep it.
+    let id = first.json()["papers"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = with_cookie(
+        &app,
+        Method::GET,
+        &format!("/papers/{}", encode(&id)),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("csrf"), "the page has a form");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "private, no-cache");
     let css = get(&app, "/static/style.css").await;
     assert!(css.cookie().is_none(), "static files are no visit");
     assert_ne!(
@@ -171,7 +187,8 @@ async fn a_vote_waits_briefly_for_another_process_then_answers_busy() {
     let engine = tricky(dir.path());
     let mut options = Options::new(SECRET.to_vec());
     options.reads_per_minute = 0;
-    options.write_wait = Duration::from_millis(200);
+    let wait = Duration::from_millis(1500);
+    options.write_wait = wait;
     let app = paperscout_server::router(AppState::new(engine, &options).unwrap());
     let cookie = get(&app, "/api/papers/2402.00002").await.cookie().unwrap();
     // Another process (another engine on the same data dir) holds the store's write lock.
@@ -200,9 +217,29 @@ async fn a_vote_waits_briefly_for_another_process_then_answers_busy() {
     .await
     .unwrap();
     let uri = "/api/papers/2402.00002/upvote";
-    let busy = with_cookie(&app, Method::POST, uri, Some(&cookie)).await;
+    let started = Instant::now();
+    let vote = tokio::spawn({
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move { with_cookie(&app, Method::POST, uri, Some(&cookie)).await }
+    });
+    // While the vote waits for the write lock, reads go on: pages never queue behind it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let page = get(&app, "/api/papers/2402.00002").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let trending = get(&app, "/api/trending").await;
+    assert_eq!(trending.status, StatusCode::OK, "{}", trending.body);
+    assert!(
+        !vote.is_finished(),
+        "the reads answered while the vote was still waiting"
+    );
+    let busy = vote.await.unwrap();
     busy.assert_error(StatusCode::SERVICE_UNAVAILABLE, "busy");
     assert!(busy.headers.contains_key(header::RETRY_AFTER));
+    assert!(
+        started.elapsed() >= wait,
+        "the vote waited for the lock before giving up ({:?})",
+        started.elapsed()
+    );
     tokio::task::spawn_blocking(move || release.wait())
         .await
         .unwrap();
@@ -335,9 +372,11 @@ async fn fetch(addr: SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn slow_idle_and_too_many_connections_are_cut_off() {
+    // The idle timeout is the shorter here, so that it, not hyper's header deadline (which
+    // also runs while a keep-alive connection waits for its next request), closes the idle one.
     let limits = ConnectionLimits {
-        header_timeout: Duration::from_secs(1),
-        idle_timeout: Duration::from_secs(2),
+        header_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(1),
         max_connections: 64,
         max_per_ip: 4,
         drain_timeout: Duration::from_secs(2),
@@ -377,8 +416,8 @@ async fn slow_idle_and_too_many_connections_are_cut_off() {
     let n = idle.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     assert!(
-        closed_within(&mut idle, Duration::from_secs(6)).await,
-        "idle connection closed"
+        closed_within(&mut idle, Duration::from_millis(2500)).await,
+        "idle connection closed after the idle timeout, before the header deadline"
     );
 
     // Per address: 4 connections; a fifth is closed at once.
@@ -399,6 +438,33 @@ async fn slow_idle_and_too_many_connections_are_cut_off() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // And the server still answers.
+    assert!(fetch(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    let _ = stop.send(());
+}
+
+#[tokio::test]
+async fn connections_beyond_the_total_cap_are_closed() {
+    let limits = ConnectionLimits {
+        max_connections: 3,
+        ..ConnectionLimits::default()
+    };
+    let (addr, stop) = real_server(limits).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(addr).await.unwrap();
+    let _ = fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(
+        closed_within(&mut fourth, Duration::from_secs(1)).await,
+        "over the total cap"
+    );
+    // One given back makes room again.
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(fetch(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
     let _ = stop.send(());
 }
