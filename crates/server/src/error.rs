@@ -300,11 +300,11 @@ mod tests {
         let bare = || async {
             (
                 StatusCode::METHOD_NOT_ALLOWED,
-                [
+                axum::response::AppendHeaders([
                     (header::SET_COOKIE, "a=1"),
                     (header::SET_COOKIE, "b=2"),
                     (header::ALLOW, "GET"),
-                ],
+                ]),
                 "plain text",
             )
         };
