@@ -357,6 +357,24 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// Opens `n` connections (kept open: returned), then asserts one more is closed at once.
+async fn fill_then_refused(addr: SocketAddr, n: usize, what: &str) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(1)).await,
+        "{what}"
+    );
+    held
+}
+
 async fn fetch(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -421,19 +439,7 @@ async fn slow_idle_and_too_many_connections_are_cut_off() {
     );
 
     // Per address: 4 connections; a fifth is closed at once.
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(TcpStream::connect(addr).await.unwrap());
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut fifth = TcpStream::connect(addr).await.unwrap();
-    let _ = fifth
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await;
-    assert!(
-        closed_within(&mut fifth, Duration::from_secs(1)).await,
-        "over the per-IP cap"
-    );
+    let held = fill_then_refused(addr, 4, "over the per-IP cap").await;
     drop(held);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -449,19 +455,7 @@ async fn connections_beyond_the_total_cap_are_closed() {
         ..ConnectionLimits::default()
     };
     let (addr, stop) = real_server(limits).await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        held.push(TcpStream::connect(addr).await.unwrap());
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut fourth = TcpStream::connect(addr).await.unwrap();
-    let _ = fourth
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await;
-    assert!(
-        closed_within(&mut fourth, Duration::from_secs(1)).await,
-        "over the total cap"
-    );
+    let mut held = fill_then_refused(addr, 3, "over the total cap").await;
     // One given back makes room again.
     held.pop();
     tokio::time::sleep(Duration::from_millis(300)).await;
