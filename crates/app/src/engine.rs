@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::feed::TrendingParams;
 use crate::{Error, Progress, Result};
+use paperscout_model::sync::{MutexExt, RwLockExt};
 
 /// The bundled demo corpus: 228 papers about deep encoders, as a papers page lists them.
 pub const DEMO_LISTING: &str = include_str!("../../../data/encoder-papers.txt");
@@ -55,6 +56,25 @@ pub struct Config {
     /// How the encoder computes; int8 vectors are kept apart from fp32 ones (own model key).
     pub precision: paperscout_encoder::Precision,
     pub trending: TrendingParams,
+}
+
+impl Config {
+    /// Texts per encoder forward pass unless told otherwise.
+    pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+    /// The defaults for a data dir: the bundled demo corpus on a new one, the default fusion,
+    /// batch size, precision and trending; change the public fields for anything else.
+    pub fn new(data_dir: PathBuf, model: ModelSpec) -> Config {
+        Config {
+            data_dir,
+            model,
+            demo: true,
+            fusion: Fusion::DEFAULT,
+            batch_size: Self::DEFAULT_BATCH_SIZE,
+            precision: Default::default(),
+            trending: TrendingParams::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -273,7 +293,7 @@ impl<'a> VectorAdder<'a> {
     }
 
     fn flush(&mut self) {
-        let mut slot = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.vectors.write_unpoisoned();
         // (Dropped meanwhile by `reindex --reencode`: the next load reads everything.)
         if let Some(index) = slot.as_mut() {
             for (key, vector) in self.pending.drain(..) {
@@ -360,8 +380,7 @@ impl Engine {
             }
             Err(e) => return Err(e),
         }
-        *engine.seen_at.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(engine.store.generation()?);
+        *engine.seen_at.lock_unpoisoned() = Some(engine.store.generation()?);
         Ok(engine)
     }
 
@@ -382,7 +401,7 @@ impl Engine {
     /// The target generation is read once the writer is held, so whichever process indexes
     /// last brings the index up to every write committed before it began.
     fn sync_lexical_waiting(&self, wait: Duration) -> Result<usize> {
-        let _guard = self.lexical_sync.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = self.lexical_sync.lock_unpoisoned();
         if self.lexical.generation()? == self.store.generation()? {
             return Ok(0);
         }
@@ -432,11 +451,11 @@ impl Engine {
 
     /// The encoder, loaded on first use.
     pub fn encoder(&self) -> Result<EncoderHandle> {
-        let mut slot = self.encoder.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.encoder.lock_unpoisoned();
         if let Some(handle) = slot.as_ref() {
             return Ok(handle.clone());
         }
-        let set = |state| *self.model_state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        let set = |state| *self.model_state.lock_unpoisoned() = state;
         set(ModelState::Loading);
         let loaded = resolve(&self.config.model).and_then(|model| {
             tracing::info!(model = %model.name, how = %model.how, precision = %self.config.precision, "loading the sentence encoder");
@@ -514,7 +533,7 @@ impl Engine {
         }
         let encoder = self.encoder()?;
         self.load_vectors(&encoder)?;
-        let _encoding = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
+        let _encoding = self.encoding.lock_unpoisoned();
         self.encode_pending(&encoder)
     }
 
@@ -540,7 +559,7 @@ impl Engine {
     /// for an encoding already running elsewhere to finish first.
     pub fn ensure_embeddings(&self) -> Result<usize> {
         let encoder = self.encoder()?;
-        let _encoding = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
+        let _encoding = self.encoding.lock_unpoisoned();
         self.encode_pending(&encoder)
     }
 
@@ -557,11 +576,8 @@ impl Engine {
     /// Encoding progress and model state, without touching the store.
     pub fn activity(&self) -> Activity {
         Activity {
-            encoding: *self
-                .encode_progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-            model: *self.model_state.lock().unwrap_or_else(|e| e.into_inner()),
+            encoding: *self.encode_progress.lock_unpoisoned(),
+            model: *self.model_state.lock_unpoisoned(),
         }
     }
 
@@ -569,21 +585,16 @@ impl Engine {
         // Read before the scan: a write that lands during it changes the generation, so the
         // next call scans again.
         let generation = self.store.generation()?;
-        if *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) == Some(generation) {
+        if *self.embedded_at.lock_unpoisoned() == Some(generation) {
             return Ok(0);
         }
         let total = self.store.count_pending_embeddings(encoder.model_key())?;
         if total == 0 {
-            *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
+            *self.embedded_at.lock_unpoisoned() = Some(generation);
             return Ok(0);
         }
         self.progress.begin("encoding papers", total as u64);
-        let set_progress = |p| {
-            *self
-                .encode_progress
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = p
-        };
+        let set_progress = |p| *self.encode_progress.lock_unpoisoned() = p;
         set_progress(Some((0, total)));
         // A chunk at a time from the store, so a million pending papers are never all in memory.
         let mut done = 0;
@@ -614,12 +625,7 @@ impl Engine {
                 .map(|(p, v)| (p.key, p.content_hash.clone(), v))
                 .collect();
             let written = self.store.put_embeddings(encoder.model_key(), &rows)?;
-            let added = match self
-                .vectors
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
-            {
+            let added = match self.vectors.write_unpoisoned().as_mut() {
                 Some(index) => {
                     for (key, _, v) in &rows {
                         index.upsert(*key, v)?;
@@ -631,7 +637,7 @@ impl Engine {
             if added {
                 // The index holds this write now: if it had seen every write before it, the
                 // next catch-up need not read these embeddings back from the store.
-                let mut seen = self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner());
+                let mut seen = self.vectors_stamp.lock_unpoisoned();
                 if *seen == Some(written.stamp - 1) {
                     *seen = Some(written.stamp);
                 }
@@ -643,7 +649,7 @@ impl Engine {
         set_progress(None);
         self.progress.end();
         if !self.is_stopping() {
-            *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(generation);
+            *self.embedded_at.lock_unpoisoned() = Some(generation);
         }
         Ok(done)
     }
@@ -656,8 +662,8 @@ impl Engine {
     pub fn catch_up(&self) -> Result<()> {
         let generation = self.store.generation()?;
         let stamp = self.store.embedding_stamp()?;
-        let mut seen = self.seen_at.lock().unwrap_or_else(|e| e.into_inner());
-        let mut seen_stamp = self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen_at.lock_unpoisoned();
+        let mut seen_stamp = self.vectors_stamp.lock_unpoisoned();
         let papers_changed = *seen != Some(generation);
         // Set when the vector index is loaded; before that there is nothing to add to.
         let new_embeddings = seen_stamp.filter(|&s| s < stamp);
@@ -734,10 +740,7 @@ impl Engine {
     }
 
     fn vectors_loaded(&self) -> bool {
-        self.vectors
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.vectors.read_unpoisoned().is_some()
     }
 
     /// Loads the vector index from the stored embeddings, once. The scan runs without the
@@ -749,7 +752,7 @@ impl Engine {
         }
         // Held throughout (the lock order of `catch_up`: this, then the index): a catch-up
         // waits for the load to finish and record its stamp, and two loads never overlap.
-        let mut seen_stamp = self.vectors_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen_stamp = self.vectors_stamp.lock_unpoisoned();
         if self.vectors_loaded() {
             return Ok(());
         }
@@ -765,7 +768,7 @@ impl Engine {
         if let Some(e) = bad {
             return Err(e.into());
         }
-        *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = Some(index);
+        *self.vectors.write_unpoisoned() = Some(index);
         *seen_stamp = Some(stamp);
         Ok(())
     }
@@ -773,7 +776,7 @@ impl Engine {
     /// Runs `f` on the vector index, loading it (and encoding pending papers) first.
     pub(crate) fn with_vectors<T>(&self, f: impl FnOnce(&FlatIndex) -> Result<T>) -> Result<T> {
         self.ensure_vectors()?;
-        let guard = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let guard = self.vectors.read_unpoisoned();
         match guard.as_ref() {
             Some(index) => f(index),
             // Dropped by a concurrent `reindex --reencode`; the next search reloads it.
@@ -864,7 +867,7 @@ impl Engine {
     /// `reencode`, every embedding of the current model is computed afresh.
     pub fn reindex(&self, reencode: bool) -> Result<(usize, usize)> {
         {
-            let _guard = self.lexical_sync.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = self.lexical_sync.lock_unpoisoned();
             let mut batch = self.lexical.batch()?;
             batch.clear()?;
             // An empty commit at generation 0 makes the catch-up below a full rebuild.
@@ -874,8 +877,8 @@ impl Engine {
         if reencode {
             let encoder = self.encoder()?;
             self.store.delete_embeddings(encoder.model_key())?;
-            *self.embedded_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            *self.vectors.write().unwrap_or_else(|e| e.into_inner()) = None;
+            *self.embedded_at.lock_unpoisoned() = None;
+            *self.vectors.write_unpoisoned() = None;
         }
         let encoded = self.ensure_embeddings()?;
         Ok((indexed, encoded))

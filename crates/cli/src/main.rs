@@ -473,13 +473,11 @@ impl Global {
             bail!("--batch-size must be at least 1");
         }
         Ok(Config {
-            data_dir,
-            model,
             demo: demo && !self.no_demo,
             fusion: self.fusion,
             batch_size: self.batch_size,
             precision: self.precision,
-            trending: paperscout_app::TrendingParams::default(),
+            ..Config::new(data_dir, model)
         })
     }
 

@@ -2,6 +2,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use paperscout_app::sync::MutexExt;
 use paperscout_app::Progress;
 
 /// Progress bars on standard error (drawn only when it is a terminal).
@@ -29,24 +30,19 @@ impl Progress for Bars {
         );
         bar.set_message(label.to_string());
         bar.enable_steady_tick(Duration::from_millis(250));
-        if let Some(old) = self
-            .bar
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(bar)
-        {
+        if let Some(old) = self.bar.lock_unpoisoned().replace(bar) {
             old.finish_and_clear();
         }
     }
 
     fn advance(&self, n: u64) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(bar) = self.bar.lock_unpoisoned().as_ref() {
             bar.inc(n);
         }
     }
 
     fn end(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(bar) = self.bar.lock_unpoisoned().take() {
             bar.finish_and_clear();
         }
     }

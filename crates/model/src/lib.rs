@@ -4,6 +4,7 @@
 mod id;
 mod paper;
 mod search;
+pub mod sync;
 mod text;
 
 pub use id::{PaperId, PaperIdError};

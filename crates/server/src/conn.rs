@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::limit::limit_key;
+use paperscout_app::sync::MutexExt;
 
 /// Limits on connections. The defaults suit a site on one machine behind no proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,7 @@ struct Slot {
 
 impl Counts {
     fn take(self: &Arc<Self>, ip: IpAddr, limits: &ConnectionLimits) -> Option<Slot> {
-        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.per_ip.lock_unpoisoned();
         if self.total.load(Ordering::SeqCst) >= limits.max_connections
             || map.get(&ip).copied().unwrap_or(0) >= limits.max_per_ip
         {
@@ -85,7 +86,7 @@ impl Counts {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.counts.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.counts.per_ip.lock_unpoisoned();
         if let Some(n) = map.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -113,7 +114,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.0.last.lock_unpoisoned() = Instant::now();
         self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -226,7 +227,7 @@ async fn connection(
                     continue;
                 }
                 let idle = activity.running.load(Ordering::SeqCst) == 0
-                    && activity.last.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+                    && activity.last.lock_unpoisoned().elapsed()
                         >= limits.idle_timeout;
                 if idle {
                     closing = true;

@@ -19,6 +19,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::{ApiError, AppState};
+use paperscout_app::sync::MutexExt;
 
 pub(crate) type Limiter = Arc<DefaultKeyedRateLimiter<IpAddr>>;
 
@@ -136,11 +137,7 @@ pub(crate) struct EncoderPermit {
 
 impl Drop for EncoderPermit {
     fn drop(&mut self) {
-        let mut map = self
-            .gate
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut map = self.gate.in_flight.lock_unpoisoned();
         if let Some(n) = map.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -176,7 +173,7 @@ impl EncoderGate {
         ip: IpAddr,
         units: u32,
     ) -> Result<EncoderPermit, ApiError> {
-        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.in_flight.lock_unpoisoned();
         if map.get(&ip).copied().unwrap_or(0) >= self.limits.per_ip.max(1) {
             return Err(ApiError::rate_limited(1));
         }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{NaiveDate, Utc};
+use paperscout_model::sync::MutexExt;
 use paperscout_model::{embedding_text, Links, Paper, PaperId, Source};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
@@ -165,7 +166,7 @@ impl std::ops::Deref for ReadConn<'_> {
 impl Drop for ReadConn<'_> {
     fn drop(&mut self) {
         if let ReadConn::Pooled(store, conn) = self {
-            let mut idle = store.readers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = store.readers.lock_unpoisoned();
             if idle.len() < IDLE_READERS {
                 idle.extend(conn.take());
             }
@@ -231,7 +232,7 @@ impl Store {
         if self.is_in_memory() {
             return Ok(ReadConn::Writer(self.conn()));
         }
-        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let idle = self.readers.lock_unpoisoned().pop();
         let conn = match idle {
             Some(conn) => conn,
             None => {
@@ -266,7 +267,7 @@ impl Store {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back on drop), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        self.conn.lock_unpoisoned()
     }
 
     /// The generation of the last write that changed papers; 0 for an empty store.

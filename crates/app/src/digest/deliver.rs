@@ -10,6 +10,7 @@ use paperscout_store::{MailKind, QueuedMail, SubscriberStatus};
 
 use super::Digests;
 use crate::{Error, Result};
+use paperscout_model::sync::MutexExt;
 
 /// Failed attempts before a mail is given up (backoff 1, 2, 4 … 60 minutes: about 5 hours).
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -167,19 +168,19 @@ impl Digests {
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                    let next = queue.lock_unpoisoned().pop_front();
                     let Some(mail) = next else { break };
                     let mut mine = DeliveryReport::default();
                     let result = self.send_one(transport, &mail, now, &mut mine);
-                    let mut r = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut r = shared.lock_unpoisoned();
                     r.sent += mine.sent;
                     r.retrying += mine.retrying;
                     r.failed += mine.failed;
                     drop(r);
                     if let Err(e) = result {
                         // The store failed: stop; leased mails are retried after the lease.
-                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                        queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                        *failure.lock_unpoisoned() = Some(e);
+                        queue.lock_unpoisoned().clear();
                     }
                 });
             }

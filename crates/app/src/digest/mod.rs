@@ -34,6 +34,7 @@ pub use select::{Digest, DigestItem, Reason};
 pub use token::Purpose;
 
 use crate::{Engine, Error, Result};
+use paperscout_model::sync::MutexExt;
 
 /// How long a confirmation link works.
 const CONFIRM_VALID_S: i64 = 7 * 24 * 3600;
@@ -399,7 +400,7 @@ impl Digests {
     /// Builds and queues every digest due at `now` (with `force`, every active subscriber's
     /// digest for their current local day, whatever the hour), then delivers what is queued.
     pub fn run(&self, now: DateTime<Utc>, force: bool) -> Result<RunReport> {
-        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = self.running.lock_unpoisoned();
         let mut report = RunReport::default();
         if self.transport.is_none() {
             return Err(Self::unavailable());
@@ -459,7 +460,7 @@ impl Digests {
 
     /// Sends what is queued in the outbox and due at `now` (confirmations, notices, digests).
     pub fn deliver(&self, now: DateTime<Utc>) -> Result<DeliveryReport> {
-        let _one = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = self.running.lock_unpoisoned();
         self.deliver_locked(now)
     }
 

@@ -10,23 +10,12 @@ use paperscout_app::{
 };
 use paperscout_app::{Filter, TrendingParams, Window};
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("PAPERSCOUT_CACHE_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::env::temp_dir().join("paperscout-test-cache"))
-}
-
 fn config(dir: &Path, demo: bool) -> Config {
-    let mut model = ModelSpec::new(cache_dir());
-    model.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
+    let mut model = ModelSpec::new(paperscout_testkit::cache_dir());
+    model.dir = paperscout_testkit::model_dir();
     Config {
-        data_dir: dir.to_path_buf(),
-        model,
         demo,
-        fusion: Fusion::DEFAULT,
-        batch_size: 32,
-        precision: Default::default(),
-        trending: TrendingParams::default(),
+        ..Config::new(dir.to_path_buf(), model)
     }
 }
 

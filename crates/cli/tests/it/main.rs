@@ -11,12 +11,6 @@ fn data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn cache_dir() -> PathBuf {
-    std::env::var_os("PAPERSCOUT_CACHE_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::env::temp_dir().join("paperscout-test-cache"))
-}
-
 /// `paperscout` with its own data dir, the shared model cache, and no inherited settings.
 fn paperscout(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperscout"));
@@ -26,7 +20,7 @@ fn paperscout(data_dir: &Path) -> Command {
         }
     }
     cmd.env("PAPERSCOUT_DATA_DIR", data_dir)
-        .env("PAPERSCOUT_CACHE_DIR", cache_dir());
+        .env("PAPERSCOUT_CACHE_DIR", paperscout_testkit::cache_dir());
     cmd
 }
 
@@ -314,17 +308,12 @@ fn a_crash_between_claiming_and_sending_a_digest_neither_loses_nor_repeats_it() 
     let sink = MailSink::start();
     // Subscribe and confirm in-process, on the data dir the binary will use.
     {
-        let mut model = ModelSpec::new(cache_dir());
-        model.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
+        let mut model = ModelSpec::new(paperscout_testkit::cache_dir());
+        model.dir = paperscout_testkit::model_dir();
         let engine = Engine::open(
             Config {
-                data_dir: dir.path().to_path_buf(),
-                model,
                 demo: false,
-                fusion: paperscout_app::Fusion::DEFAULT,
-                batch_size: 32,
-                precision: Default::default(),
-                trending: Default::default(),
+                ..Config::new(dir.path().to_path_buf(), model)
             },
             Arc::new(NoProgress),
         )

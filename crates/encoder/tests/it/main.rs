@@ -25,15 +25,9 @@ fn references() -> Vec<Reference> {
         .collect()
 }
 
-fn cache_dir() -> std::path::PathBuf {
-    std::env::var_os("PAPERSCOUT_CACHE_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::env::temp_dir().join("paperscout-test-cache"))
-}
-
 fn load(precision: Precision, threads: Option<usize>) -> BertEncoder {
-    let mut spec = ModelSpec::new(cache_dir());
-    spec.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
+    let mut spec = ModelSpec::new(paperscout_testkit::cache_dir());
+    spec.dir = paperscout_testkit::model_dir();
     let model =
         resolve(&spec).unwrap_or_else(|e| panic!("the model tests need the real model: {e}"));
     BertEncoder::load(
@@ -198,7 +192,9 @@ fn batching_does_not_change_vectors() {
 fn similar_texts_are_closer_than_unrelated_ones() {
     let handle = EncoderService::spawn(Box::new(
         BertEncoder::load(
-            &resolve(&ModelSpec::new(cache_dir())).unwrap().dir,
+            &resolve(&ModelSpec::new(paperscout_testkit::cache_dir()))
+                .unwrap()
+                .dir,
             &EncoderOptions::default(),
         )
         .unwrap(),
@@ -224,7 +220,9 @@ fn similar_texts_are_closer_than_unrelated_ones() {
 #[test]
 fn loads_other_bert_family_layouts() {
     use candle_core::{safetensors, Device};
-    let src = resolve(&ModelSpec::new(cache_dir())).unwrap().dir;
+    let src = resolve(&ModelSpec::new(paperscout_testkit::cache_dir()))
+        .unwrap()
+        .dir;
     let dir = tempfile::tempdir().unwrap();
     let tensors = safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
     let kept: std::collections::HashMap<String, candle_core::Tensor> = tensors
@@ -249,7 +247,7 @@ fn loads_other_bert_family_layouts() {
     std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
     std::fs::write(dir.path().join("1_Pooling/config.json"), r#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}"#).unwrap();
 
-    let mut spec = ModelSpec::new(cache_dir());
+    let mut spec = ModelSpec::new(paperscout_testkit::cache_dir());
     spec.dir = Some(dir.path().into());
     let model = resolve(&spec).unwrap();
     let enc = BertEncoder::load(

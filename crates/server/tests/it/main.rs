@@ -12,28 +12,17 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use paperscout_app::{Config, Engine, Fusion, ModelSpec, NoProgress, TrendingParams};
+use paperscout_app::{Config, Engine, ModelSpec, NoProgress};
 use paperscout_server::{router, AppState, Options};
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("PAPERSCOUT_CACHE_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::env::temp_dir().join("paperscout-test-cache"))
-}
-
 pub fn open_engine(dir: &Path, demo: bool) -> Arc<Engine> {
-    let mut model = ModelSpec::new(cache_dir());
-    model.dir = std::env::var_os("PAPERSCOUT_MODEL").map(Into::into);
+    let mut model = ModelSpec::new(paperscout_testkit::cache_dir());
+    model.dir = paperscout_testkit::model_dir();
     let config = Config {
-        data_dir: dir.to_path_buf(),
-        model,
         demo,
-        fusion: Fusion::DEFAULT,
-        batch_size: 32,
-        precision: Default::default(),
-        trending: TrendingParams::default(),
+        ..Config::new(dir.to_path_buf(), model)
     };
     Arc::new(Engine::open(config, Arc::new(NoProgress)).unwrap())
 }
