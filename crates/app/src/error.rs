@@ -2,6 +2,19 @@ use paperscout_model::PaperId;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error and its causes on one line, `outer: cause: root cause`: how every front end
+/// (logs, the CLI, the server) prints an error.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// What kind of failure, so each front end can answer in its own terms (an exit code, an HTTP
 /// status): the user's mistake, something missing, or our own trouble.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ pub use engine::{
     Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, SearchPage, Status,
     Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
 };
-pub use error::{Error, ErrorKind, Result};
+pub use error::{error_chain, Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
 pub use progress::{NoProgress, Progress};
 

@@ -5,13 +5,69 @@ use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use paperscout_app::ErrorKind;
+use paperscout_app::{error_chain, ErrorKind};
 use serde::Serialize;
+
+/// What kind of failure an error is, for programs (the `kind` of every JSON error body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorKind {
+    /// Malformed or out-of-range input (400, also 405).
+    Invalid,
+    /// No such paper, page or route (404).
+    NotFound,
+    /// Too many requests from this address (429, with Retry-After).
+    RateLimited,
+    /// A form token or cookie is missing or wrong, or another site sent the request (403).
+    Forbidden,
+    /// The request body is too large (413).
+    TooLarge,
+    /// The body is not JSON (415).
+    UnsupportedMediaType,
+    /// The request took too long (408).
+    Timeout,
+    /// A feature is off or failed here (503), e.g. mail without an SMTP server.
+    Unavailable,
+    /// Momentarily busy (503): retry after Retry-After seconds.
+    Busy,
+    /// A failure on the server's side (500); the server log has the details.
+    Internal,
+}
+
+impl ApiErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiErrorKind::Invalid => "invalid",
+            ApiErrorKind::NotFound => "not_found",
+            ApiErrorKind::RateLimited => "rate_limited",
+            ApiErrorKind::Forbidden => "forbidden",
+            ApiErrorKind::TooLarge => "too_large",
+            ApiErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ApiErrorKind::Timeout => "timeout",
+            ApiErrorKind::Unavailable => "unavailable",
+            ApiErrorKind::Busy => "busy",
+            ApiErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for ApiErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the wire name (`"not_found"`), as clients see it.
+impl PartialEq<&str> for ApiErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub kind: &'static str,
+    pub kind: ApiErrorKind,
     pub message: String,
     /// Seconds, for 429s.
     pub retry_after: Option<u64>,
@@ -21,17 +77,15 @@ pub struct ApiError {
 pub(crate) struct ErrorBody {
     /// What went wrong, for people.
     error: String,
-    /// What kind of failure, for programs: invalid, not_found, rate_limited, forbidden,
-    /// too_large, unsupported_media_type, timeout, unavailable, busy (retry after
-    /// Retry-After seconds) or internal.
-    kind: &'static str,
+    /// What kind of failure, for programs.
+    kind: ApiErrorKind,
 }
 
 impl ApiError {
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            kind: "invalid",
+            kind: ApiErrorKind::Invalid,
             message: message.into(),
             retry_after: None,
         }
@@ -40,7 +94,7 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
-            kind: "not_found",
+            kind: ApiErrorKind::NotFound,
             message: message.into(),
             retry_after: None,
         }
@@ -49,7 +103,7 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::FORBIDDEN,
-            kind: "forbidden",
+            kind: ApiErrorKind::Forbidden,
             message: message.into(),
             retry_after: None,
         }
@@ -58,7 +112,7 @@ impl ApiError {
     pub fn rate_limited(retry_after: u64) -> ApiError {
         ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            kind: "rate_limited",
+            kind: ApiErrorKind::RateLimited,
             message: format!("too many requests from your address; try again in {retry_after} s"),
             retry_after: Some(retry_after),
         }
@@ -67,7 +121,7 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "unavailable",
+            kind: ApiErrorKind::Unavailable,
             message: message.into(),
             retry_after: None,
         }
@@ -79,7 +133,7 @@ impl ApiError {
     pub fn busy(retry_after: u64) -> ApiError {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            kind: "busy",
+            kind: ApiErrorKind::Busy,
             message: format!("the server is busy; try again in {retry_after} s"),
             retry_after: Some(retry_after),
         }
@@ -88,7 +142,7 @@ impl ApiError {
     pub fn internal() -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            kind: "internal",
+            kind: ApiErrorKind::Internal,
             message: "internal error; the server log has the details".into(),
             retry_after: None,
         }
@@ -98,23 +152,27 @@ impl ApiError {
     pub fn from_status(status: StatusCode) -> ApiError {
         let (kind, message) = match status {
             StatusCode::PAYLOAD_TOO_LARGE => (
-                "too_large",
+                ApiErrorKind::TooLarge,
                 format!(
                     "the request body is larger than {} bytes",
                     crate::MAX_BODY_BYTES
                 ),
             ),
-            StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long".to_string()),
+            StatusCode::REQUEST_TIMEOUT => (
+                ApiErrorKind::Timeout,
+                "the request took too long".to_string(),
+            ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "unsupported_media_type",
+                ApiErrorKind::UnsupportedMediaType,
                 "send the body as JSON, with Content-Type: application/json".to_string(),
             ),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("invalid", "this method is not allowed here".to_string())
-            }
+            StatusCode::METHOD_NOT_ALLOWED => (
+                ApiErrorKind::Invalid,
+                "this method is not allowed here".to_string(),
+            ),
             s if s.is_server_error() => return ApiError::internal(),
             _ => (
-                "invalid",
+                ApiErrorKind::Invalid,
                 status
                     .canonical_reason()
                     .unwrap_or("bad request")
@@ -133,18 +191,6 @@ impl ApiError {
 /// What a busy answer asks clients to wait, in seconds.
 pub(crate) const BUSY_RETRY_SECS: u64 = 2;
 
-/// The error and its causes, one after another.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 impl From<paperscout_app::Error> for ApiError {
     fn from(e: paperscout_app::Error) -> ApiError {
         match e.kind() {
@@ -152,11 +198,11 @@ impl From<paperscout_app::Error> for ApiError {
             ErrorKind::NotFound => ApiError::not_found(e.to_string()),
             ErrorKind::Unavailable => ApiError::unavailable(e.to_string()),
             ErrorKind::Busy => {
-                tracing::info!(error = %chain(&e), "busy; asked the client to retry");
+                tracing::info!(error = %error_chain(&e), "busy; asked the client to retry");
                 ApiError::busy(BUSY_RETRY_SECS)
             }
             ErrorKind::Internal => {
-                tracing::error!(error = %chain(&e), "request failed");
+                tracing::error!(error = %error_chain(&e), "request failed");
                 ApiError::internal()
             }
         }
@@ -210,54 +256,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Middleware: an error answered without a body of ours (405 from method routing, 408 from
-/// the timeout, 413 from the body limit, anything plain text) gets the route's kind of body:
-/// JSON `{"error", "kind"}` under `/api` and for probes, an error page elsewhere. Its other
-/// headers (`Allow`, `Retry-After`) are kept.
-pub(crate) async fn dress_bare_errors(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let path = request.uri().path().to_string();
-    let response = next.run(request).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let dressed = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
-    if dressed {
-        return response;
-    }
-    let e = ApiError::from_status(status);
-    let json = path.starts_with("/api/") || path == "/healthz" || path == "/metrics";
-    let mut new = if json {
-        e.into_response()
-    } else {
-        crate::web::error_page(e)
-    };
-    *new.status_mut() = status;
-    // Every value of every header kept (two `Set-Cookie`s stay two), replacing the new body's.
-    let kept =
-        |name: &header::HeaderName| name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH;
-    for name in response.headers().keys().filter(|n| kept(n)) {
-        new.headers_mut().remove(name);
-    }
-    for (name, value) in response.headers().iter().filter(|(n, _)| kept(n)) {
-        new.headers_mut().append(name.clone(), value.clone());
-    }
-    new
-}
-
-/// A handler panicked: answer 500 like any internal error (the panic is logged by the hook).
-pub(crate) fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    ApiError::internal().into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,55 +275,17 @@ mod tests {
             answer.message
         );
         assert!(!answer.message.contains("fire"));
-
-        let panic = panic_response(Box::new("boom"));
-        assert_eq!(panic.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
     fn user_errors_keep_their_message() {
         let answer = ApiError::from(paperscout_app::Error::Invalid("the query is empty".into()));
         assert_eq!(
-            (answer.status, answer.kind),
+            (answer.status, answer.kind.as_str()),
             (StatusCode::BAD_REQUEST, "invalid")
         );
         assert_eq!(answer.message, "the query is empty");
         let limited = ApiError::rate_limited(3).into_response();
         assert_eq!(limited.headers()[header::RETRY_AFTER], "3");
-    }
-
-    #[tokio::test]
-    async fn dressing_a_bare_error_keeps_every_header_value() {
-        use tower::ServiceExt;
-        let bare = || async {
-            (
-                StatusCode::METHOD_NOT_ALLOWED,
-                axum::response::AppendHeaders([
-                    (header::SET_COOKIE, "a=1"),
-                    (header::SET_COOKIE, "b=2"),
-                    (header::ALLOW, "GET"),
-                ]),
-                "plain text",
-            )
-        };
-        let app = axum::Router::new()
-            .route("/api/x", axum::routing::get(bare))
-            .layer(axum::middleware::from_fn(dress_bare_errors));
-        let request = axum::http::Request::get("/api/x")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let answer = app.oneshot(request).await.unwrap();
-        assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert!(answer.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json"));
-        let cookies: Vec<_> = answer
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .collect();
-        assert_eq!(cookies, ["a=1", "b=2"]);
-        assert_eq!(answer.headers()[header::ALLOW], "GET");
     }
 }

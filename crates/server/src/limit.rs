@@ -4,6 +4,9 @@
 //!
 //! An IPv6 client is limited by its /64 (one subscriber line gets a /64 or more, so per
 //! address limits would not limit anyone).
+//!
+//! Imports `error` and `respond` (a limited page is answered as a page); the middleware takes
+//! [`Limits`] from the state.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::respond::error_page;
 use paperscout_app::sync::MutexExt;
 
 pub(crate) type Limiter = Arc<DefaultKeyedRateLimiter<IpAddr>>;
@@ -40,6 +44,72 @@ pub(crate) fn hourly_limiter(per_hour: u32) -> Option<Limiter> {
     Some(Arc::new(DefaultKeyedRateLimiter::keyed(
         Quota::per_hour(rate).allow_burst(burst),
     )))
+}
+
+/// Every limit the server applies per address: reads, votes, subscription requests, and the
+/// encoder's gate.
+pub(crate) struct Limits {
+    reads: Option<Limiter>,
+    votes: Option<Limiter>,
+    subscribes: Option<Limiter>,
+    encoder: Arc<EncoderGate>,
+}
+
+impl Limits {
+    pub(crate) fn new(
+        reads_per_minute: u32,
+        votes_per_minute: u32,
+        subscribes_per_hour: u32,
+        encoder: EncoderLimits,
+    ) -> Limits {
+        Limits {
+            reads: limiter(reads_per_minute),
+            votes: limiter(votes_per_minute),
+            subscribes: hourly_limiter(subscribes_per_hour),
+            encoder: EncoderGate::new(encoder),
+        }
+    }
+
+    /// Checks the vote limit for `ip`.
+    pub(crate) fn check_vote(&self, ip: ClientIp) -> Result<(), ApiError> {
+        check(&self.votes, ip.0)
+    }
+
+    /// Checks the subscription-request limit for `ip` (each request may send a mail).
+    pub(crate) fn check_subscribe(&self, ip: ClientIp) -> Result<(), ApiError> {
+        check(&self.subscribes, ip.0)
+    }
+
+    /// Admits a search that needs the encoder (semantic or hybrid), or says why not: 429 when
+    /// this address has too many such searches running or has spent its cost units, 503 when
+    /// the queue is full for everyone. Lexical searches need no permit (`None`).
+    pub(crate) fn admit_encoder(
+        &self,
+        ip: ClientIp,
+        mode: paperscout_app::SearchMode,
+        query: &str,
+    ) -> Result<Option<EncoderPermit>, ApiError> {
+        if !mode.needs_encoder() {
+            return Ok(None);
+        }
+        self.encoder.admit(ip.0, query_cost(query)).map(Some)
+    }
+
+    /// Drops the state of addresses that have been quiet, so memory stays bounded.
+    pub(crate) fn forget_idle(&self) {
+        for limiter in [
+            &self.reads,
+            &self.votes,
+            &self.subscribes,
+            &self.encoder.cost,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
 }
 
 /// The peer's IP address (unspecified when the server runs without connection info, as in
@@ -147,27 +217,9 @@ impl Drop for EncoderPermit {
     }
 }
 
-/// Admits a search that needs the encoder (semantic or hybrid), or says why not: 429 when
-/// this address has too many such searches running or has spent its cost units, 503 when the
-/// queue is full for everyone. Lexical searches need no permit (`None`).
-pub(crate) fn admit_encoder(
-    state: &AppState,
-    ip: ClientIp,
-    mode: paperscout_app::SearchMode,
-    query: &str,
-) -> Result<Option<EncoderPermit>, ApiError> {
-    if !mode.needs_encoder() {
-        return Ok(None);
-    }
-    state
-        .0
-        .encoder_gate
-        .admit(ip.0, query_cost(query))
-        .map(Some)
-}
-
 impl EncoderGate {
-    /// A place for a request from `ip` costing `units`, or why not (see [`admit_encoder`]).
+    /// A place for a request from `ip` costing `units`, or why not (see
+    /// [`Limits::admit_encoder`]).
     pub(crate) fn admit(
         self: &Arc<Self>,
         ip: IpAddr,
@@ -213,20 +265,10 @@ fn check(limiter: &Option<Limiter>, ip: IpAddr) -> Result<(), ApiError> {
     }
 }
 
-/// Checks the vote limit for `ip`.
-pub(crate) fn check_vote(state: &AppState, ip: ClientIp) -> Result<(), ApiError> {
-    check(&state.0.votes, ip.0)
-}
-
-/// Checks the subscription-request limit for `ip` (each request may send a mail).
-pub(crate) fn check_subscribe(state: &AppState, ip: ClientIp) -> Result<(), ApiError> {
-    check(&state.0.subscribes, ip.0)
-}
-
 /// Middleware: the read limit, for everything but health checks, metrics, static files and
 /// one-click unsubscribes.
 pub(crate) async fn reads(
-    State(state): State<AppState>,
+    State(limits): State<Arc<Limits>>,
     ip: ClientIp,
     request: Request,
     next: Next,
@@ -238,31 +280,15 @@ pub(crate) async fn reads(
         || path.starts_with("/static/")
         || (path == "/unsubscribe" && request.method() == axum::http::Method::POST);
     if !exempt {
-        if let Err(e) = check(&state.0.reads, ip.0) {
+        if let Err(e) = check(&limits.reads, ip.0) {
             return if path.starts_with("/api/") {
                 e.into_response()
             } else {
-                crate::web::error_page(e)
+                error_page(e)
             };
         }
     }
     next.run(request).await
-}
-
-/// Drops the state of addresses that have been quiet, so memory stays bounded.
-pub(crate) fn forget_idle(state: &AppState) {
-    for limiter in [
-        &state.0.reads,
-        &state.0.votes,
-        &state.0.subscribes,
-        &state.0.encoder_gate.cost,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        limiter.retain_recent();
-        limiter.shrink_to_fit();
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics` (OpenMetrics text): requests and latency by route, papers
 //! indexed, encoding progress, votes, and mail (sent by kind, failed attempts, given up,
-//! waiting in the outbox).
+//! waiting in the outbox). Imports only `error`; the middleware takes [`Metrics`] from the
+//! state, and the `/metrics` route hands [`Metrics::render`] what it reads from the engine.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -18,7 +19,9 @@ use prometheus_client::registry::Registry;
 
 use paperscout_app::digest::MailKind;
 
-use crate::{ApiError, AppState};
+use std::sync::Arc;
+
+use crate::error::ApiError;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -151,7 +154,11 @@ impl Metrics {
 }
 
 /// Middleware: counts and times every request by its route.
-pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = method_label(request.method());
     let route = request
@@ -160,7 +167,6 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(request).await;
-    let metrics = &state.0.metrics;
     metrics
         .latency
         .get_or_create(&RouteLabels {
@@ -179,55 +185,57 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
-/// `GET /metrics`.
-pub(crate) async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let engine = state.engine().clone();
-    let (status, outbox) = tokio::task::spawn_blocking(move || {
-        Ok::<_, paperscout_app::Error>((engine.status()?, engine.store().outbox_stats()?))
-    })
-    .await??;
-    let metrics = &state.0.metrics;
-    metrics.papers.set(status.papers as i64);
-    metrics.encoding_pending.set(
-        status
-            .encoding
-            .map(|(done, total)| total - done)
-            .unwrap_or(0) as i64,
-    );
-    // The digest's counters live in the app (it also runs without a server); mirror them.
-    let stats = state.digests().stats();
-    let sync = |c: &Counter, v: u64| {
-        c.inc_by(v.saturating_sub(c.get()));
-    };
-    for kind in [MailKind::Confirm, MailKind::Notice, MailKind::Digest] {
-        sync(
-            &metrics.mail_sent.get_or_create(&KindLabels {
-                kind: kind.as_str(),
-            }),
-            stats.sent(kind),
+impl Metrics {
+    /// The OpenMetrics text, after setting the gauges and mirroring the digest's counters from
+    /// what the route read: the engine's status, the outbox, and the digest's own counters
+    /// (they live in the app, which also runs without a server).
+    pub(crate) fn render(
+        &self,
+        status: &paperscout_app::Status,
+        outbox: &paperscout_app::digest::OutboxStats,
+        stats: &paperscout_app::digest::DigestStats,
+    ) -> Result<Response, ApiError> {
+        let metrics = self;
+        metrics.papers.set(status.papers as i64);
+        metrics.encoding_pending.set(
+            status
+                .encoding
+                .map(|(done, total)| total - done)
+                .unwrap_or(0) as i64,
         );
+        let sync = |c: &Counter, v: u64| {
+            c.inc_by(v.saturating_sub(c.get()));
+        };
+        for kind in [MailKind::Confirm, MailKind::Notice, MailKind::Digest] {
+            sync(
+                &metrics.mail_sent.get_or_create(&KindLabels {
+                    kind: kind.as_str(),
+                }),
+                stats.sent(kind),
+            );
+        }
+        sync(
+            &metrics.mail_failed_attempts,
+            stats.failed_attempts.load(Ordering::Relaxed),
+        );
+        sync(&metrics.mail_given_up, stats.failed.load(Ordering::Relaxed));
+        sync(
+            &metrics.digests_skipped_empty,
+            stats.digests_skipped_empty.load(Ordering::Relaxed),
+        );
+        metrics.mail_pending.set(outbox.pending as i64);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
+            .map_err(|_| ApiError::internal())?;
+        Ok((
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response())
     }
-    sync(
-        &metrics.mail_failed_attempts,
-        stats.failed_attempts.load(Ordering::Relaxed),
-    );
-    sync(&metrics.mail_given_up, stats.failed.load(Ordering::Relaxed));
-    sync(
-        &metrics.digests_skipped_empty,
-        stats.digests_skipped_empty.load(Ordering::Relaxed),
-    );
-    metrics.mail_pending.set(outbox.pending as i64);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
-        .map_err(|_| ApiError::internal())?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Anonymous visitors: a random id in a signed cookie identifies a voter (one vote per voter per
-//! paper) until accounts exist, and binds the CSRF token that every form carries.
+//! paper) until accounts exist, and binds the CSRF token that every form carries. Imports no
+//! sibling: the middleware and the [`Visitor`] extractor take [`Voters`] from the state.
 
 use std::convert::Infallible;
 
@@ -11,7 +12,50 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use crate::AppState;
+use axum::extract::FromRef;
+use axum_extra::extract::cookie::Key;
+use std::sync::Arc;
+
+/// The keys that sign voter cookies and CSRF tokens, and how cookies are marked.
+pub(crate) struct Voters {
+    cookie_key: Key,
+    csrf_key: Vec<u8>,
+    secure_cookies: bool,
+}
+
+impl Voters {
+    pub(crate) fn new(cookie_key: Key, csrf_key: Vec<u8>, secure_cookies: bool) -> Voters {
+        Voters {
+            cookie_key,
+            csrf_key,
+            secure_cookies,
+        }
+    }
+
+    pub(crate) fn cookie_key(&self) -> &Key {
+        &self.cookie_key
+    }
+
+    fn mac(&self, visitor: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("any key length");
+        mac.update(visitor.as_bytes());
+        mac
+    }
+
+    /// The CSRF token for `visitor`'s forms.
+    pub(crate) fn csrf_token(&self, visitor: &Visitor) -> String {
+        hex::encode(self.mac(&visitor.id).finalize().into_bytes())
+    }
+
+    /// Whether `token` is `visitor`'s CSRF token (compared in constant time). A new visitor,
+    /// whose cookie did not come with the request, never passes.
+    pub(crate) fn csrf_ok(&self, visitor: &Visitor, token: &str) -> bool {
+        !visitor.is_new
+            && hex::decode(token)
+                .map(|t| self.mac(&visitor.id).verify_slice(&t).is_ok())
+                .unwrap_or(false)
+    }
+}
 
 pub(crate) const COOKIE: &str = "paperscout_voter";
 const COOKIE_MAX_AGE_DAYS: i64 = 400;
@@ -40,7 +84,7 @@ fn has_cookie(headers: &axum::http::HeaderMap, key: &axum_extra::extract::cookie
 /// answer that sets a cookie, nor any page that holds a subscriber's token, is stored by any
 /// cache; and no other answer to a visit is kept by a shared cache.
 pub(crate) async fn cookies(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(voters): axum::extract::State<Arc<Voters>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -48,7 +92,7 @@ pub(crate) async fn cookies(
     let path = request.uri().path();
     // Static files, probes and scrapes are not visits (and static files stay cacheable).
     let visit = !(path.starts_with("/static/") || path == "/healthz" || path == "/metrics");
-    let had_cookie = !visit || has_cookie(request.headers(), &state.0.cookie_key);
+    let had_cookie = !visit || has_cookie(request.headers(), &voters.cookie_key);
     let private = matches!(
         request.uri().path(),
         "/subscription" | "/subscription/preview" | "/unsubscribe" | "/subscribe/confirm"
@@ -61,8 +105,8 @@ pub(crate) async fn cookies(
         .any(|v| v.as_bytes().starts_with(COOKIE.as_bytes()));
     if !had_cookie && !sets_voter {
         let jar = new_visitor_cookie(
-            SignedCookieJar::new(state.0.cookie_key.clone()),
-            state.0.secure_cookies,
+            SignedCookieJar::new(voters.cookie_key.clone()),
+            voters.secure_cookies,
         )
         .1;
         let issued = axum::response::IntoResponse::into_response((jar, ()));
@@ -97,11 +141,16 @@ fn new_visitor_cookie(jar: SignedCookieJar, secure: bool) -> (String, SignedCook
     (id, jar.add(cookie))
 }
 
-impl FromRequestParts<AppState> for Visitor {
+impl<S> FromRequestParts<S> for Visitor
+where
+    S: Send + Sync,
+    Arc<Voters>: FromRef<S>,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        let jar = SignedCookieJar::from_headers(&parts.headers, state.0.cookie_key.clone());
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let voters = Arc::<Voters>::from_ref(state);
+        let jar = SignedCookieJar::from_headers(&parts.headers, voters.cookie_key.clone());
         if let Some(id) = jar.get(COOKIE).map(|c| c.value().to_string()) {
             if valid_id(&id) {
                 return Ok(Visitor {
@@ -111,31 +160,11 @@ impl FromRequestParts<AppState> for Visitor {
                 });
             }
         }
-        let (id, jar) = new_visitor_cookie(jar, state.0.secure_cookies);
+        let (id, jar) = new_visitor_cookie(jar, voters.secure_cookies);
         Ok(Visitor {
             id,
             jar,
             is_new: true,
         })
     }
-}
-
-fn mac(state: &AppState, visitor: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(&state.0.csrf_key).expect("any key length");
-    mac.update(visitor.as_bytes());
-    mac
-}
-
-/// The CSRF token for `visitor`'s forms.
-pub(crate) fn csrf_token(state: &AppState, visitor: &Visitor) -> String {
-    hex::encode(mac(state, &visitor.id).finalize().into_bytes())
-}
-
-/// Whether `token` is `visitor`'s CSRF token (compared in constant time). A new visitor, whose
-/// cookie did not come with the request, never passes.
-pub(crate) fn csrf_ok(state: &AppState, visitor: &Visitor, token: &str) -> bool {
-    !visitor.is_new
-        && hex::decode(token)
-            .map(|t| mac(state, &visitor.id).verify_slice(&t).is_ok())
-            .unwrap_or(false)
 }

@@ -9,7 +9,7 @@ use lettre::{SmtpTransport, Transport as _};
 use paperscout_store::{MailKind, QueuedMail, SubscriberStatus};
 
 use super::Digests;
-use crate::{Error, Result};
+use crate::{error_chain, Error, Result};
 use paperscout_model::sync::MutexExt;
 
 /// Failed attempts before a mail is given up (backoff 1, 2, 4 … 60 minutes: about 5 hours).
@@ -268,17 +268,6 @@ impl Digests {
         }
         Ok(())
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

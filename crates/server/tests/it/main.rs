@@ -5,7 +5,7 @@ mod browser;
 mod digest;
 mod hardening;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;

@@ -3,67 +3,18 @@
 //! `/sources` page — that says when each source was last harvested, what it added, and why
 //! nothing came.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use maud::html;
-use paperscout_app::harvest::{harvest, last_runs};
-use paperscout_app::{HarvestPlan, HarvestRun};
+use paperscout_app::harvest::last_runs;
+use paperscout_app::HarvestRun;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::blocking;
-use crate::error::{chain, ErrorBody};
-use crate::web::{error_page, layout, Nav};
-use crate::{ApiError, AppState};
-
-/// Runs the harvest scheduler until the server stops: every minute, runs the harvests whose
-/// scheduled time has come (one after another, on the blocking pool).
-pub(crate) fn spawn_scheduler(state: &AppState) {
-    let Some(plan) = state.0.harvest.clone() else {
-        return;
-    };
-    let names: Vec<String> = plan.schedule.harvests.iter().map(|h| h.name()).collect();
-    tracing::info!(harvests = ?names, at = ?plan.schedule.at, "scheduled harvests on (times in UTC)");
-    let engine = state.engine().clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let engine = engine.clone();
-            let plan: Arc<HarvestPlan> = plan.clone();
-            let result = tokio::task::spawn_blocking(move || -> paperscout_app::Result<()> {
-                let due = plan.schedule.due(&last_runs(&engine)?, Utc::now());
-                for spec in due {
-                    // A failing source is recorded (and shown); the others still run.
-                    match harvest(&engine, &plan.config, &spec, false, Utc::now()) {
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(harvest = %spec.name(), error = %chain(&e), "harvest not run")
-                        }
-                    }
-                }
-                // The server's upkeep thread encodes the new papers; searches meanwhile use
-                // the vectors encoded so far.
-                Ok(())
-            })
-            .await;
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %chain(&e), "harvest scheduler failed; retrying in a minute")
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "harvest scheduler panicked; retrying in a minute")
-                }
-            }
-        }
-    });
-}
+use crate::error::{ApiError, ErrorBody};
+use crate::respond::{error_page, layout, Nav};
+use crate::state::AppState;
 
 /// One harvest's latest run.
 #[derive(Serialize, ToSchema)]
@@ -96,8 +47,8 @@ fn time(t: i64) -> Option<String> {
 }
 
 async fn status(state: &AppState) -> Result<Harvests, ApiError> {
-    let plan = state.0.harvest.clone();
-    let runs: Vec<HarvestRun> = blocking(state, last_runs).await?;
+    let plan = state.harvest_plan().cloned();
+    let runs: Vec<HarvestRun> = state.blocking(last_runs).await?;
     let now = Utc::now();
     let next = plan
         .as_ref()

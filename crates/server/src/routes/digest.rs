@@ -6,9 +6,6 @@
 //! links name subscribers only through signed tokens; GET never changes anything (mail
 //! scanners follow links), so confirming and unsubscribing from a page take a button press.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -16,15 +13,15 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::{Form, Json};
 use chrono::Utc;
 use maud::{html, Markup};
-use paperscout_app::digest::{Digests, MAX_INTERESTS_CHARS};
+use paperscout_app::digest::MAX_INTERESTS_CHARS;
 use paperscout_app::SubscriptionRequest;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{chain, ErrorBody};
-use crate::limit::{check_subscribe, ClientIp};
-use crate::voter::{csrf_ok, csrf_token, Visitor};
-use crate::web::{error_page, layout, Nav};
-use crate::{ApiError, AppState};
+use crate::error::{ApiError, ErrorBody};
+use crate::limit::ClientIp;
+use crate::respond::{error_page, layout, Nav};
+use crate::state::AppState;
+use crate::voter::Visitor;
 
 /// The preview is a mail's HTML: inline styles, and nothing else allowed.
 const PREVIEW_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
@@ -46,14 +43,6 @@ const TIMEZONES: &[&str] = &[
     "Australia/Sydney",
 ];
 
-async fn with_digests<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&Digests) -> paperscout_app::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    let d = state.0.digests.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&d)).await??)
-}
-
 fn page(title: &str, body: Markup) -> Markup {
     layout(title, Nav::Subscribe, "", None, body)
 }
@@ -65,7 +54,7 @@ fn form_body(
     values: &SubscribeForm,
     message: Option<Markup>,
 ) -> Markup {
-    let can_send = state.0.digests.can_send();
+    let can_send = state.digests().can_send();
     html! {
         h1 { "Trending papers in your inbox, once a day" }
         p { "Each morning (your hour, your time zone): the day's trending papers, and the new papers that match your interests. Confirm by mail first; every mail has a one-click unsubscribe link." }
@@ -77,7 +66,7 @@ fn form_body(
         }
         @if let Some(m) = message { (m) }
         form.subscribe method="post" action="/subscribe" {
-            input type="hidden" name="csrf" value=(csrf_token(state, visitor));
+            input type="hidden" name="csrf" value=(state.voters().csrf_token(visitor));
             label { "Email" input type="email" name="email" required autocomplete="email" maxlength="254" value=(values.email); }
             (preference_fields(values))
             button type="submit" disabled[!can_send] { "Subscribe" }
@@ -164,20 +153,22 @@ pub(crate) async fn subscribe(
         Ok(Form(f)) => f,
         Err(e) => return error_page(e.into()),
     };
-    if !csrf_ok(&state, &visitor, &form.csrf) {
+    if !state.voters().csrf_ok(&visitor, &form.csrf) {
         return error_page(ApiError::forbidden(
             "This form has expired or did not come from this site. Reload the page and try again.",
         ));
     }
     let result = async {
-        check_subscribe(&state, ip)?;
+        state.limits().check_subscribe(ip)?;
         let request = form.request()?;
-        with_digests(&state, move |d| d.subscribe(&request, Utc::now())).await
+        state
+            .blocking_digests(move |d| d.subscribe(&request, Utc::now()))
+            .await
     }
     .await;
     match result {
         Ok(()) => {
-            state.0.mail_wakeup.notify_one();
+            state.mail_wakeup().notify_one();
             let body = html! {
                 h1 { "Check your inbox" }
                 p.result role="status" { (CHECK_INBOX) }
@@ -252,7 +243,7 @@ pub(crate) async fn api_subscribe(
             ApiError::invalid(format!("bad JSON body: {}", e.body_text()))
         }
     })?;
-    check_subscribe(&state, ip)?;
+    state.limits().check_subscribe(ip)?;
     let request = SubscriptionRequest {
         email: body.email,
         interests: body.interests,
@@ -260,8 +251,10 @@ pub(crate) async fn api_subscribe(
         hour: body.hour,
         timezone: body.timezone,
     };
-    with_digests(&state, move |d| d.subscribe(&request, Utc::now())).await?;
-    state.0.mail_wakeup.notify_one();
+    state
+        .blocking_digests(move |d| d.subscribe(&request, Utc::now()))
+        .await?;
+    state.mail_wakeup().notify_one();
     Ok((
         StatusCode::ACCEPTED,
         Json(SubscriptionAccepted {
@@ -309,11 +302,12 @@ pub(crate) async fn confirm(
         Ok(Form(f)) => f.t,
         Err(e) => return error_page(e.into()),
     };
-    let result = with_digests(&state, move |d| {
-        let s = d.confirm(&t, Utc::now())?;
-        Ok((d.links(&s), s))
-    })
-    .await;
+    let result = state
+        .blocking_digests(move |d| {
+            let s = d.confirm(&t, Utc::now())?;
+            Ok((d.links(&s), s))
+        })
+        .await;
     match result {
         Ok((links, s)) => page(
             "Subscribed",
@@ -370,11 +364,12 @@ pub(crate) async fn manage_page(
 ) -> Response {
     let t = token_of(&q);
     let t2 = t.clone();
-    match with_digests(&state, move |d| {
-        let s = d.subscriber(&t2, Utc::now())?;
-        Ok((d.links(&s), s))
-    })
-    .await
+    match state
+        .blocking_digests(move |d| {
+            let s = d.subscriber(&t2, Utc::now())?;
+            Ok((d.links(&s), s))
+        })
+        .await
     {
         Ok((links, s)) => {
             page("Your daily digest", manage_body(&links, &s, &t, None)).into_response()
@@ -405,11 +400,12 @@ pub(crate) async fn manage(
         Err(e) => return error_page(e),
     };
     let t = form.t.clone();
-    let result = with_digests(&state, move |d| {
-        let s = d.update(&t, &request, Utc::now())?;
-        Ok((d.links(&s), s))
-    })
-    .await;
+    let result = state
+        .blocking_digests(move |d| {
+            let s = d.update(&t, &request, Utc::now())?;
+            Ok((d.links(&s), s))
+        })
+        .await;
     match result {
         Ok((links, s)) => {
             let m = html! { p.result role="status" { "Saved." } };
@@ -429,7 +425,10 @@ pub(crate) async fn preview(
     q: Result<Query<Token>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let t = token_of(&q);
-    match with_digests(&state, move |d| d.preview(&t, Utc::now())).await {
+    match state
+        .blocking_digests(move |d| d.preview(&t, Utc::now()))
+        .await
+    {
         Ok(html) => {
             let mut r = Html(html).into_response();
             r.headers_mut().insert(
@@ -480,7 +479,10 @@ pub(crate) async fn unsubscribe(
             t = f.t;
         }
     }
-    match with_digests(&state, move |d| d.unsubscribe(&t, Utc::now())).await {
+    match state
+        .blocking_digests(move |d| d.unsubscribe(&t, Utc::now()))
+        .await
+    {
         Ok(()) => page(
             "Unsubscribed",
             html! {
@@ -492,42 +494,4 @@ pub(crate) async fn unsubscribe(
         .into_response(),
         Err(e) => error_page(e),
     }
-}
-
-/// Runs the digest scheduler until the server stops: every minute, builds the digests that
-/// have come due and sends what the outbox holds; a subscription request wakes it at once so
-/// the confirmation goes out without waiting.
-pub(crate) fn spawn_scheduler(state: &AppState) {
-    let digests = state.0.digests.clone();
-    if !digests.can_send() {
-        tracing::info!("no SMTP server configured: daily digests are off");
-        return;
-    }
-    let wakeup = state.0.mail_wakeup.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let full = tokio::select! {
-                _ = tick.tick() => true,
-                _ = wakeup.notified() => false,
-            };
-            let d: Arc<Digests> = digests.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                if full {
-                    d.run(Utc::now(), false).map(|r| r.delivery)
-                } else {
-                    d.deliver(Utc::now())
-                }
-            })
-            .await;
-            match result {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %chain(&e), "digest run failed; retrying in a minute")
-                }
-                Err(e) => tracing::error!(error = %e, "digest run panicked; retrying in a minute"),
-            }
-        }
-    });
 }

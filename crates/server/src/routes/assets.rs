@@ -4,10 +4,10 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::ApiError;
+use crate::error::ApiError;
 
-const STYLE: &str = include_str!("../static/style.css");
-const SCRIPT: &str = include_str!("../static/app.js");
+const STYLE: &str = include_str!("../../static/style.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
 
 /// `GET /static/{file}`.
 pub(crate) async fn serve(Path(file): Path<String>) -> Response {

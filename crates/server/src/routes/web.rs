@@ -4,86 +4,26 @@
 use std::collections::HashSet;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::SignedCookieJar;
 use chrono::{NaiveDate, Utc};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
-use paperscout_app::{
-    Activity, FeedItem, Hit, ModelState, PaperId, SearchMode, Window, MAX_RESULTS,
-};
+use maud::{html, Markup, PreEscaped};
+use paperscout_app::{FeedItem, Hit, PaperId, SearchMode, Window, MAX_RESULTS};
 use serde::Deserialize;
 
-use crate::api::{self, blocking, paper_path, SearchParams};
+use crate::error::ApiError;
+use crate::extract::{mode, paper_id, window, PagePath, PageQuery, SearchParams};
 use crate::limit::ClientIp;
-use crate::voter::{csrf_ok, csrf_token, Visitor};
-use crate::{ApiError, AppState};
+use crate::respond::{error_page, layout, paper_path, Nav};
+use crate::state::AppState;
+use crate::voter::Visitor;
 
 const PAGE_SIZE: usize = 20;
 const SIMILAR: usize = 6;
 const EXCERPT_CHARS: usize = 320;
 const MAX_AUTHORS: usize = 6;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Nav {
-    Trending,
-    New,
-    Search,
-    Subscribe,
-    Sources,
-    None,
-}
-
-/// `Query` for pages: a malformed query string is answered with an error page, not JSON.
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(PageError))]
-pub(crate) struct PageQuery<T>(pub T);
-
-/// `Path` for pages (see [`PageQuery`]).
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(PageError))]
-pub(crate) struct PagePath<T>(pub T);
-
-/// An [`ApiError`] answered as a page.
-pub(crate) struct PageError(pub ApiError);
-
-impl<E: Into<ApiError>> From<E> for PageError {
-    fn from(e: E) -> PageError {
-        PageError(e.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        error_page(self.0)
-    }
-}
-
-/// An error as a page.
-pub(crate) fn error_page(e: ApiError) -> Response {
-    let title = match e.status {
-        StatusCode::NOT_FOUND => "Not found",
-        StatusCode::TOO_MANY_REQUESTS => "Slow down",
-        StatusCode::FORBIDDEN => "Form expired",
-        s if s.is_client_error() => "Bad request",
-        _ => "Something went wrong",
-    };
-    let body = html! {
-        section.notice {
-            h1 { (title) }
-            p { (e.message) }
-            p { a href="/" { "Back to trending papers" } }
-        }
-    };
-    let mut response = (e.status, layout(title, Nav::None, "", None, body)).into_response();
-    if let Some(s) = e.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
-    }
-    response
-}
 
 /// The fallback: JSON under `/api`, a page elsewhere.
 pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
@@ -92,67 +32,6 @@ pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
         e.into_response()
     } else {
         error_page(e)
-    }
-}
-
-pub(crate) fn layout(
-    title: &str,
-    nav: Nav,
-    query: &str,
-    status: Option<&Activity>,
-    body: Markup,
-) -> Markup {
-    let item = |href: &str, label: &str, this: Nav| {
-        html! { a href=(href) class=[(nav == this).then_some("active")] { (label) } }
-    };
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · paperscout" }
-                link rel="stylesheet" href="/static/style.css";
-                script src="/static/app.js" defer {}
-            }
-            body {
-                header.top {
-                    a.brand href="/" { "paperscout" }
-                    form.search role="search" action="/search" method="get" {
-                        input type="search" name="q" value=(query) placeholder="Search papers…"
-                            aria-label="Search papers" maxlength="1000";
-                    }
-                    nav {
-                        (item("/", "Trending", Nav::Trending))
-                        (item("/new", "New", Nav::New))
-                        (item("/subscribe", "Daily digest", Nav::Subscribe))
-                    }
-                }
-                @if status.is_some_and(|s| s.model == ModelState::Loading) {
-                    p.banner role="status" {
-                        "Loading the sentence encoder (the first start fetches it, about 90 MB). "
-                        "Keyword search works meanwhile; semantic and hybrid search wait for it."
-                    }
-                }
-                @if status.is_some_and(|s| s.model == ModelState::Failed) {
-                    p.banner role="status" {
-                        "The sentence encoder could not be loaded (the server log says why): "
-                        "semantic and hybrid search are unavailable; lexical search works."
-                    }
-                }
-                @if let Some((done, total)) = status.and_then(|s| s.encoding) {
-                    p.banner role="status" {
-                        "Encoding papers for semantic search: " (done) " of " (total)
-                        " done. Until it finishes, semantic results cover the papers encoded so far."
-                    }
-                }
-                main { (body) }
-                footer {
-                    "paperscout · " a href="/sources" class=[(nav == Nav::Sources).then_some("active")] { "Sources" }
-                    " · " a href="/api/openapi.json" { "API" }
-                }
-            }
-        }
     }
 }
 
@@ -210,7 +89,7 @@ fn vote_button(
     };
     html! {
         form.vote method="post" action=(action) data-api=(format!("/api{path}/upvote")) data-voted=(voted) {
-            input type="hidden" name="csrf" value=(csrf_token(state, visitor));
+            input type="hidden" name="csrf" value=(state.voters().csrf_token(visitor));
             button type="submit" aria-pressed=(voted) title=(if voted { "Take back your upvote" } else { "Upvote" }) {
                 span.arrow aria-hidden="true" { "▲" }
                 span.count { (votes) }
@@ -300,22 +179,23 @@ pub(crate) async fn newest(
 }
 
 async fn feed_page(state: AppState, visitor: Visitor, params: FeedParams, trending: bool) -> Page {
-    let window = api::window(params.window.as_deref()).map_err(fail)?;
+    let window = window(params.window.as_deref()).map_err(fail)?;
     let page = page_number(params.page).map_err(fail)?;
     let voter = visitor.id.clone();
     let offset = (page - 1) * PAGE_SIZE;
-    let (items, voted, status) = blocking(&state, move |e| {
-        // One extra tells whether there is a next page.
-        let items = if trending {
-            e.trending(window, offset, PAGE_SIZE + 1, Utc::now())?
-        } else {
-            e.newest(offset, PAGE_SIZE + 1)?
-        };
-        let keys: Vec<i64> = items.iter().map(|i| i.key).collect();
-        Ok((items, e.voted_by(&voter, &keys)?, e.activity()))
-    })
-    .await
-    .map_err(fail)?;
+    let (items, voted, status) = state
+        .blocking(move |e| {
+            // One extra tells whether there is a next page.
+            let items = if trending {
+                e.trending(window, offset, PAGE_SIZE + 1, Utc::now())?
+            } else {
+                e.newest(offset, PAGE_SIZE + 1)?
+            };
+            let keys: Vec<i64> = items.iter().map(|i| i.key).collect();
+            Ok((items, e.voted_by(&voter, &keys)?, e.activity()))
+        })
+        .await
+        .map_err(fail)?;
     let has_next = items.len() > PAGE_SIZE;
     let items = &items[..items.len().min(PAGE_SIZE)];
     let (title, nav, base) = if trending {
@@ -368,7 +248,7 @@ fn hit_list(hits: &[Hit], first_rank: usize) -> Markup {
                     div.body {
                         h2 { a href=(paper_path(&hit.id)) { (hit.title) } }
                         (meta(&hit.authors, hit.published))
-                        p.excerpt { (PreEscaped(hit.snippet.render("<mark>", "</mark>", crate::web::escape))) }
+                        p.excerpt { (PreEscaped(hit.snippet.render("<mark>", "</mark>", crate::respond::escape))) }
                     }
                 }
             }
@@ -384,7 +264,7 @@ pub(crate) async fn search(
     PageQuery(params): PageQuery<SearchPageParams>,
 ) -> Page {
     let raw = params.search.q.clone().unwrap_or_default();
-    let mode = api::mode(params.search.mode.as_deref()).map_err(fail)?;
+    let mode = mode(params.search.mode.as_deref()).map_err(fail)?;
     let filter = params.search.filter().map_err(fail)?;
     let page = page_number(params.page).map_err(fail)?;
     let form = |error: Option<&str>| {
@@ -417,16 +297,17 @@ pub(crate) async fn search(
     let offset = (page - 1) * PAGE_SIZE;
     let q = raw.clone();
     let f = filter.clone();
-    let result = match crate::limit::admit_encoder(&state, ip, mode, &raw) {
+    let result = match state.limits().admit_encoder(ip, mode, &raw) {
         Ok(permit) => {
-            blocking(&state, move |e| {
-                let _permit = permit;
-                Ok((
-                    e.search_page(&q, mode, &f, offset, PAGE_SIZE)?,
-                    e.activity(),
-                ))
-            })
-            .await
+            state
+                .blocking(move |e| {
+                    let _permit = permit;
+                    Ok((
+                        e.search_page(&q, mode, &f, offset, PAGE_SIZE)?,
+                        e.activity(),
+                    ))
+                })
+                .await
         }
         Err(e) => Err(e),
     };
@@ -434,13 +315,14 @@ pub(crate) async fn search(
     let (result, fell_back) = match result {
         Err(e) if e.kind == "busy" && mode.needs_encoder() => {
             let (q, f) = (raw.clone(), filter.clone());
-            let lexical = blocking(&state, move |e| {
-                Ok((
-                    e.search_page(&q, SearchMode::Lexical, &f, offset, PAGE_SIZE)?,
-                    e.activity(),
-                ))
-            })
-            .await;
+            let lexical = state
+                .blocking(move |e| {
+                    Ok((
+                        e.search_page(&q, SearchMode::Lexical, &f, offset, PAGE_SIZE)?,
+                        e.activity(),
+                    ))
+                })
+                .await;
             (lexical, true)
         }
         other => (other, false),
@@ -518,17 +400,18 @@ pub(crate) async fn paper(
     visitor: Visitor,
     PagePath(raw): PagePath<String>,
 ) -> Page {
-    let id = api::paper_id(&raw).map_err(fail)?;
+    let id = paper_id(&raw).map_err(fail)?;
     let voter = visitor.id.clone();
-    let (stored, votes, status) = blocking(&state, move |e| {
-        let stored = e.paper(&id)?;
-        let votes = e.vote_state(stored.key, &voter)?;
-        Ok((stored, votes, e.activity()))
-    })
-    .await
-    .map_err(fail)?;
+    let (stored, votes, status) = state
+        .blocking(move |e| {
+            let stored = e.paper(&id)?;
+            let votes = e.vote_state(stored.key, &voter)?;
+            Ok((stored, votes, e.activity()))
+        })
+        .await
+        .map_err(fail)?;
     let id = stored.paper.id.clone();
-    let similar = blocking(&state, move |e| e.similar(&id, SIMILAR)).await;
+    let similar = state.blocking(move |e| e.similar(&id, SIMILAR)).await;
     let p = &stored.paper;
     // Where the paper lives at its sources: arXiv's abstract page, the DOI resolver.
     let abs = p
@@ -621,13 +504,13 @@ async fn vote_form(
 ) -> Response {
     let result = async {
         let Form(form) = form.map_err(ApiError::from)?;
-        if !csrf_ok(&state, &visitor, &form.csrf) {
+        if !state.voters().csrf_ok(&visitor, &form.csrf) {
             return Err(ApiError::forbidden(
                 "This form has expired or did not come from this site. Go back, reload the page and try again.",
             ));
         }
-        let id = api::paper_id(&raw)?;
-        api::cast(&state, ip, &visitor, id.clone(), up).await?;
+        let id = paper_id(&raw)?;
+        state.vote(ip, &visitor, id.clone(), up).await?;
         Ok(id)
     }
     .await;
@@ -638,14 +521,10 @@ async fn vote_form(
     }
 }
 
-/// `s` escaped for HTML text and attributes.
-pub(crate) fn escape(s: &str) -> String {
-    html! { (s) }.into_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::respond::escape;
 
     #[test]
     fn only_http_links_are_rendered() {

@@ -1,0 +1,154 @@
+//! Work that runs beside the requests, never inside one: the upkeep thread (index catch-up,
+//! model loading, encoding backlogs), the digest and harvest schedulers, and the pruning of
+//! idle rate-limit state. Imports only `state`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use paperscout_app::harvest::{harvest, last_runs};
+use paperscout_app::{error_chain, Digests, Engine, HarvestPlan};
+
+use crate::state::AppState;
+
+/// Starts everything but the upkeep thread (see [`spawn_upkeep`]), as tasks on the runtime.
+pub(crate) fn spawn_schedulers(state: &AppState) {
+    spawn_digest_scheduler(state);
+    spawn_harvest_scheduler(state);
+    let limits = state.limits().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+        }
+    });
+}
+
+/// Runs the digest scheduler until the server stops: every minute, builds the digests that
+/// have come due and sends what the outbox holds; a subscription request wakes it at once so
+/// the confirmation goes out without waiting.
+pub(crate) fn spawn_digest_scheduler(state: &AppState) {
+    let digests = state.digests().clone();
+    if !digests.can_send() {
+        tracing::info!("no SMTP server configured: daily digests are off");
+        return;
+    }
+    let wakeup = state.mail_wakeup().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let full = tokio::select! {
+                _ = tick.tick() => true,
+                _ = wakeup.notified() => false,
+            };
+            let d: Arc<Digests> = digests.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                if full {
+                    d.run(Utc::now(), false).map(|r| r.delivery)
+                } else {
+                    d.deliver(Utc::now())
+                }
+            })
+            .await;
+            match result {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %error_chain(&e), "digest run failed; retrying in a minute")
+                }
+                Err(e) => tracing::error!(error = %e, "digest run panicked; retrying in a minute"),
+            }
+        }
+    });
+}
+
+/// Runs the harvest scheduler until the server stops: every minute, runs the harvests whose
+/// scheduled time has come (one after another, on the blocking pool).
+pub(crate) fn spawn_harvest_scheduler(state: &AppState) {
+    let Some(plan) = state.harvest_plan().cloned() else {
+        return;
+    };
+    let names: Vec<String> = plan.schedule.harvests.iter().map(|h| h.name()).collect();
+    tracing::info!(harvests = ?names, at = ?plan.schedule.at, "scheduled harvests on (times in UTC)");
+    let engine = state.engine().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let engine = engine.clone();
+            let plan: Arc<HarvestPlan> = plan.clone();
+            let result = tokio::task::spawn_blocking(move || -> paperscout_app::Result<()> {
+                let due = plan.schedule.due(&last_runs(&engine)?, Utc::now());
+                for spec in due {
+                    // A failing source is recorded (and shown); the others still run.
+                    match harvest(&engine, &plan.config, &spec, false, Utc::now()) {
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(harvest = %spec.name(), error = %error_chain(&e), "harvest not run")
+                        }
+                    }
+                }
+                // The server's upkeep thread encodes the new papers; searches meanwhile use
+                // the vectors encoded so far.
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %error_chain(&e), "harvest scheduler failed; retrying in a minute")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "harvest scheduler panicked; retrying in a minute")
+                }
+            }
+        }
+    });
+}
+
+/// How often the upkeep thread looks for work when there was none.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts the thread that does the engine's background work (see [`serve`]) until
+/// [`Engine::stop`]. Requests from then on never wait for it.
+pub(crate) fn spawn_upkeep(engine: Arc<Engine>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    engine.set_background(true);
+    let span = tracing::Span::current();
+    std::thread::Builder::new()
+        .name("paperscout-upkeep".into())
+        .spawn(move || {
+            let _span = span.enter();
+            let mut failing = false;
+            while !engine.is_stopping() {
+                match engine.upkeep() {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(papers = n, "encoded papers that lacked embeddings"),
+                    Err(e) if e.kind() == paperscout_app::ErrorKind::Busy => {}
+                    Err(e) => {
+                        if !failing {
+                            tracing::error!(
+                                error = %error_chain(&e),
+                                "background upkeep failed (semantic and hybrid search may be unavailable); retrying every minute"
+                            );
+                        }
+                        failing = true;
+                        sleep_unless_stopping(&engine, Duration::from_secs(60));
+                        continue;
+                    }
+                }
+                failing = false;
+                sleep_unless_stopping(&engine, UPKEEP_INTERVAL);
+            }
+        })
+}
+
+fn sleep_unless_stopping(engine: &Engine, total: Duration) {
+    let step = Duration::from_millis(100);
+    let mut slept = Duration::ZERO;
+    while slept < total && !engine.is_stopping() {
+        std::thread::sleep(step);
+        slept += step;
+    }
+}

@@ -1,0 +1,224 @@
+//! What requests carry, parsed: extractors whose failures answer in the route's kind (JSON for
+//! the API, a page for the site), and the query parameters the API and the pages share. Imports
+//! only [`crate::error`] and [`crate::respond`].
+
+use axum::extract::FromRequestParts;
+use axum::http::{header, HeaderMap};
+use chrono::NaiveDate;
+use paperscout_app::{Filter, PaperId, SearchMode, Window, MAX_RESULTS};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::respond::PageError;
+
+/// Most results one request may ask for.
+pub(crate) const MAX_LIMIT: usize = 100;
+
+/// `Query` whose failures are JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct ApiQuery<T>(pub T);
+
+/// `Path` whose failures are JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct ApiPath<T>(pub T);
+
+/// `Query` for pages: a malformed query string is answered with an error page, not JSON.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(PageError))]
+pub(crate) struct PageQuery<T>(pub T);
+
+/// `Path` for pages (see [`PageQuery`]).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(PageError))]
+pub(crate) struct PagePath<T>(pub T);
+
+/// Parses a paper id from a URL; an id that cannot exist is simply not found.
+pub(crate) fn paper_id(raw: &str) -> Result<PaperId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no paper with id `{raw}`")))
+}
+
+pub(crate) fn limit_or_default(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        0 => Err(ApiError::invalid("limit must be at least 1")),
+        n if n > MAX_LIMIT => Err(ApiError::invalid(format!(
+            "limit is {n}; the most is {MAX_LIMIT}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+pub(crate) fn check_offset(offset: Option<usize>) -> Result<usize, ApiError> {
+    match offset.unwrap_or(0) {
+        n if n > MAX_RESULTS => Err(ApiError::invalid(format!(
+            "offset is {n}; results go {MAX_RESULTS} deep"
+        ))),
+        n => Ok(n),
+    }
+}
+
+fn date(name: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| {
+                ApiError::invalid(format!(
+                    "`{name}` must be a date like 2024-05-31, not `{s}`"
+                ))
+            }),
+    }
+}
+
+pub(crate) fn mode(raw: Option<&str>) -> Result<SearchMode, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(SearchMode::default()),
+        Some(s) => s.parse().map_err(|e| ApiError::invalid(format!("{e}"))),
+    }
+}
+
+pub(crate) fn window(raw: Option<&str>) -> Result<Window, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Window::default()),
+        Some(s) => Ok(s.parse::<Window>()?),
+    }
+}
+
+/// The search modes, for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum ModeParam {
+    Hybrid,
+    Semantic,
+    Lexical,
+}
+
+/// The trending windows, for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum WindowParam {
+    Day,
+    Week,
+    Month,
+}
+
+/// The feed orders, for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum SortParam {
+    New,
+    Trending,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SearchParams {
+    /// The query (1 to 1,000 characters, not only spaces).
+    #[param(required = true, min_length = 1, max_length = 1000, pattern = r"\S")]
+    pub q: Option<String>,
+    /// hybrid (default), semantic or lexical.
+    #[param(value_type = Option<ModeParam>)]
+    pub mode: Option<String>,
+    /// Results per page, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<usize>,
+    /// Results to skip (at most 1,000).
+    #[param(maximum = 1000)]
+    pub offset: Option<usize>,
+    /// Published on or after this date (YYYY-MM-DD).
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<String>,
+    /// Published on or before this date (YYYY-MM-DD; not before `from`).
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<String>,
+    /// Only papers listed in this category (e.g. cs.IR).
+    pub category: Option<String>,
+}
+
+impl SearchParams {
+    pub(crate) fn filter(&self) -> Result<Filter, ApiError> {
+        Ok(Filter {
+            from: date("from", self.from.as_deref())?,
+            to: date("to", self.to.as_deref())?,
+            category: self
+                .category
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from),
+        })
+    }
+}
+
+/// Refuses a vote that a browser sends on behalf of another site (a page elsewhere making its
+/// visitors' browsers vote). The API takes no CSRF token, so it relies on what browsers say:
+/// `Sec-Fetch-Site` (every current browser), else `Origin` against `Host`. Clients that are
+/// not browsers (curl, scripts) send neither and are let through, rate-limited.
+pub(crate) fn check_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    let refuse = || {
+        Err(ApiError::forbidden(
+            "votes are only accepted from this site's own pages or from API clients",
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.to_str().unwrap_or("") {
+            "same-origin" | "none" => Ok(()),
+            _ => refuse(),
+        };
+    }
+    match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin.to_str().unwrap_or("");
+            let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+            if origin_host.eq_ignore_ascii_case(host.to_str().unwrap_or("")) {
+                Ok(())
+            } else {
+                refuse()
+            }
+        }
+        (Some(_), None) => refuse(),
+        (None, _) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn votes_from_other_sites_are_refused_and_our_pages_and_api_clients_pass() {
+        let ok = |pairs| check_same_site(&headers(pairs)).is_ok();
+        assert!(ok(&[]), "curl and scripts send neither header");
+        assert!(ok(&[("sec-fetch-site", "same-origin")]));
+        assert!(ok(&[("sec-fetch-site", "none")]), "typed by the user");
+        assert!(!ok(&[("sec-fetch-site", "cross-site")]));
+        assert!(
+            !ok(&[("sec-fetch-site", "same-site")]),
+            "a sibling subdomain is another site"
+        );
+        assert!(ok(&[
+            ("origin", "http://127.0.0.1:7878"),
+            ("host", "127.0.0.1:7878")
+        ]));
+        assert!(!ok(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:7878")
+        ]));
+        assert!(!ok(&[("origin", "null"), ("host", "127.0.0.1:7878")]));
+        assert!(!ok(&[("origin", "https://evil.example")]));
+    }
+}
