@@ -26,7 +26,7 @@ pub const DEMO_LISTING: &str = include_str!("../../../data/encoder-papers.txt");
 /// Longer queries are refused: nobody types them, and they cost the encoder and BM25 dearly.
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// How many candidates each ranking contributes to hybrid fusion.
-const FUSION_DEPTH: usize = 100;
+pub const FUSION_DEPTH: usize = 100;
 /// How deep a search result list goes: pages past it are empty.
 pub const MAX_RESULTS: usize = 1000;
 const SNIPPET_CHARS: usize = 240;
@@ -56,6 +56,20 @@ pub struct Config {
     /// How the encoder computes; int8 vectors are kept apart from fp32 ones (own model key).
     pub precision: paperscout_encoder::Precision,
     pub trending: TrendingParams,
+}
+
+/// What one ranking asks for (see [`Engine::rank`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Ranking<'a> {
+    /// The query text (BM25 side).
+    pub text: &'a str,
+    /// The query's embedding, when the mode needs one.
+    pub vector: Option<&'a [f32]>,
+    pub mode: SearchMode,
+    /// How many results at most.
+    pub depth: usize,
+    pub filter: &'a Filter,
+    pub fusion: Fusion,
 }
 
 impl Config {
@@ -911,9 +925,9 @@ impl Engine {
             .hits)
     }
 
-    /// Results `offset..offset+limit` for `query` by `mode`, filtered. Hybrid fuses the top
-    /// [`FUSION_DEPTH`] of each ranking (after filtering), so its list is shorter than the
-    /// others, which go [`MAX_RESULTS`] deep.
+    /// Results `offset..offset+limit` for `query` by `mode`, filtered: [`Engine::rank`]
+    /// [`MAX_RESULTS`] deep (hybrid fuses the top [`FUSION_DEPTH`] of each side, so its list
+    /// is shorter), then the page's papers with snippets.
     pub fn search_page(
         &self,
         query: &str,
@@ -936,40 +950,14 @@ impl Engine {
         } else {
             None
         };
-        let filtered = |ranked: Vec<(Key, f32)>| -> Result<Vec<(Key, f32)>> {
-            if filter.is_empty() {
-                return Ok(ranked);
-            }
-            let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
-            let facets = self.store.facets(&keys)?;
-            Ok(ranked
-                .into_iter()
-                .filter(|(k, _)| facets.get(k).is_some_and(|f| filter.accepts(f)))
-                .collect())
-        };
-        let vector = || {
-            vector
-                .as_deref()
-                .ok_or_else(|| Error::Invalid(format!("{mode} search needs the query's embedding")))
-        };
-        let ranked = match mode {
-            SearchMode::Lexical => filtered(self.lexical.search(query, MAX_RESULTS)?)?,
-            SearchMode::Semantic => filtered(self.vector_search(vector()?, MAX_RESULTS)?)?,
-            SearchMode::Hybrid => {
-                let v = vector()?;
-                // Unfiltered, this is exactly what `rank` (and so `eval`) does.
-                let depth = if filter.is_empty() {
-                    FUSION_DEPTH
-                } else {
-                    MAX_RESULTS
-                };
-                let mut lexical = filtered(self.lexical.search(query, depth)?)?;
-                let mut semantic = filtered(self.vector_search(v, depth)?)?;
-                lexical.truncate(FUSION_DEPTH);
-                semantic.truncate(FUSION_DEPTH);
-                fuse(&lexical, &semantic, self.config.fusion, 2 * FUSION_DEPTH)
-            }
-        };
+        let ranked = self.rank(&Ranking {
+            text: query,
+            vector: vector.as_deref(),
+            mode,
+            depth: MAX_RESULTS,
+            filter,
+            fusion: self.config.fusion,
+        })?;
         let total = ranked.len();
         let page: Vec<(Key, f32)> = ranked.into_iter().skip(offset).take(limit).collect();
         Ok(SearchPage {
@@ -987,26 +975,63 @@ impl Engine {
             .expect("one vector per text"))
     }
 
-    /// Ranks keys for a query whose embedding (when the mode needs one) is already computed.
-    pub fn rank(
-        &self,
-        query: &str,
-        vector: Option<&[f32]>,
-        mode: SearchMode,
-        limit: usize,
-        fusion: Fusion,
-    ) -> Result<Vec<(Key, f32)>> {
-        let need_vector = || Error::Invalid(format!("{mode} search needs the query's embedding"));
-        Ok(match mode {
-            SearchMode::Lexical => self.lexical.search(query, limit)?,
-            SearchMode::Semantic => self.vector_search(vector.ok_or_else(need_vector)?, limit)?,
+    /// The one ranking path: the site's searches ([`Engine::search_page`]), `eval` and the
+    /// threshold benchmark rank through here, and the digest fuses through
+    /// [`Engine::fuse`], so what eval measures is what users get by construction.
+    ///
+    /// Lexical and semantic rankings go `depth` deep after the filter; hybrid fuses the top
+    /// [`FUSION_DEPTH`] of each (after the filter) and keeps the best `depth`.
+    pub fn rank(&self, r: &Ranking) -> Result<Vec<(Key, f32)>> {
+        let vector = || {
+            r.vector.ok_or_else(|| {
+                Error::Invalid(format!("{} search needs the query's embedding", r.mode))
+            })
+        };
+        let lexical =
+            |depth| self.ranked_side(r.filter, depth, |n| Ok(self.lexical.search(r.text, n)?));
+        Ok(match r.mode {
+            SearchMode::Lexical => lexical(r.depth)?,
+            SearchMode::Semantic => {
+                let v = vector()?;
+                self.ranked_side(r.filter, r.depth, |n| self.vector_search(v, n))?
+            }
             SearchMode::Hybrid => {
-                let depth = limit.max(FUSION_DEPTH);
-                let lexical = self.lexical.search(query, depth)?;
-                let semantic = self.vector_search(vector.ok_or_else(need_vector)?, depth)?;
-                fuse(&lexical, &semantic, fusion, limit)
+                let v = vector()?;
+                let semantic =
+                    self.ranked_side(r.filter, FUSION_DEPTH, |n| self.vector_search(v, n))?;
+                Self::fuse(&lexical(FUSION_DEPTH)?, &semantic, r.fusion, r.depth)
             }
         })
+    }
+
+    /// How hybrid rankings combine their two sides, best `depth` first: the one fusion step
+    /// of searches, eval and the digest.
+    pub(crate) fn fuse(
+        lexical: &[(Key, f32)],
+        semantic: &[(Key, f32)],
+        fusion: Fusion,
+        depth: usize,
+    ) -> Vec<(Key, f32)> {
+        fuse(lexical, semantic, fusion, depth)
+    }
+
+    /// One side of a ranking, `depth` deep after `filter`: unfiltered, the first `depth` that
+    /// `search` finds; filtered, the first `depth` of its top [`MAX_RESULTS`] that pass.
+    fn ranked_side(
+        &self,
+        filter: &Filter,
+        depth: usize,
+        search: impl FnOnce(usize) -> Result<Vec<(Key, f32)>>,
+    ) -> Result<Vec<(Key, f32)>> {
+        if filter.is_empty() {
+            return search(depth);
+        }
+        let mut ranked = search(MAX_RESULTS.max(depth))?;
+        let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
+        let facets = self.store.facets(&keys)?;
+        ranked.retain(|(k, _)| facets.get(k).is_some_and(|f| filter.accepts(f)));
+        ranked.truncate(depth);
+        Ok(ranked)
     }
 
     fn hits(&self, query: &str, ranked: &[(Key, f32)]) -> Result<Vec<Hit>> {

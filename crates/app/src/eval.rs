@@ -8,7 +8,7 @@ use paperscout_index::{Fusion, Key};
 use paperscout_model::SearchMode;
 use serde::Serialize;
 
-use crate::{Engine, Error, Progress, Result};
+use crate::{Engine, Error, Filter, Progress, Ranking, Result};
 
 /// query id -> (document id -> relevance).
 pub type Qrels = HashMap<String, HashMap<String, i32>>;
@@ -176,7 +176,14 @@ pub fn evaluate(
         for (i, q) in ids.iter().enumerate() {
             let text = queries[*q].trim();
             let vector = vectors.get(i).map(Vec::as_slice);
-            let ranked = engine.rank(text, vector, mode, 100, fusion)?;
+            let ranked = engine.rank(&Ranking {
+                text,
+                vector,
+                mode,
+                depth: 100,
+                filter: &Filter::default(),
+                fusion,
+            })?;
             let docs: Vec<&str> = ranked
                 .iter()
                 .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
@@ -252,13 +259,14 @@ pub fn similarity_thresholds(
             .filter_map(|(d, _)| keys.get(d).copied())
             .collect();
         relevant_pairs += relevant.len();
-        let ranked = engine.rank(
-            "",
-            Some(v),
-            SearchMode::Semantic,
-            keys.len(),
-            Fusion::DEFAULT,
-        )?;
+        let ranked = engine.rank(&Ranking {
+            text: "",
+            vector: Some(v),
+            mode: SearchMode::Semantic,
+            depth: keys.len(),
+            filter: &Filter::default(),
+            fusion: Fusion::DEFAULT,
+        })?;
         for (i, &t) in thresholds.iter().enumerate() {
             for (k, sim) in &ranked {
                 if *sim < t {

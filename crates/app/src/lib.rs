@@ -11,8 +11,8 @@ pub mod harvest;
 mod progress;
 
 pub use engine::{
-    Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, SearchPage, Status,
-    Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
+    Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, Ranking, SearchPage,
+    Status, Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
 };
 pub use error::{error_chain, Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};

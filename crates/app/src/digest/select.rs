@@ -9,12 +9,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperscout_index::{fuse, Key, VectorIndex};
+use paperscout_index::{Key, VectorIndex};
 use paperscout_model::Paper;
 use paperscout_store::{Facets, Subscriber};
 
 use super::{topics, DigestConfig};
-use crate::{Engine, FeedItem, Result, Window};
+use crate::{Engine, FeedItem, Filter, Ranking, Result, SearchMode, Window};
 
 /// Trending candidates looked at per run (each digest takes its first unsent ones).
 const TRENDING_POOL: usize = 100;
@@ -157,12 +157,21 @@ impl<'a> Context<'a> {
             // (Under a server, its upkeep thread encodes them; the run waits for it below.)
             engine.encode_for_request()?;
             let encoder = engine.request_encoder()?;
+            let everything = Filter::default();
             for chunk in wanted.chunks(ENCODE_CHUNK) {
                 let vectors = encoder.embed_owned(chunk.to_vec())?;
                 for (t, vector) in chunk.iter().zip(vectors) {
-                    let lexical = engine.lexical.search(t, LEXICAL_DEPTH)?;
+                    let ranking = |mode, depth| Ranking {
+                        text: t,
+                        vector: Some(&vector),
+                        mode,
+                        depth,
+                        filter: &everything,
+                        fusion: engine.config.fusion,
+                    };
+                    let lexical = engine.rank(&ranking(SearchMode::Lexical, LEXICAL_DEPTH))?;
                     let semantic = if ctx.new.len() > DIRECT_LIMIT {
-                        engine.vector_search(&vector, SEMANTIC_DEPTH)?
+                        engine.rank(&ranking(SearchMode::Semantic, SEMANTIC_DEPTH))?
                     } else {
                         Vec::new()
                     };
@@ -309,7 +318,7 @@ impl<'a> Context<'a> {
                 .copied()
                 .filter(|(k, _)| passing.contains(k))
                 .collect();
-            for (key, score) in fuse(&lexical, &semantic, fusion, semantic.len()) {
+            for (key, score) in Engine::fuse(&lexical, &semantic, fusion, semantic.len()) {
                 let entry = found.entry(key).or_insert((f32::MIN, Vec::new()));
                 entry.0 = entry.0.max(score);
                 entry.1.push(topic.clone());

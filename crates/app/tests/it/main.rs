@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use paperscout_app::{
-    Config, Engine, ErrorKind, Format, Fusion, IngestOptions, Input, ModelSpec, NoProgress,
+    Config, Engine, ErrorKind, Format, IngestOptions, Input, ModelSpec, NoProgress,
     PaperId, SearchMode, DEMO_LISTING,
 };
-use paperscout_app::{Filter, TrendingParams, Window};
+use paperscout_app::{Filter, Window};
 
 fn config(dir: &Path, demo: bool) -> Config {
     let mut model = ModelSpec::new(paperscout_testkit::cache_dir());
