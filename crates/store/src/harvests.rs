@@ -10,7 +10,10 @@ use crate::{Result, Store, Writer};
 /// the next run of the same harvest marks it interrupted and goes ahead.
 pub const HARVEST_STALE_SECS: i64 = 600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a harvest run went; serialised (and stored) in lowercase: `running`, `ok`, `empty`,
+/// `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum HarvestStatus {
     Running,
     /// Papers came.
@@ -38,6 +41,12 @@ impl HarvestStatus {
             "empty" => HarvestStatus::Empty,
             _ => HarvestStatus::Failed,
         }
+    }
+}
+
+impl std::fmt::Display for HarvestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -123,7 +123,7 @@ pub fn validate_set(set: &str) -> Result<()> {
 #[derive(Debug, Clone, Serialize)]
 pub struct HarvestReport {
     pub harvest: String,
-    pub status: &'static str,
+    pub status: HarvestStatus,
     pub pages: u64,
     pub records: u64,
     pub added: u64,
@@ -172,7 +172,7 @@ pub fn harvest(
         run,
         report: HarvestReport {
             harvest: name,
-            status: "running",
+            status: HarvestStatus::Running,
             pages: 0,
             records: 0,
             added: 0,
@@ -195,14 +195,14 @@ pub fn harvest(
     };
     store.finish_harvest(run, status, message.as_deref(), Utc::now().timestamp())?;
     let mut report = job.report;
-    report.status = status.as_str();
+    report.status = status;
     report.message = message;
     match status {
         HarvestStatus::Failed => {
             tracing::warn!(harvest = %report.harvest, message = ?report.message, "harvest failed")
         }
         _ => {
-            tracing::info!(harvest = %report.harvest, added = report.added, updated = report.updated, status = report.status, "harvested")
+            tracing::info!(harvest = %report.harvest, added = report.added, updated = report.updated, status = %report.status, "harvested")
         }
     }
     Ok(report)

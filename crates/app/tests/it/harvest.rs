@@ -64,7 +64,11 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
         sim.push("/oai2", Reply::status(500, "Internal Server Error"));
     }
     let r = run(&engine, &sim, arxiv("cs", Some("2014-10-01")), now);
-    assert_eq!((r.status, r.pages, r.added), ("failed", 1, 6), "{r:?}");
+    assert_eq!(
+        (r.status.as_str(), r.pages, r.added),
+        ("failed", 1, 6),
+        "{r:?}"
+    );
     assert!(r.message.as_deref().unwrap().contains("HTTP 500"), "{r:?}");
     assert_eq!(engine.store().count().unwrap(), 6, "page 1 is kept");
     let seen = sim.seen();
@@ -86,7 +90,7 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
     let r = run(&engine, &sim, arxiv("cs", None), now);
     assert_eq!(
-        (r.status, r.pages, r.added, r.retries),
+        (r.status.as_str(), r.pages, r.added, r.retries),
         ("ok", 1, 3, 1),
         "{r:?}"
     );
@@ -121,7 +125,7 @@ fn an_interrupted_arxiv_harvest_resumes_from_its_last_whole_page() {
         )),
     );
     let r = run(&engine, &sim, arxiv("cs", None), now);
-    assert_eq!(r.status, "empty", "{r:?}");
+    assert_eq!(r.status.as_str(), "empty", "{r:?}");
     assert!(
         r.message
             .as_deref()
@@ -164,7 +168,11 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
         arxiv("physics:hep-ex", Some("2017-12-14")),
         now,
     );
-    assert_eq!((r.status, r.added, r.retries), ("ok", 3, 1), "{r:?}");
+    assert_eq!(
+        (r.status.as_str(), r.added, r.retries),
+        ("ok", 3, 1),
+        "{r:?}"
+    );
     assert!(
         t.elapsed() >= Duration::from_secs(1),
         "Retry-After honoured, not the 10 ms backoff"
@@ -173,7 +181,7 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
     // A 400 (a bad set, say) is not retried.
     sim.push("/oai2", Reply::status(400, "bad argument"));
     let r = run(&engine, &sim, arxiv("nope", Some("2017-12-14")), now);
-    assert_eq!((r.status, r.retries), ("failed", 0), "{r:?}");
+    assert_eq!((r.status.as_str(), r.retries), ("failed", 0), "{r:?}");
     assert!(r.message.as_deref().unwrap().contains("HTTP 400"), "{r:?}");
     assert_eq!(sim.unanswered(), 0);
 
@@ -185,7 +193,7 @@ fn busy_answers_are_waited_out_with_retry_after_and_bad_requests_are_not_retried
         )),
     );
     let r = run(&engine, &sim, arxiv("cs", Some("2017-12-14")), now);
-    assert_eq!(r.status, "failed");
+    assert_eq!(r.status.as_str(), "failed");
     assert!(
         r.message.as_deref().unwrap().contains("idDoesNotExist"),
         "{r:?}"
@@ -207,7 +215,7 @@ fn an_expired_resumption_token_restarts_the_window() {
     );
     sim.push("/oai2", Reply::file(fixture(PAGE_2)));
     let r = run(&engine, &sim, arxiv("cs", Some("2014-10-01")), now);
-    assert_eq!((r.status, r.added), ("ok", 9), "{r:?}");
+    assert_eq!((r.status.as_str(), r.added), ("ok", 9), "{r:?}");
     let seen = sim.seen();
     assert_eq!(
         seen[2].param("from").as_deref(),
@@ -231,7 +239,7 @@ fn hugging_face_daily_papers_bring_upvotes_and_code_links() {
         date: Some("2026-06-12".parse().unwrap()),
     };
     let r = run(&engine, &sim, spec, now);
-    assert_eq!((r.status, r.added), ("ok", 30), "{r:?}");
+    assert_eq!((r.status.as_str(), r.added), ("ok", 30), "{r:?}");
     assert_eq!(sim.seen()[0].param("date").as_deref(), Some("2026-06-12"));
     // The most upvoted paper's count is its initial vote count.
     let records = paperscout_ingest::parse_document(
@@ -264,7 +272,7 @@ fn hugging_face_daily_papers_bring_upvotes_and_code_links() {
         date: Some("2026-11-29".parse().unwrap()),
     };
     let r = run(&engine, &sim, spec, now);
-    assert_eq!(r.status, "empty");
+    assert_eq!(r.status.as_str(), "empty");
     assert!(
         r.message
             .as_deref()

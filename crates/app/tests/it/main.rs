@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use paperscout_app::{
-    Config, Engine, ErrorKind, Format, IngestOptions, Input, ModelSpec, NoProgress,
-    PaperId, SearchMode, DEMO_LISTING,
+    Config, Engine, ErrorKind, Format, IngestOptions, Input, ModelSpec, NoProgress, PaperId,
+    SearchMode, DEMO_LISTING,
 };
 use paperscout_app::{Filter, Window};
 
