@@ -26,7 +26,7 @@ pub const DEMO_LISTING: &str = include_str!("../../../data/encoder-papers.txt");
 /// Longer queries are refused: nobody types them, and they cost the encoder and BM25 dearly.
 pub const MAX_QUERY_CHARS: usize = 1000;
 /// How many candidates each ranking contributes to hybrid fusion.
-pub const FUSION_DEPTH: usize = 100;
+const FUSION_DEPTH: usize = 100;
 /// How deep a search result list goes: pages past it are empty.
 pub const MAX_RESULTS: usize = 1000;
 const SNIPPET_CHARS: usize = 240;
@@ -115,7 +115,7 @@ pub struct IngestReport {
     pub updated: usize,
     pub unchanged: usize,
     pub encoded: usize,
-    /// The first [`MAX_REPORTED_ERRORS`] bad records skipped (with `skip_bad`).
+    /// The first `MAX_REPORTED_ERRORS` bad records skipped (with `skip_bad`).
     pub skipped: Vec<RecordError>,
     /// How many bad records were skipped in all.
     pub skipped_total: usize,
@@ -926,7 +926,7 @@ impl Engine {
     }
 
     /// Results `offset..offset+limit` for `query` by `mode`, filtered: [`Engine::rank`]
-    /// [`MAX_RESULTS`] deep (hybrid fuses the top [`FUSION_DEPTH`] of each side, so its list
+    /// [`MAX_RESULTS`] deep (hybrid fuses the top `FUSION_DEPTH` (100) of each side, so its list
     /// is shorter), then the page's papers with snippets.
     pub fn search_page(
         &self,
@@ -977,10 +977,10 @@ impl Engine {
 
     /// The one ranking path: the site's searches ([`Engine::search_page`]), `eval` and the
     /// threshold benchmark rank through here, and the digest fuses through
-    /// [`Engine::fuse`], so what eval measures is what users get by construction.
+    /// `Engine::fuse`, so what eval measures is what users get by construction.
     ///
     /// Lexical and semantic rankings go `depth` deep after the filter; hybrid fuses the top
-    /// [`FUSION_DEPTH`] of each (after the filter) and keeps the best `depth`.
+    /// `FUSION_DEPTH` (100) of each (after the filter) and keeps the best `depth`.
     pub fn rank(&self, r: &Ranking) -> Result<Vec<(Key, f32)>> {
         let vector = || {
             r.vector.ok_or_else(|| {

@@ -1,5 +1,5 @@
 //! paperscout's web site and JSON API, on axum. This is the only crate that knows HTTP: it
-//! turns requests into [`Engine`] calls (on the blocking pool: search runs the encoder and
+//! turns requests into [`Engine`](paperscout_app::Engine) calls (on the blocking pool: search runs the encoder and
 //! SQLite) and renders what they return as JSON or server-side HTML.
 //!
 //! Security: every page is rendered with maud, which escapes all interpolated text; forms carry

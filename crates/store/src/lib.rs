@@ -510,8 +510,7 @@ impl Store {
              ORDER BY e.paper_key",
         )?;
         let rows = stmt.query(params![model, after as i64])?;
-        let done = each_embedding(rows, f);
-        done
+        each_embedding(rows, f)
     }
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).
@@ -533,8 +532,7 @@ impl Store {
              ORDER BY e.paper_key",
         )?;
         let rows = stmt.query(params![model, generation as i64])?;
-        let done = each_embedding(rows, f);
-        done
+        each_embedding(rows, f)
     }
 
     /// The stored embedding of one paper, if current.

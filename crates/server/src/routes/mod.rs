@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `/metrics` alone, for a listener of its own (an address only the scraper reaches), when
-/// [`Options::metrics_elsewhere`] keeps it off the site.
+/// [`Options::metrics_elsewhere`](crate::Options::metrics_elsewhere) keeps it off the site.
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(ops::metrics))
