@@ -12,6 +12,7 @@ an `ingest` of SciFact runs in another process.
   dribbled a header at a time); requests with random 8,000-character methods; long hybrid
   queries as fast as they are answered, malformed forms and query strings.
 - After a minute, `paperscout ingest SCIFACT` into the same data dir, in another process.
+- Before all that, the peer: the same 16 well-behaved clients alone for --baseline seconds.
 
 Reports, for the well-behaved: every status seen (5xx must be zero), p50/p95/p99 latency per
 mode; for the hostile: statuses; the server's peak RSS (VmHWM) and whether it survived.
@@ -41,13 +42,16 @@ ap.add_argument("--scifact", default="../shared/data/scifact")
 ap.add_argument("--port", type=int, default=7891)
 ap.add_argument("--out", default="target/bench/soak.json")
 ap.add_argument("--ingest-after", type=float, default=60)
+ap.add_argument("--baseline", type=float, default=60,
+                help="seconds of well-behaved clients alone first (the peer figures)")
 args = ap.parse_args()
 
 PORT = args.port
 stop = threading.Event()
 lock = threading.Lock()
 good_status = Counter()
-good_lat = defaultdict(list)
+good_lat = {"baseline": defaultdict(list), "soak": defaultdict(list)}
+phase = ["baseline"]
 bad_status = Counter()
 notes = Counter()
 
@@ -108,7 +112,7 @@ def good(i):
         dt = time.perf_counter() - t
         with lock:
             good_status[status] += 1
-            good_lat[kind].append(dt)
+            good_lat[phase[0]][kind].append(dt)
         stop.wait(max(0.0, 0.5 - dt))
 
 
@@ -210,16 +214,24 @@ def rss():
 
 
 wait_up()
-print(f"server up (data dir {data_dir}); soaking for {args.duration:.0f} s", flush=True)
+print(f"server up (data dir {data_dir}); well-behaved clients alone for {args.baseline:.0f} s",
+      flush=True)
 threads = [threading.Thread(target=good, args=(i,)) for i in range(16)]
-threads += [
+for t in threads:
+    t.start()
+time.sleep(args.baseline)
+with lock:
+    phase[0] = "soak"
+print(f"soaking for {args.duration:.0f} s", flush=True)
+hostile = [
     threading.Thread(target=hostile_queries, args=(1,)),
     threading.Thread(target=slowloris, args=(2,)),
     threading.Thread(target=methods, args=(3,)),
     threading.Thread(target=heavy, args=(4,)),
 ]
-for t in threads:
+for t in hostile:
     t.start()
+threads += hostile
 start = time.time()
 ingest = None
 ingest_result = None
@@ -273,8 +285,10 @@ summary = {
     "good_status": {str(k): v for k, v in sorted(good_status.items(), key=str)},
     "good_5xx": sum(v for k, v in good_status.items() if isinstance(k, int) and k >= 500),
     "good_errors": sum(v for k, v in good_status.items() if not isinstance(k, int)),
-    "good_latency_ms": {k: {"n": len(v), "p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99)}
-                        for k, v in sorted(good_lat.items())},
+    "good_latency_ms": {
+        ph: {k: {"n": len(v), "p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99)}
+             for k, v in sorted(lat.items())}
+        for ph, lat in good_lat.items()},
     "hostile_status": {str(k): v for k, v in sorted(bad_status.items(), key=str)},
     "notes": dict(notes),
 }
