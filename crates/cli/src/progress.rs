@@ -1,3 +1,5 @@
+//! Progress bars on standard error for the engine's long steps.
+
 use std::sync::Mutex;
 use std::time::Duration;
 

@@ -1,0 +1,41 @@
+//! `bench`: the benchmarks, one file each.
+
+mod digest;
+mod encode;
+mod query;
+mod snapshot;
+mod threshold;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::args::Global;
+
+#[derive(Subcommand, Debug)]
+pub enum Bench {
+    /// Digest build and send for many subscribers, against the SMTP server of --smtp-url
+    Digest(digest::BenchDigestCmd),
+    /// How well cosine-similarity thresholds separate judged-relevant papers (the digest's
+    /// match threshold)
+    Threshold(threshold::BenchThresholdCmd),
+    /// Write an arXiv metadata snapshot of N records for the ingest benchmark
+    /// (bench/snapshot.sh), repeating the fixture's records with new ids and DOIs
+    Snapshot(snapshot::BenchSnapshotCmd),
+    /// Encoding throughput on the first N documents (title + " " + text) of a BEIR corpus
+    Encode(encode::BenchEncodeCmd),
+    /// Query latency per mode: each judged query searched alone, end to end (encoding
+    /// included); then each query's encoding alone (mode `encode`)
+    Query(query::BenchQueryCmd),
+}
+
+impl Bench {
+    pub fn run(self, g: &Global) -> Result<()> {
+        match self {
+            Bench::Digest(cmd) => cmd.run(g),
+            Bench::Threshold(cmd) => cmd.run(g),
+            Bench::Snapshot(cmd) => cmd.run(),
+            Bench::Encode(cmd) => cmd.run(g),
+            Bench::Query(cmd) => cmd.run(g),
+        }
+    }
+}
