@@ -501,11 +501,18 @@ impl Engine {
         if !self.is_background() {
             return self.encoder();
         }
-        let slot = match self.encoder.try_lock() {
-            Ok(slot) => slot,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(Error::Busy("the sentence encoder is loading".into()))
+        // While the model loads, its slot stays locked for seconds: never wait, tell the client
+        // to retry. Once it is loaded, anyone holds the slot only to clone the handle, so wait
+        // that instant (two requests at once must not make each other "busy").
+        let slot = if self.activity().model == ModelState::Ready {
+            self.encoder.lock_unpoisoned()
+        } else {
+            match self.encoder.try_lock() {
+                Ok(slot) => slot,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(Error::Busy("the sentence encoder is loading".into()))
+                }
             }
         };
         match (slot.as_ref(), self.activity().model) {

@@ -677,3 +677,44 @@ fn embeddings_another_process_writes_after_its_papers_reach_the_vector_index() {
         .unwrap();
     assert_eq!(titles(&hits), ["Herons wade in shallow water"]);
 }
+
+#[test]
+fn under_a_server_concurrent_searches_never_find_the_loaded_encoder_busy() {
+    // Seen in the soak: with the model loaded, a semantic search sometimes answered 503 "the
+    // sentence encoder is loading" because another request (or the upkeep thread) held the
+    // encoder's slot for the instant it takes to clone the handle.
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(open(dir.path(), false));
+    let file = demo_subset(dir.path(), 12);
+    engine
+        .ingest(&[input(&file)], IngestOptions::default())
+        .unwrap();
+    engine.set_background(true);
+    engine.upkeep().unwrap();
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (engine, busy) = (engine.clone(), busy.clone());
+            std::thread::spawn(move || {
+                for _ in 0..150 {
+                    if i == 0 {
+                        // What the upkeep thread does every round.
+                        engine.upkeep().unwrap();
+                        continue;
+                    }
+                    match engine.search("attention", SearchMode::Semantic, 1) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::Busy => {
+                            busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(busy.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
