@@ -27,7 +27,8 @@ pub(crate) struct Health {
 }
 
 /// Liveness and readiness.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
+// (Tagged `api`, as it was before it moved here: utoipa tags by module otherwise.)
+#[utoipa::path(get, path = "/healthz", tag = "api", responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let status = state.blocking(|e| e.status()).await?;
     Ok(Json(Health {
