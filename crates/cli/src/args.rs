@@ -54,6 +54,9 @@ pub struct Global {
     )]
     pub precision: Precision,
     /// How hybrid search fuses the rankings: convex[:ALPHA] or rrf[:K]
+    // This doc comment is `--help` text, where the brackets mean "optional"; escaping them for
+    // rustdoc would print the backslashes in the help.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, env = "PAPERSCOUT_FUSION", global = true, default_value_t = Fusion::DEFAULT, value_name = "F")]
     pub fusion: Fusion,
     /// The config file (TOML) [default: ~/.config/paperscout/config.toml, if it exists]
