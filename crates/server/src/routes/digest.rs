@@ -222,7 +222,7 @@ pub(crate) struct SubscriptionAccepted {
 
 /// Subscribe an address to the daily digest (double opt-in: a confirmation link is mailed).
 /// The answer is the same whether the address was already subscribed or not.
-#[utoipa::path(post, path = "/api/subscriptions", request_body = SubscriptionBody, responses(
+#[utoipa::path(post, path = "/api/subscriptions", tag = "crate::digest", request_body = SubscriptionBody, responses(
     (status = 202, body = SubscriptionAccepted),
     (status = 400, body = ErrorBody),
     (status = 413, body = ErrorBody),

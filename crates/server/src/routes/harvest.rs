@@ -100,7 +100,7 @@ async fn status(state: &AppState) -> Result<Harvests, ApiError> {
 }
 
 /// Ingestion status: each harvest's latest run, and when it runs next.
-#[utoipa::path(get, path = "/api/harvests", responses((status = 200, body = Harvests), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/harvests", tag = "crate::harvest", responses((status = 200, body = Harvests), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)))]
 pub(crate) async fn api_harvests(
     State(state): State<AppState>,
 ) -> Result<Json<Harvests>, ApiError> {

@@ -22,6 +22,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 
+// (`__path_*`: what `#[utoipa::path]` generates next to each handler, for `paths(...)`.)
+use api::{
+    __path_paper, __path_papers, __path_search, __path_similar, __path_trending, __path_unvote,
+    __path_upvote,
+};
+use ops::__path_healthz;
+
 use crate::error::{ApiErrorKind, ErrorBody};
 use crate::extract::{ModeParam, SortParam, WindowParam};
 use crate::state::AppState;
@@ -129,17 +136,20 @@ pub fn metrics_router(state: AppState) -> Router {
         title = "paperscout",
         description = "Search, browse and upvote research papers. Errors are JSON `{\"error\", \"kind\"}`: 400 invalid, 404 not_found, 429 rate_limited (with Retry-After), 503 unavailable, 500 internal."
     ),
+    // utoipa tags each operation by the module path written here unless the handler names
+    // its tag: the API's own routes are listed bare (untagged, as they always were), and the
+    // digest's and harvest's handlers name the tags they had before the routes moved.
     paths(
-        api::search,
-        api::paper,
-        api::similar,
-        api::papers,
-        api::trending,
-        api::upvote,
-        api::unvote,
+        search,
+        paper,
+        similar,
+        papers,
+        trending,
+        upvote,
+        unvote,
         digest::api_subscribe,
         harvest::api_harvests,
-        ops::healthz
+        healthz
     ),
     components(schemas(ErrorBody, ApiErrorKind, ModeParam, WindowParam, SortParam))
 )]

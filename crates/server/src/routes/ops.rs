@@ -27,8 +27,7 @@ pub(crate) struct Health {
 }
 
 /// Liveness and readiness.
-// (Tagged `api`, as it was before it moved here: utoipa tags by module otherwise.)
-#[utoipa::path(get, path = "/healthz", tag = "api", responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let status = state.blocking(|e| e.status()).await?;
     Ok(Json(Health {
