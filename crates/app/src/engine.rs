@@ -1004,9 +1004,10 @@ impl Engine {
             }
             SearchMode::Hybrid => {
                 let v = vector()?;
+                let lexical = lexical(FUSION_DEPTH)?;
                 let semantic =
                     self.ranked_side(r.filter, FUSION_DEPTH, |n| self.vector_search(v, n))?;
-                Self::fuse(&lexical(FUSION_DEPTH)?, &semantic, r.fusion, r.depth)
+                Self::fuse(&lexical, &semantic, r.fusion, r.depth)
             }
         })
     }
