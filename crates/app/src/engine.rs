@@ -504,7 +504,7 @@ impl Engine {
         // While the model loads, its slot stays locked for seconds: never wait, tell the client
         // to retry. Once it is loaded, anyone holds the slot only to clone the handle, so wait
         // that instant (two requests at once must not make each other "busy").
-        let slot = if self.activity().model == ModelState::Ready {
+        let slot = if *self.model_state.lock_unpoisoned() == ModelState::Ready {
             self.encoder.lock_unpoisoned()
         } else {
             match self.encoder.try_lock() {

@@ -195,9 +195,8 @@ impl Metrics {
         outbox: &paperscout_app::digest::OutboxStats,
         stats: &paperscout_app::digest::DigestStats,
     ) -> Result<Response, ApiError> {
-        let metrics = self;
-        metrics.papers.set(status.papers as i64);
-        metrics.encoding_pending.set(
+        self.papers.set(status.papers as i64);
+        self.encoding_pending.set(
             status
                 .encoding
                 .map(|(done, total)| total - done)
@@ -208,24 +207,24 @@ impl Metrics {
         };
         for kind in [MailKind::Confirm, MailKind::Notice, MailKind::Digest] {
             sync(
-                &metrics.mail_sent.get_or_create(&KindLabels {
+                &self.mail_sent.get_or_create(&KindLabels {
                     kind: kind.as_str(),
                 }),
                 stats.sent(kind),
             );
         }
         sync(
-            &metrics.mail_failed_attempts,
+            &self.mail_failed_attempts,
             stats.failed_attempts.load(Ordering::Relaxed),
         );
-        sync(&metrics.mail_given_up, stats.failed.load(Ordering::Relaxed));
+        sync(&self.mail_given_up, stats.failed.load(Ordering::Relaxed));
         sync(
-            &metrics.digests_skipped_empty,
+            &self.digests_skipped_empty,
             stats.digests_skipped_empty.load(Ordering::Relaxed),
         );
-        metrics.mail_pending.set(outbox.pending as i64);
+        self.mail_pending.set(outbox.pending as i64);
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|_| ApiError::internal())?;
         Ok((
             [(
