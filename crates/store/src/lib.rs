@@ -1,30 +1,33 @@
-//! The ground truth: papers and their embeddings in SQLite (embedded, no server).
+//! The ground truth: papers, their embeddings, votes, subscribers and the digest outbox, in
+//! SQLite (embedded, the default: no server) or PostgreSQL (shared by many paperscout
+//! processes). One interface, [`Store`]; callers do not know which backend they talk to.
 //!
 //! Every index paperscout keeps is derived from this store and can be rebuilt from it. Each
 //! write transaction that changes papers bumps the store's *generation* and stamps the changed
 //! rows with it, so a derived index that records the generation it reflects can catch up with
-//! exactly the rows it missed (after a crash, or another process's ingest).
+//! exactly the rows it missed (after a crash, or another process's ingest). Writes that change
+//! papers are serialised (SQLite's write lock; a row lock on the generation in PostgreSQL), so
+//! generations commit in order and keys grow in commit order.
 
+mod common;
 mod harvests;
-mod schema;
+mod pg;
+mod sqlite;
 mod subscribers;
 mod votes;
 
 pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
+pub use pg::redact_url;
 pub use subscribers::{
     MailKind, OutboxStats, OutgoingMail, QueuedMail, SubscribeOutcome, Subscriber,
     SubscriberStatus, Subscription,
 };
 pub use votes::{Candidate, Facets};
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
-use chrono::{NaiveDate, Utc};
-use paperscout_model::sync::MutexExt;
-use paperscout_model::{embedding_text, Links, Paper, PaperId, Source};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use sha2::{Digest, Sha256};
+use paperscout_model::{Paper, PaperId};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -45,43 +48,39 @@ pub enum Error {
     },
     #[error("the store holds a bad row (paper key {key}): {message}")]
     Corrupt { key: i64, message: String },
+    #[error("bad database URL `{url}`: {message}")]
+    BadUrl { url: String, message: String },
+    #[error("database: {}", pg::describe(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("the database is unreachable: {0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl Error {
-    /// Another connection (another process's ingest, say) held the write lock for longer than
-    /// this store waits (see [`Store::set_busy_timeout`]): worth retrying later, not a fault.
+    /// Another connection (another process's ingest, say) held a lock for longer than this
+    /// store waits (see [`Store::set_busy_timeout`]): worth retrying later, not a fault.
     pub fn is_busy(&self) -> bool {
-        let e = match self {
-            Error::Sqlite(e) | Error::Open { source: e, .. } => e,
-            _ => return false,
-        };
-        matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
-    }
-}
-
-const EMBEDDING_STAMP: &str = "embedding_stamp";
-
-/// Calls `f` with each `(paper_key, vector)` row of `rows`.
-fn each_embedding(
-    mut rows: rusqlite::Rows<'_>,
-    mut f: impl FnMut(PaperKey, Vec<f32>),
-) -> Result<()> {
-    while let Some(row) = rows.next()? {
-        let key: PaperKey = row.get(0)?;
-        let blob: Vec<u8> = row.get(1)?;
-        let vector = blob_to_vector(&blob).ok_or_else(|| Error::Corrupt {
-            key,
-            message: format!(
-                "embedding blob of {} bytes is not a whole number of f32s",
-                blob.len()
+        match self {
+            Error::Sqlite(e) | Error::Open { source: e, .. } => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
-        })?;
-        f(key, vector);
+            Error::Postgres(e) => pg::is_busy(e),
+            _ => false,
+        }
     }
-    Ok(())
+
+    /// The database server cannot be reached (down, restarting, refusing connections): worth
+    /// retrying later; the write that failed was not applied.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unreachable(_) => true,
+            Error::Postgres(e) => pg::is_unavailable(e),
+            _ => false,
+        }
+    }
 }
 
 /// How long a write waits for another connection's write transaction before giving up with
@@ -132,175 +131,149 @@ pub struct PendingEmbedding {
     pub text: String,
 }
 
-/// Read connections kept open for reuse; more are opened while that many are busy.
-const IDLE_READERS: usize = 8;
-
+/// The store: SQLite in a file (or in memory), or a PostgreSQL database.
 #[derive(Debug)]
 pub struct Store {
-    /// The one connection that writes: every write transaction goes through it.
-    conn: Mutex<Connection>,
-    /// Idle read-only connections (file stores only). In WAL mode a reader never waits for a
-    /// writer, so pages and searches go on while a vote waits for another process's ingest to
-    /// let go of the write lock, or while an ingest streams papers through the writer.
-    readers: Mutex<Vec<Connection>>,
-    path: PathBuf,
+    backend: Backend,
 }
 
-/// A connection to read with: one from the reader pool (given back when dropped), or the
-/// writer for an in-memory store, which no second connection can see.
-enum ReadConn<'a> {
-    Pooled(&'a Store, Option<Connection>),
-    Writer(MutexGuard<'a, Connection>),
+#[derive(Debug)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(pg::PgStore),
 }
 
-impl std::ops::Deref for ReadConn<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            ReadConn::Pooled(_, conn) => conn.as_ref().expect("held until drop"),
-            ReadConn::Writer(guard) => guard,
+/// Calls the same method on whichever backend the store has.
+macro_rules! dispatch {
+    ($self:ident, $method:ident($($arg:expr),*)) => {
+        match &$self.backend {
+            Backend::Sqlite(s) => s.$method($($arg),*),
+            Backend::Postgres(p) => p.$method($($arg),*),
+        }
+    };
+}
+
+/// Writes papers inside one transaction (see [`Store::write`]).
+#[derive(Debug)]
+pub struct Writer<'a> {
+    inner: WriterInner<'a>,
+}
+
+#[derive(Debug)]
+enum WriterInner<'a> {
+    Sqlite(sqlite::Writer<'a>),
+    Postgres(pg::Writer<'a>),
+}
+
+impl<'a> Writer<'a> {
+    fn sqlite(w: sqlite::Writer<'a>) -> Writer<'a> {
+        Writer {
+            inner: WriterInner::Sqlite(w),
         }
     }
-}
 
-impl Drop for ReadConn<'_> {
-    fn drop(&mut self) {
-        if let ReadConn::Pooled(store, conn) = self {
-            let mut idle = store.readers.lock_unpoisoned();
-            if idle.len() < IDLE_READERS {
-                idle.extend(conn.take());
-            }
+    fn postgres(w: pg::Writer<'a>) -> Writer<'a> {
+        Writer {
+            inner: WriterInner::Postgres(w),
+        }
+    }
+
+    /// Adds `paper`, or merges it into the stored paper it is a record of ([`Paper::merge`]):
+    /// the one known by any of its ids (arXiv id, DOI, …); failing that, when either side has
+    /// no id but a title hash, the one with the same normalised title.
+    pub fn put(&mut self, paper: Paper) -> Result<()> {
+        match &mut self.inner {
+            WriterInner::Sqlite(w) => w.put(paper),
+            WriterInner::Postgres(w) => w.put(paper),
+        }
+    }
+
+    /// Saves `state` for `harvest` in this write's transaction, so the state (the next page's
+    /// resumption token) is committed with the page's papers or not at all; and adds the
+    /// page's counts to run `run`.
+    pub fn set_harvest_state(
+        &mut self,
+        harvest: &str,
+        state: &str,
+        run: i64,
+        counts: PageCounts,
+    ) -> Result<()> {
+        match &mut self.inner {
+            WriterInner::Sqlite(w) => w.set_harvest_state(harvest, state, run, counts),
+            WriterInner::Postgres(w) => w.set_harvest_state(harvest, state, run, counts),
+        }
+    }
+
+    /// The PostgreSQL writer a PostgreSQL write handed out, back for its commit.
+    fn into_postgres(self) -> pg::Writer<'a> {
+        match self.inner {
+            WriterInner::Postgres(w) => w,
+            WriterInner::Sqlite(_) => unreachable!("a PostgreSQL write hands out its own writer"),
+        }
+    }
+
+    /// What this write has done so far.
+    pub fn report(&self) -> UpsertReport {
+        match &self.inner {
+            WriterInner::Sqlite(w) => w.report,
+            WriterInner::Postgres(w) => w.report,
         }
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    /// A new store file is created readable by its owner only (it holds subscribers'
+    /// Opens (creating if needed) the SQLite store at `path` and brings its schema up to
+    /// date. A new store file is created readable by its owner only (it holds subscribers'
     /// addresses and their tokens); SQLite gives its `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path) -> Result<Store> {
-        #[cfg(unix)]
-        if !path.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| Error::Open {
-                    path: path.to_path_buf(),
-                    source: rusqlite::Error::InvalidPath(PathBuf::from(format!(
-                        "{}: {e}",
-                        path.display()
-                    ))),
-                })?;
-        }
-        let conn = Connection::open(path).map_err(|source| Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::init(conn, path.to_path_buf())
-    }
-
-    /// A private store in memory, for tests and scratch work.
-    pub fn open_in_memory() -> Result<Store> {
-        Self::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
-    }
-
-    fn init(conn: Connection, path: PathBuf) -> Result<Store> {
-        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        if path.as_os_str() != ":memory:" {
-            // WAL: readers never block the writer; a crash mid-transaction rolls back on open.
-            conn.pragma_update(None, "journal_mode", "wal")?;
-            conn.pragma_update(None, "synchronous", "normal")?;
-        }
-        schema::migrate(&conn, &path)?;
         Ok(Store {
-            conn: Mutex::new(conn),
-            readers: Mutex::new(Vec::new()),
-            path,
+            backend: Backend::Sqlite(sqlite::SqliteStore::open(path)?),
         })
     }
 
-    fn is_in_memory(&self) -> bool {
-        self.path.as_os_str() == ":memory:"
+    /// A private SQLite store in memory, for tests and scratch work.
+    pub fn open_in_memory() -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Sqlite(sqlite::SqliteStore::open_in_memory()?),
+        })
     }
 
-    /// A connection for reads (see [`Store::readers`]).
-    fn read(&self) -> Result<ReadConn<'_>> {
-        if self.is_in_memory() {
-            return Ok(ReadConn::Writer(self.conn()));
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:pass@host:port/db`)
+    /// and brings its schema up to date (under an advisory lock, so replicas starting
+    /// together migrate once). Waits up to `connect_timeout` for the server.
+    pub fn connect(url: &str, connect_timeout: std::time::Duration) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Postgres(pg::PgStore::connect(url, connect_timeout)?),
+        })
+    }
+
+    /// Where the store lives, for messages: a file path, or the database URL without its
+    /// password.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path().display().to_string(),
+            Backend::Postgres(p) => p.location(),
         }
-        let idle = self.readers.lock_unpoisoned().pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => {
-                let conn = Connection::open_with_flags(
-                    &self.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|source| Error::Open {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)?;
-                conn
-            }
-        };
-        Ok(ReadConn::Pooled(self, Some(conn)))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The SQLite file, when the store is one.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.path()),
+            Backend::Postgres(_) => None,
+        }
     }
 
-    /// How long a write waits for another process's write transaction (every write begins
-    /// `IMMEDIATE`, so it waits here rather than failing midway). A server answering votes
-    /// waits briefly; a batch command can afford to wait for a whole ingest.
+    /// Whether the store is a PostgreSQL database (shared with other processes).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// How long a write waits for another process's write transaction (every write waits for
+    /// the lock it needs rather than failing midway). A server answering votes waits briefly;
+    /// a batch command can afford to wait for a whole ingest.
     pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<()> {
-        self.conn().busy_timeout(wait)?;
-        Ok(())
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
-        // back on drop), so a poisoned lock is safe to reuse.
-        self.conn.lock_unpoisoned()
-    }
-
-    /// The generation of the last write that changed papers; 0 for an empty store.
-    pub fn generation(&self) -> Result<u64> {
-        Ok(meta_get(&*self.read()?, "generation")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
-    }
-
-    pub fn count(&self) -> Result<usize> {
-        Ok(self
-            .read()?
-            .query_row("SELECT COUNT(*) FROM papers", [], |r| r.get::<_, i64>(0))?
-            as usize)
-    }
-
-    /// Number of papers per source, sorted by source.
-    pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
-        let conn = self.read()?;
-        let mut stmt =
-            conn.prepare("SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        meta_get(&*self.read()?, key)
-    }
-
-    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        meta_set(&self.conn(), key, value)
+        dispatch!(self, set_busy_timeout(wait))
     }
 
     /// Inserts new papers and merges known ones (see [`Writer::put`]) in one transaction:
@@ -322,65 +295,43 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Writer<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<(T, UpsertReport), E> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(Error::from)?;
-        let current: u64 = meta_get(&tx, "generation")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let now = Utc::now();
-        let mut writer = Writer {
-            tx: &tx,
-            generation: current + 1,
-            now: now.timestamp(),
-            now_text: now.to_rfc3339(),
-            report: UpsertReport::default(),
-        };
-        let value = f(&mut writer)?;
-        let mut report = writer.report;
-        if report.added + report.updated > 0 {
-            meta_set(&tx, "generation", &(current + 1).to_string())?;
-            report.generation = current + 1;
-        } else {
-            report.generation = current;
-        }
-        tx.commit().map_err(Error::from)?;
-        Ok((value, report))
+        dispatch!(self, write(f))
+    }
+
+    /// The generation of the last write that changed papers; 0 for an empty store.
+    pub fn generation(&self) -> Result<u64> {
+        dispatch!(self, generation())
+    }
+
+    pub fn count(&self) -> Result<usize> {
+        dispatch!(self, count())
+    }
+
+    /// Number of papers per source, sorted by source.
+    pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
+        dispatch!(self, count_by_source())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        dispatch!(self, meta(key))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        dispatch!(self, set_meta(key, value))
     }
 
     /// The paper known by `id`: its id, one of its aliases, or (for `title:` ids) its title.
     pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "{SELECT_PAPER} WHERE key = (SELECT paper_key FROM paper_ids WHERE id = ?1 ORDER BY paper_key LIMIT 1)"
-        ))?;
-        stmt.query_row([id.as_str()], row_raw)
-            .optional()?
-            .map(RawPaper::into_stored)
-            .transpose()
+        dispatch!(self, get(id))
     }
 
     pub fn get_by_key(&self, key: PaperKey) -> Result<Option<StoredPaper>> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
-        stmt.query_row([key], row_raw)
-            .optional()?
-            .map(RawPaper::into_stored)
-            .transpose()
+        dispatch!(self, get_by_key(key))
     }
 
     /// The papers with these keys, in the order asked; unknown keys are left out.
     pub fn get_many(&self, keys: &[PaperKey]) -> Result<Vec<StoredPaper>> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
-        let mut out = Vec::with_capacity(keys.len());
-        for &key in keys {
-            if let Some(raw) = stmt.query_row([key], row_raw).optional()? {
-                out.push(raw.into_stored()?);
-            }
-        }
-        Ok(out)
+        dispatch!(self, get_many(keys))
     }
 
     /// Calls `f` for every paper changed after `generation` (all papers for 0), in key order,
@@ -388,34 +339,22 @@ impl Store {
     pub fn for_each_since(
         &self,
         generation: u64,
-        mut f: impl FnMut(StoredPaper) -> Result<()>,
+        f: impl FnMut(StoredPaper) -> Result<()>,
     ) -> Result<()> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare(&format!(
-            "{SELECT_PAPER} WHERE generation > ?1 ORDER BY key"
-        ))?;
-        let mut rows = stmt.query([generation as i64])?;
-        while let Some(row) = rows.next()? {
-            f(row_raw(row)?.into_stored()?)?;
-        }
-        Ok(())
+        dispatch!(self, for_each_since(generation, f))
     }
 
     /// Number of papers changed after `generation`.
     pub fn count_since(&self, generation: u64) -> Result<usize> {
-        Ok(self.read()?.query_row(
-            "SELECT COUNT(*) FROM papers WHERE generation > ?1",
-            [generation as i64],
-            |r| r.get::<_, i64>(0),
-        )? as usize)
+        dispatch!(self, count_since(generation))
     }
 
     /// Papers with no embedding from `model` for their current content, in key order.
     pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
-        self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
+        dispatch!(self, pending_embeddings(model))
     }
 
-    /// At most `limit` of the papers [`Store::pending_embeddings`] lists, with keys above
+    /// At most `limit` of the papers [`crate::Store::pending_embeddings`] lists, with keys above
     /// `after`: an encoder walks a large store in pieces without holding every text at once.
     pub fn pending_embeddings_after(
         &self,
@@ -423,35 +362,12 @@ impl Store {
         after: PaperKey,
         limit: usize,
     ) -> Result<Vec<PendingEmbedding>> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT p.key, p.content_hash, p.title, p.abstract FROM papers p
-             LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
-             WHERE (e.content_hash IS NULL OR e.content_hash != p.content_hash) AND p.key > ?2
-             ORDER BY p.key LIMIT ?3",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![model, after, limit], |r| {
-            let title: String = r.get(2)?;
-            let abstract_text: String = r.get(3)?;
-            Ok(PendingEmbedding {
-                key: r.get(0)?,
-                content_hash: r.get(1)?,
-                text: embedding_text(&title, &abstract_text),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        dispatch!(self, pending_embeddings_after(model, after, limit))
     }
 
-    /// How many papers [`Store::pending_embeddings`] would list.
+    /// How many papers [`crate::Store::pending_embeddings`] would list.
     pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
-        Ok(self.read()?.query_row(
-            "SELECT COUNT(*) FROM papers p
-             LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
-             WHERE e.content_hash IS NULL OR e.content_hash != p.content_hash",
-            [model],
-            |r| r.get::<_, i64>(0),
-        )? as usize)
+        dispatch!(self, count_pending_embeddings(model))
     }
 
     /// Stores embeddings from `model` in one transaction. An embedding whose content hash no
@@ -461,382 +377,294 @@ impl Store {
         model: &str,
         embeddings: &[(PaperKey, String, Vec<f32>)],
     ) -> Result<EmbeddingsWritten> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stamp = meta_get(&tx, EMBEDDING_STAMP)?
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-            + 1;
-        let mut written = 0;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO embeddings (paper_key, model, content_hash, vector, stamp)
-                 SELECT key, ?2, ?3, ?4, ?5 FROM papers WHERE key = ?1 AND content_hash = ?3
-                 ON CONFLICT(paper_key, model) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector, stamp = excluded.stamp",
-            )?;
-            for (key, hash, vector) in embeddings {
-                written +=
-                    stmt.execute(params![key, model, hash, vector_to_blob(vector), stamp])?;
-            }
-        }
-        meta_set(&tx, EMBEDDING_STAMP, &stamp.to_string())?;
-        tx.commit()?;
-        Ok(EmbeddingsWritten {
-            written,
-            stamp: stamp as u64,
-        })
+        dispatch!(self, put_embeddings(model, embeddings))
     }
 
     /// The stamp of the last write of embeddings (0 before any): it grows with every
-    /// [`Store::put_embeddings`], whichever process made it.
+    /// [`crate::Store::put_embeddings`], whichever process made it.
     pub fn embedding_stamp(&self) -> Result<u64> {
-        Ok(meta_get(&*self.read()?, EMBEDDING_STAMP)?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+        dispatch!(self, embedding_stamp())
     }
 
     /// Calls `f` with every current embedding from `model` written after stamp `after` (see
-    /// [`Store::embedding_stamp`]).
+    /// [`crate::Store::embedding_stamp`]).
     pub fn for_each_embedding_stamped_after(
         &self,
         model: &str,
         after: u64,
         f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare(
-            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
-             WHERE e.model = ?1 AND e.stamp > ?2 AND e.content_hash = p.content_hash
-             ORDER BY e.paper_key",
-        )?;
-        let rows = stmt.query(params![model, after as i64])?;
-        each_embedding(rows, f)
+        dispatch!(self, for_each_embedding_stamped_after(model, after, f))
     }
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).
     pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
-        self.for_each_embedding_since(model, 0, f)
+        dispatch!(self, for_each_embedding(model, f))
     }
 
-    /// Like [`Store::for_each_embedding`], for the papers changed after `generation` only.
+    /// Like [`crate::Store::for_each_embedding`], for the papers changed after `generation` only.
     pub fn for_each_embedding_since(
         &self,
         model: &str,
         generation: u64,
         f: impl FnMut(PaperKey, Vec<f32>),
     ) -> Result<()> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare(
-            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
-             WHERE e.model = ?1 AND e.content_hash = p.content_hash AND p.generation > ?2
-             ORDER BY e.paper_key",
-        )?;
-        let rows = stmt.query(params![model, generation as i64])?;
-        each_embedding(rows, f)
+        dispatch!(self, for_each_embedding_since(model, generation, f))
     }
 
     /// The stored embedding of one paper, if current.
     pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
-        let conn = self.read()?;
-        let blob: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
-                 WHERE e.model = ?1 AND e.paper_key = ?2 AND e.content_hash = p.content_hash",
-                params![model, key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        blob.map(|b| {
-            blob_to_vector(&b).ok_or_else(|| Error::Corrupt {
-                key,
-                message: "embedding blob length".into(),
-            })
-        })
-        .transpose()
+        dispatch!(self, embedding(model, key))
+    }
+
+    /// Drops every embedding from `model` (to recompute them all).
+    pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
+        dispatch!(self, delete_embeddings(model))
+    }
+
+    /// Records `voter`'s vote for paper `key` at `at` (Unix seconds). Returns false when the
+    /// voter had already voted for it (one vote per voter per paper) or there is no such paper.
+    pub fn vote(&self, key: PaperKey, voter: &str, at: i64) -> Result<bool> {
+        dispatch!(self, vote(key, voter, at))
+    }
+
+    /// Takes back `voter`'s vote for paper `key`. Returns false when there was none.
+    pub fn unvote(&self, key: PaperKey, voter: &str) -> Result<bool> {
+        dispatch!(self, unvote(key, voter))
+    }
+
+    /// All-time vote counts of `keys`: votes cast here plus the upvotes the paper's source
+    /// reported (Hugging Face daily papers). Papers without votes are absent.
+    pub fn vote_counts(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, usize>> {
+        dispatch!(self, vote_counts(keys))
+    }
+
+    /// Which of `keys` `voter` has voted for.
+    pub fn voted_by(&self, voter: &str, keys: &[PaperKey]) -> Result<HashSet<PaperKey>> {
+        dispatch!(self, voted_by(voter, keys))
+    }
+
+    /// Every paper voted for since `since` (Unix seconds) or listed since then with upvotes
+    /// from its source (a paper's initial trending signal), plus the `recent` most recently
+    /// listed papers, with their votes since `since` (plus their source's upvotes). Trending
+    /// ranks these: the top of the full ranking is always among them, because a paper without
+    /// votes scores lower the older it is, inside the window or out.
+    pub fn trending_candidates(&self, since: i64, recent: usize) -> Result<Vec<Candidate>> {
+        dispatch!(self, trending_candidates(since, recent))
+    }
+
+    /// Keys of papers in feed order, newest first.
+    pub fn newest(&self, offset: usize, limit: usize) -> Result<Vec<PaperKey>> {
+        dispatch!(self, newest(offset, limit))
+    }
+
+    /// The filterable fields of `keys` (unknown keys are absent).
+    pub fn facets(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, Facets>> {
+        dispatch!(self, facets(keys))
+    }
+
+    /// Records the start of a run of `harvest` at `now`, or `None` when another run of it is
+    /// going on (written to within [`HARVEST_STALE_SECS`]). A stale run is marked failed as
+    /// interrupted.
+    pub fn start_harvest(&self, harvest: &str, now: i64) -> Result<Option<i64>> {
+        dispatch!(self, start_harvest(harvest, now))
+    }
+
+    /// Ends run `id` with its outcome.
+    pub fn finish_harvest(
+        &self,
+        id: i64,
+        status: HarvestStatus,
+        message: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        dispatch!(self, finish_harvest(id, status, message, now))
+    }
+
+    /// The latest run of every harvest, by harvest name.
+    pub fn last_harvests(&self) -> Result<Vec<HarvestRun>> {
+        dispatch!(self, last_harvests())
+    }
+
+    /// The latest `limit` runs of `harvest`, newest first.
+    pub fn harvest_runs(&self, harvest: &str, limit: usize) -> Result<Vec<HarvestRun>> {
+        dispatch!(self, harvest_runs(harvest, limit))
+    }
+
+    /// The state saved by the last page of `harvest` (see [`Writer::set_harvest_state`]).
+    pub fn harvest_state(&self, harvest: &str) -> Result<Option<String>> {
+        dispatch!(self, harvest_state(harvest))
+    }
+
+    /// Saves `state` for `harvest` outside a page (when a run ends without one).
+    pub fn set_harvest_state(&self, harvest: &str, state: &str, now: i64) -> Result<()> {
+        dispatch!(self, set_harvest_state(harvest, state, now))
+    }
+
+    /// Records a subscription request and queues the mail it calls for, in one transaction.
+    ///
+    /// - unknown address, or one that unsubscribed: a pending subscription with `new_handle`;
+    ///   `render` makes the confirmation mail.
+    /// - pending: its preferences are replaced; the confirmation is sent again (same handle).
+    /// - active: nothing changes; `render` makes a notice with the manage link (so the answer
+    ///   to the requester is the same whether the address is known or not).
+    ///
+    /// At most one such mail per address every `resend_after` seconds: more is
+    /// [`SubscribeOutcome::Throttled`], and nothing is queued.
+    pub fn subscribe(
+        &self,
+        request: &Subscription,
+        new_handle: &[u8],
+        now: i64,
+        resend_after: i64,
+        render: impl FnOnce(&Subscriber, MailKind) -> OutgoingMail,
+    ) -> Result<SubscribeOutcome> {
+        dispatch!(
+            self,
+            subscribe(request, new_handle, now, resend_after, render)
+        )
+    }
+
+    /// Adds an already-confirmed subscriber (a list moved from another tool, or a benchmark):
+    /// no confirmation mail. Returns `None` when the address is already known.
+    pub fn import_subscriber(
+        &self,
+        s: &Subscription,
+        handle: &[u8],
+        now: i64,
+        since_key: PaperKey,
+    ) -> Result<Option<i64>> {
+        dispatch!(self, import_subscriber(s, handle, now, since_key))
+    }
+
+    pub fn subscriber_by_handle(&self, handle: &[u8]) -> Result<Option<Subscriber>> {
+        dispatch!(self, subscriber_by_handle(handle))
+    }
+
+    /// Activates a pending subscription; papers with keys above `since_key` will count as new
+    /// in its first digest. Confirming an active one changes nothing. `None`: no such handle,
+    /// or it unsubscribed.
+    pub fn confirm(
+        &self,
+        handle: &[u8],
+        now: i64,
+        since_key: PaperKey,
+    ) -> Result<Option<Subscriber>> {
+        dispatch!(self, confirm(handle, now, since_key))
+    }
+
+    /// Ends a subscription and cancels its queued mail. Idempotent; false when there is no
+    /// such handle.
+    pub fn unsubscribe(&self, handle: &[u8], now: i64) -> Result<bool> {
+        dispatch!(self, unsubscribe(handle, now))
+    }
+
+    /// Replaces an active or pending subscriber's preferences (not the address).
+    pub fn update_preferences(
+        &self,
+        handle: &[u8],
+        s: &Subscription,
+    ) -> Result<Option<Subscriber>> {
+        dispatch!(self, update_preferences(handle, s))
+    }
+
+    pub fn active_subscribers(&self) -> Result<Vec<Subscriber>> {
+        dispatch!(self, active_subscribers())
+    }
+
+    /// Whether the digest of `subscriber_id` for `local_date` is in the ledger (whatever became
+    /// of it: queued, sent, skipped or failed).
+    pub fn digest_claimed(&self, subscriber_id: i64, local_date: &str) -> Result<bool> {
+        dispatch!(self, digest_claimed(subscriber_id, local_date))
+    }
+
+    /// Claims the digest of `subscriber_id` for `local_date`, in one transaction: queues `mail`
+    /// (or records the day as skipped when `None`), marks `papers` as sent to the subscriber,
+    /// and moves its `since_key` on. Returns false, changing nothing, when that day's digest was
+    /// already claimed or the subscriber is no longer active.
+    pub fn claim_digest(
+        &self,
+        subscriber_id: i64,
+        local_date: &str,
+        mail: Option<&OutgoingMail>,
+        papers: &[PaperKey],
+        since_key: PaperKey,
+        now: i64,
+    ) -> Result<bool> {
+        dispatch!(
+            self,
+            claim_digest(subscriber_id, local_date, mail, papers, since_key, now)
+        )
+    }
+
+    /// The papers already sent (or claimed for sending) to a subscriber.
+    pub fn sent_papers(&self, subscriber_id: i64) -> Result<HashSet<PaperKey>> {
+        dispatch!(self, sent_papers(subscriber_id))
+    }
+
+    /// Up to `limit` queued mails whose next attempt is due at `now`, oldest first.
+    pub fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
+        dispatch!(self, due_mail(now, limit))
+    }
+
+    /// Takes a due mail for sending until `until`; false when another process took it first.
+    pub fn lease_mail(&self, id: i64, now: i64, until: i64) -> Result<bool> {
+        dispatch!(self, lease_mail(id, now, until))
+    }
+
+    /// The mail was accepted by the SMTP server: the message body is no longer needed.
+    pub fn mark_sent(&self, id: i64, now: i64) -> Result<()> {
+        dispatch!(self, mark_sent(id, now))
+    }
+
+    /// An attempt failed: try again at `retry_at`, or give up (`None`).
+    pub fn mark_attempt_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> Result<()> {
+        dispatch!(self, mark_attempt_failed(id, error, retry_at))
+    }
+
+    /// Drops a queued mail that must not go out any more (its subscriber left).
+    pub fn cancel_mail(&self, id: i64) -> Result<()> {
+        dispatch!(self, cancel_mail(id))
+    }
+
+    pub fn outbox_stats(&self) -> Result<OutboxStats> {
+        dispatch!(self, outbox_stats())
+    }
+
+    /// The largest paper key (0 for an empty store).
+    pub fn max_paper_key(&self) -> Result<PaperKey> {
+        dispatch!(self, max_paper_key())
+    }
+
+    /// The largest key of a paper added before `at` (Unix seconds); 0 if none.
+    pub fn last_key_added_before(&self, at: i64) -> Result<PaperKey> {
+        dispatch!(self, last_key_added_before(at))
+    }
+
+    /// Keys of the papers added after `key`, in order.
+    pub fn keys_after(&self, key: PaperKey) -> Result<Vec<PaperKey>> {
+        dispatch!(self, keys_after(key))
     }
 }
 
-fn vector_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn blob_to_vector(b: &[u8]) -> Option<Vec<f32>> {
-    b.len().is_multiple_of(4).then(|| {
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    })
-}
-
-fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
-}
-
-fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
-    Ok(())
-}
-
-/// A hash of every stored field, to tell an update that changes nothing from a real one.
-fn record_hash(p: &Paper) -> String {
-    let json = serde_json::to_vec(p).expect("a Paper always serialises");
-    Sha256::digest(&json)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Writes papers inside one transaction (see [`Store::write`]).
-#[derive(Debug)]
-pub struct Writer<'a> {
-    tx: &'a Transaction<'a>,
-    generation: u64,
-    now: i64,
-    now_text: String,
-    report: UpsertReport,
-}
-
-impl Writer<'_> {
-    /// Adds `paper`, or merges it into the stored paper it is a record of ([`Paper::merge`]):
-    /// the one known by any of its ids (arXiv id, DOI, …); failing that, when either side has
-    /// no id but a title hash, the one with the same normalised title.
-    pub fn put(&mut self, paper: Paper) -> Result<()> {
-        let tx = self.tx;
-        let existing = self.find(&paper)?;
-        let (key, merged, old_hash) = match existing {
-            Some((key, stored, old_hash)) => (Some(key), stored.merge(paper), Some(old_hash)),
-            None => (None, paper, None),
-        };
-        let hash = record_hash(&merged);
-        if old_hash.as_deref() == Some(hash.as_str()) {
-            self.report.unchanged += 1;
-            return Ok(());
-        }
-        let values = params![
-            merged.id.as_str(),
-            merged.title,
-            merged.abstract_text,
-            serde_json::to_string(&merged.authors).expect("strings serialise"),
-            merged.published.map(|d| d.to_string()),
-            serde_json::to_string(&merged.categories).expect("strings serialise"),
-            serde_json::to_string(&merged.links).expect("links serialise"),
-            merged.source.as_str(),
-            merged.content_hash(),
-            hash,
-            self.generation as i64,
-            self.now_text,
-            listed_at(merged.published, self.now),
-            serde_json::to_string(&merged.aliases).expect("ids serialise"),
-            merged.version,
-            merged.updated.map(|d| d.to_string()),
-            merged.upvotes,
-        ];
-        let key = match key {
-            Some(key) => {
-                tx.prepare_cached(
-                    "UPDATE papers SET id = ?1, title = ?2, abstract = ?3, authors = ?4,
-                        published = ?5, categories = ?6, links = ?7, source = ?8,
-                        content_hash = ?9, record_hash = ?10, generation = ?11, updated_at = ?12,
-                        listed_at = MIN(listed_at, ?13), aliases = ?14, version = ?15,
-                        updated = ?16, upvotes = ?17
-                     WHERE key = ?18",
-                )?
-                .execute(rusqlite::params_from_iter(
-                    values
-                        .iter()
-                        .copied()
-                        .chain(std::iter::once(&key as &dyn rusqlite::ToSql)),
-                ))?;
-                self.report.updated += 1;
-                key
-            }
-            None => {
-                tx.prepare_cached(
-                    "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
-                        source, content_hash, record_hash, generation, added_at, updated_at,
-                        listed_at, aliases, version, updated, upvotes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
-                )?
-                .execute(values)?;
-                self.report.added += 1;
-                tx.last_insert_rowid()
-            }
-        };
-        let mut ids =
-            tx.prepare_cached("INSERT OR IGNORE INTO paper_ids (id, paper_key) VALUES (?1, ?2)")?;
-        for id in merged.ids() {
-            ids.execute(params![id.as_str(), key])?;
-        }
-        ids.execute(params![PaperId::from_title(&merged.title).as_str(), key])?;
-        Ok(())
-    }
-
-    /// The stored paper `paper` is a record of, with its key and record hash.
-    fn find(&self, paper: &Paper) -> Result<Option<(PaperKey, Paper, String)>> {
-        let tx = self.tx;
-        let mut by_id = tx.prepare_cached(
-            "SELECT paper_key FROM paper_ids WHERE id = ?1 ORDER BY paper_key LIMIT 1",
-        )?;
-        for id in paper.ids().filter(|id| !id.is_title()) {
-            if let Some(key) = by_id.query_row([id.as_str()], |r| r.get(0)).optional()? {
-                let (stored, hash) = self.load(key)?;
-                // Two different arXiv ids are two papers, even when they share a DOI (a
-                // paper and its erratum, a mistake upstream).
-                if arxiv_id(&stored).is_some_and(|s| arxiv_id(paper).is_some_and(|p| p != s)) {
-                    continue;
-                }
-                return Ok(Some((key, stored, hash)));
-            }
-        }
-        // Same title: the same paper when one side is known by nothing better. An id-less
-        // record matches any paper with its title; a record with an id matches only a paper
-        // known by nothing but its title (whose id is then that title's hash). Both are single
-        // index lookups, whatever the number of papers sharing a title.
-        let title = PaperId::from_title(&paper.title);
-        let key: Option<PaperKey> = if paper.ids().all(PaperId::is_title) {
-            by_id.query_row([title.as_str()], |r| r.get(0)).optional()?
-        } else {
-            tx.prepare_cached("SELECT key FROM papers WHERE id = ?1")?
-                .query_row([title.as_str()], |r| r.get(0))
-                .optional()?
-        };
-        match key {
-            Some(key) => {
-                let (stored, hash) = self.load(key)?;
-                Ok(Some((key, stored, hash)))
-            }
-            None => Ok(None),
+#[cfg(test)]
+impl Store {
+    /// The SQLite backend (tests of SQLite specifics).
+    fn sqlite(&self) -> &sqlite::SqliteStore {
+        match &self.backend {
+            Backend::Sqlite(s) => s,
+            Backend::Postgres(_) => panic!("not a SQLite store"),
         }
     }
 
-    fn load(&self, key: PaperKey) -> Result<(Paper, String)> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT record_hash, {COLUMNS} FROM papers WHERE key = ?1"
-        ))?;
-        let (hash, raw) =
-            stmt.query_row([key], |r| Ok((r.get::<_, String>(0)?, row_raw_at(r, 1)?)))?;
-        Ok((raw.into_stored()?.paper, hash))
-    }
-}
-
-fn arxiv_id(paper: &Paper) -> Option<&PaperId> {
-    paper.ids().find(|id| id.scheme() == "arxiv")
-}
-
-/// When a paper published on `published` and added at `added` (Unix seconds) entered the feed.
-fn listed_at(published: Option<NaiveDate>, added: i64) -> i64 {
-    published
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp().min(added))
-        .unwrap_or(added)
-}
-
-/// The columns [`row_raw`] reads, in its order.
-macro_rules! paper_columns {
-    () => {
-        "key, id, title, abstract, authors, published, categories, links, source, content_hash, \
-         generation, listed_at, aliases, version, updated, upvotes"
-    };
-}
-
-const COLUMNS: &str = paper_columns!();
-const SELECT_PAPER: &str = concat!("SELECT ", paper_columns!(), " FROM papers");
-
-struct RawPaper {
-    key: i64,
-    id: String,
-    title: String,
-    abstract_text: String,
-    authors: String,
-    published: Option<String>,
-    categories: String,
-    links: String,
-    source: String,
-    content_hash: String,
-    generation: i64,
-    listed_at: i64,
-    aliases: String,
-    version: Option<u32>,
-    updated: Option<String>,
-    upvotes: Option<u32>,
-}
-
-fn row_raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawPaper> {
-    row_raw_at(r, 0)
-}
-
-fn row_raw_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawPaper> {
-    Ok(RawPaper {
-        key: r.get(at)?,
-        id: r.get(at + 1)?,
-        title: r.get(at + 2)?,
-        abstract_text: r.get(at + 3)?,
-        authors: r.get(at + 4)?,
-        published: r.get(at + 5)?,
-        categories: r.get(at + 6)?,
-        links: r.get(at + 7)?,
-        source: r.get(at + 8)?,
-        content_hash: r.get(at + 9)?,
-        generation: r.get(at + 10)?,
-        listed_at: r.get(at + 11)?,
-        aliases: r.get(at + 12)?,
-        version: r.get(at + 13)?,
-        updated: r.get(at + 14)?,
-        upvotes: r.get(at + 15)?,
-    })
-}
-
-fn parse_day(d: Option<String>) -> std::result::Result<Option<NaiveDate>, chrono::ParseError> {
-    d.map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
-        .transpose()
-}
-
-impl RawPaper {
-    fn into_stored(self) -> Result<StoredPaper> {
-        let key = self.key;
-        let corrupt = |message: String| Error::Corrupt { key, message };
-        let paper = Paper {
-            id: self.id.parse().map_err(|e| corrupt(format!("id: {e}")))?,
-            title: self.title,
-            abstract_text: self.abstract_text,
-            authors: serde_json::from_str(&self.authors)
-                .map_err(|e| corrupt(format!("authors: {e}")))?,
-            published: parse_day(self.published).map_err(|e| corrupt(format!("published: {e}")))?,
-            categories: serde_json::from_str(&self.categories)
-                .map_err(|e| corrupt(format!("categories: {e}")))?,
-            links: serde_json::from_str::<Links>(&self.links)
-                .map_err(|e| corrupt(format!("links: {e}")))?,
-            source: Source::parse(&self.source)
-                .ok_or_else(|| corrupt(format!("source `{}`", self.source)))?,
-            aliases: serde_json::from_str(&self.aliases)
-                .map_err(|e| corrupt(format!("aliases: {e}")))?,
-            version: self.version,
-            updated: parse_day(self.updated).map_err(|e| corrupt(format!("updated: {e}")))?,
-            upvotes: self.upvotes,
-        };
-        Ok(StoredPaper {
-            key,
-            paper,
-            content_hash: self.content_hash,
-            generation: self.generation as u64,
-            listed_at: self.listed_at,
-        })
+    /// Runs `sqlite` or `pg` on the store, whichever it is (tests that sabotage the schema).
+    fn test_sql(&self, sqlite: &str, pg: &str) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.conn().execute_batch(sqlite).unwrap(),
+            Backend::Postgres(p) => p.conn().unwrap().batch_execute(pg).unwrap(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests;
-
-impl Store {
-    /// Drops every embedding from `model` (to recompute them all).
-    pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM embeddings WHERE model = ?1", [model])?)
-    }
-}

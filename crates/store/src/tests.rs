@@ -1,6 +1,40 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
+use chrono::NaiveDate;
+use paperscout_model::{Links, Source};
+
+/// Runs a test on both backends: `<name>::sqlite` on an in-memory SQLite store, and
+/// `<name>::postgres` on a fresh schema of the PostgreSQL server `PAPERSCOUT_TEST_POSTGRES`
+/// names (`.ci/run` starts one; without it the PostgreSQL half says it did not run).
+macro_rules! on_both_backends {
+    (fn $name:ident($store:ident) $body:block) => {
+        mod $name {
+            use super::*;
+
+            fn run($store: Store) $body
+
+            #[test]
+            fn sqlite() {
+                run(Store::open_in_memory().unwrap())
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(store) = pg_store(concat!(module_path!(), "::postgres")) {
+                    run(store)
+                }
+            }
+        }
+    };
+}
+
+/// A PostgreSQL store on a schema of its own, or `None` (with a notice) when no server is
+/// configured.
+pub(crate) fn pg_store(test: &str) -> Option<Store> {
+    let url = paperscout_testkit::postgres::fresh_schema(test)?;
+    Some(Store::connect(&url, std::time::Duration::from_secs(10)).unwrap())
+}
 
 fn paper(id: &str, title: &str, abstract_text: &str) -> Paper {
     let mut p = Paper::new(
@@ -19,9 +53,8 @@ fn paper(id: &str, title: &str, abstract_text: &str) -> Paper {
     p
 }
 
-#[test]
-fn a_paper_arriving_by_doi_and_by_arxiv_id_is_one_paper() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn a_paper_arriving_by_doi_and_by_arxiv_id_is_one_paper(store) {
     // OpenAlex first: only a DOI.
     let mut by_doi = paper(
         "10.1000/xyz",
@@ -83,10 +116,10 @@ fn a_paper_arriving_by_doi_and_by_arxiv_id_is_one_paper() {
         (Some(2), Some(7))
     );
 }
+}
 
-#[test]
-fn two_arxiv_papers_sharing_a_doi_stay_two_papers() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn two_arxiv_papers_sharing_a_doi_stay_two_papers(store) {
     let mut a = paper("0704.0471", "A paper", "x");
     a.add_alias("10.1103/PhysRevC.76.024606".parse().unwrap());
     let mut b = paper("0704.0999", "Its erratum", "y");
@@ -103,10 +136,10 @@ fn two_arxiv_papers_sharing_a_doi_stay_two_papers() {
         "Its erratum"
     );
 }
+}
 
-#[test]
-fn an_older_arxiv_version_never_replaces_a_newer_one() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn an_older_arxiv_version_never_replaces_a_newer_one(store) {
     let mut v2 = paper("2401.00001v2", "Title v2", "Abstract v2");
     v2.version = Some(2);
     v2.updated = NaiveDate::from_ymd_opt(2024, 3, 1);
@@ -130,10 +163,10 @@ fn an_older_arxiv_version_never_replaces_a_newer_one() {
         "first version's date kept"
     );
 }
+}
 
-#[test]
-fn titles_dedup_only_papers_without_a_better_id() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn titles_dedup_only_papers_without_a_better_id(store) {
     // A reading-list entry with no ids, then the arXiv record with the same title (in LaTeX).
     let listed = paper(
         &PaperId::from_title("{NeRF}: Neural Radiance Fields").to_string(),
@@ -166,10 +199,10 @@ fn titles_dedup_only_papers_without_a_better_id() {
         .unwrap();
     assert_eq!(store.count().unwrap(), 3);
 }
+}
 
-#[test]
-fn a_write_that_fails_midway_leaves_nothing() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn a_write_that_fails_midway_leaves_nothing(store) {
     let result = store.write(|w| {
         w.put(paper("2401.00001", "A", "x"))?;
         Err::<(), Error>(Error::Corrupt {
@@ -183,10 +216,10 @@ fn a_write_that_fails_midway_leaves_nothing() {
         (0, 0)
     );
 }
+}
 
-#[test]
-fn upsert_inserts_then_updates_without_duplicating() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn upsert_inserts_then_updates_without_duplicating(store) {
     let a = paper("2401.00001", "A", "first");
     let r = store
         .upsert(&[a.clone(), paper("2401.00002", "B", "second")])
@@ -214,16 +247,18 @@ fn upsert_inserts_then_updates_without_duplicating() {
     assert_eq!(stored.generation, 2);
     assert_eq!(store.count().unwrap(), 2);
 }
+}
 
-#[test]
-fn upsert_is_all_or_nothing() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn upsert_is_all_or_nothing(store) {
     store.upsert(&[paper("2401.00001", "A", "x")]).unwrap();
     // Sabotage the second row of a batch with a trigger, as a crash or disk error would.
-    store
-        .conn()
-        .execute_batch("CREATE TRIGGER boom BEFORE INSERT ON papers WHEN NEW.title = 'bad' BEGIN SELECT RAISE(ABORT, 'boom'); END;")
-        .unwrap();
+    store.test_sql(
+        "CREATE TRIGGER boom BEFORE INSERT ON papers WHEN NEW.title = 'bad' BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.title = 'bad' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER boom BEFORE INSERT ON papers FOR EACH ROW EXECUTE FUNCTION boom();",
+    );
     let err = store
         .upsert(&[
             paper("2401.00002", "B", "y"),
@@ -234,10 +269,10 @@ fn upsert_is_all_or_nothing() {
     assert_eq!(store.count().unwrap(), 1);
     assert_eq!(store.generation().unwrap(), 1);
 }
+}
 
-#[test]
-fn for_each_since_streams_only_newer_changes() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn for_each_since_streams_only_newer_changes(store) {
     store
         .upsert(&[paper("2401.00001", "A", "x"), paper("2401.00002", "B", "y")])
         .unwrap();
@@ -252,10 +287,10 @@ fn for_each_since_streams_only_newer_changes() {
     assert_eq!(seen, ["C"]);
     assert_eq!(store.count_since(0).unwrap(), 3);
 }
+}
 
-#[test]
-fn embeddings_follow_content_changes() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn embeddings_follow_content_changes(store) {
     store
         .upsert(&[paper("2401.00001", "A", "x"), paper("2401.00002", "B", "y")])
         .unwrap();
@@ -305,6 +340,7 @@ fn embeddings_follow_content_changes() {
         0
     );
 }
+}
 
 #[test]
 fn store_persists_across_reopen_and_rejects_newer_schemas() {
@@ -323,6 +359,7 @@ fn store_persists_across_reopen_and_rejects_newer_schemas() {
         vec![("jsonl".to_string(), 1)]
     );
     store
+        .sqlite()
         .conn()
         .pragma_update(None, "user_version", 99)
         .unwrap();
@@ -331,9 +368,8 @@ fn store_persists_across_reopen_and_rejects_newer_schemas() {
     assert!(err.contains("schema version 99"), "{err}");
 }
 
-#[test]
-fn one_vote_per_voter_per_paper_and_votes_can_be_taken_back() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn one_vote_per_voter_per_paper_and_votes_can_be_taken_back(store) {
     store
         .upsert(&[paper("2401.00001", "A", "x"), paper("2401.00002", "B", "y")])
         .unwrap();
@@ -359,10 +395,10 @@ fn one_vote_per_voter_per_paper_and_votes_can_be_taken_back() {
     assert_eq!(store.vote_counts(&[a]).unwrap(), HashMap::from([(a, 1)]));
     assert!(store.voted_by("v1", &[a]).unwrap().is_empty());
 }
+}
 
-#[test]
-fn trending_candidates_are_the_window_plus_the_most_recent() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn trending_candidates_are_the_window_plus_the_most_recent(store) {
     let mut old = paper("2001.00001", "Old", "x");
     old.published = NaiveDate::from_ymd_opt(2020, 1, 1);
     let mut older = paper("1901.00001", "Older", "x");
@@ -418,14 +454,16 @@ fn trending_candidates_are_the_window_plus_the_most_recent() {
     );
     assert_eq!(facets[&old.key].categories, vec!["cs.IR".to_string()]);
 }
+}
 
 #[test]
 fn migrating_a_version_1_store_keeps_its_papers_and_dates_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("papers.sqlite");
     {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(crate::sqlite::schema::MIGRATIONS[0])
+            .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         conn.execute(
             "INSERT INTO papers VALUES (1, 'arxiv:2401.00001', 'T', 'A', '[]', '2024-01-02', '[]',
@@ -453,9 +491,8 @@ fn mail(kind: MailKind, to: &str) -> OutgoingMail {
     }
 }
 
-#[test]
-fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again(store) {
     store
         .upsert(&[paper("2401.00001", "A", "a"), paper("2401.00002", "B", "b")])
         .unwrap();
@@ -554,10 +591,10 @@ fn a_digest_day_is_claimed_once_and_its_papers_are_never_sent_again() {
     assert_eq!((s2.id, s2.handle.as_slice()), (s.id, &[3u8; 16][..]));
     assert_eq!(store.subscriber_by_handle(&[1; 16]).unwrap(), None);
 }
+}
 
-#[test]
-fn trending_candidates_stay_few_when_a_big_ingest_shares_one_listing_time() {
-    let store = Store::open_in_memory().unwrap();
+on_both_backends! {
+fn trending_candidates_stay_few_when_a_big_ingest_shares_one_listing_time(store) {
     let papers: Vec<Paper> = (0..3000)
         .map(|i| {
             let mut p = paper(&format!("arxiv:2401.{i:05}"), &format!("Undated {i}"), "A");
@@ -566,7 +603,7 @@ fn trending_candidates_stay_few_when_a_big_ingest_shares_one_listing_time() {
         })
         .collect();
     store.upsert(&papers).unwrap();
-    let since = Utc::now().timestamp() - 86_400;
+    let since = chrono::Utc::now().timestamp() - 86_400;
     let voted = store
         .get(&"arxiv:2401.01234".parse().unwrap())
         .unwrap()
@@ -578,14 +615,18 @@ fn trending_candidates_stay_few_when_a_big_ingest_shares_one_listing_time() {
     assert_eq!(got.len(), 21, "{}", got.len());
     assert!(got.iter().any(|c| c.key == voted && c.votes == 1));
 }
+}
 
 #[test]
 fn feed_queries_read_a_bounded_number_of_rows() {
     // 400k undated papers of one ingest share one listing time; the feed and trending used to
     // read all of them on every request (~4 s for the home page).
     let store = Store::open_in_memory().unwrap();
-    let conn = store.conn();
-    for sql in [crate::votes::TRENDING_LISTED_SQL, crate::votes::NEWEST_SQL] {
+    let conn = store.sqlite().conn();
+    for sql in [
+        crate::sqlite::votes::TRENDING_LISTED_SQL,
+        crate::sqlite::votes::NEWEST_SQL,
+    ] {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let plan: Vec<String> = stmt
             .query_map(rusqlite::params![0i64, 20i64], |r| r.get::<_, String>(3))
@@ -607,56 +648,87 @@ fn feed_queries_read_a_bounded_number_of_rows() {
     }
 }
 
+/// Two stores on one database stand for two processes: two connections to one SQLite file,
+/// or two pools on one PostgreSQL schema.
+fn two_processes(test: &str, sqlite_dir: &std::path::Path) -> Vec<(&'static str, Store, Store)> {
+    let path = sqlite_dir.join("papers.sqlite");
+    let mut out = vec![(
+        "sqlite",
+        Store::open(&path).unwrap(),
+        Store::open(&path).unwrap(),
+    )];
+    if let Some(url) = paperscout_testkit::postgres::fresh_schema(test) {
+        let connect = || Store::connect(&url, std::time::Duration::from_secs(10)).unwrap();
+        out.push(("postgres", connect(), connect()));
+    }
+    out
+}
+
 #[test]
 fn writes_from_two_processes_wait_their_turn() {
-    // Two connections to one file stand for two processes. A write transaction that read
-    // first and wrote second failed with SQLITE_BUSY when the other wrote in between.
+    // A write transaction that read first and wrote second failed with SQLITE_BUSY when the
+    // other process wrote in between.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("papers.sqlite");
-    let a = Store::open(&path).unwrap();
-    let b = Store::open(&path).unwrap();
-    let (started, wait) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            a.write(|w| {
-                w.put(paper("arxiv:2401.00001", "First", "Held open."))?;
-                started.send(()).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(400));
-                Ok::<_, Error>(())
-            })
-            .unwrap();
+    for (backend, a, b) in two_processes(
+        "tests::writes_from_two_processes_wait_their_turn",
+        dir.path(),
+    ) {
+        let (started, wait) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                a.write(|w| {
+                    w.put(paper("arxiv:2401.00001", "First", "Held open."))?;
+                    started.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(400));
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+            });
+            wait.recv().unwrap();
+            b.upsert(&[paper("arxiv:2401.00002", "Second", "Waited.")])
+                .expect("the second writer waits for the first");
         });
-        wait.recv().unwrap();
-        b.upsert(&[paper("arxiv:2401.00002", "Second", "Waited.")])
-            .expect("the second writer waits for the first");
-    });
-    assert_eq!(a.count().unwrap(), 2);
-    assert_eq!(b.generation().unwrap(), 2);
+        assert_eq!(a.count().unwrap(), 2, "{backend}");
+        assert_eq!(b.generation().unwrap(), 2, "{backend}");
+        let keys: Vec<PaperKey> = ["arxiv:2401.00001", "arxiv:2401.00002"]
+            .iter()
+            .map(|id| b.get(&id.parse().unwrap()).unwrap().unwrap().key)
+            .collect();
+        assert!(
+            keys[0] < keys[1],
+            "{backend}: keys grow in commit order: {keys:?}"
+        );
 
-    // A writer that waits too briefly is told the store is busy, and nothing is lost.
-    b.set_busy_timeout(std::time::Duration::from_millis(50))
-        .unwrap();
-    let (started, wait) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            a.write(|w| {
-                w.put(paper("arxiv:2401.00003", "Third", "Held open."))?;
-                started.send(()).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                Ok::<_, Error>(())
-            })
+        // A writer that waits too briefly is told the store is busy, and nothing is lost.
+        b.set_busy_timeout(std::time::Duration::from_millis(50))
             .unwrap();
+        let (started, wait) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                a.write(|w| {
+                    w.put(paper("arxiv:2401.00003", "Third", "Held open."))?;
+                    started.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+            });
+            wait.recv().unwrap();
+            let e = b
+                .upsert(&[paper("arxiv:2401.00004", "Fourth", "Too impatient.")])
+                .unwrap_err();
+            assert!(e.is_busy(), "{backend}: {e}");
+            if backend == "sqlite" {
+                // SQLite has one write lock: even a vote waits for the ingest. (PostgreSQL
+                // locks rows: a vote goes ahead.)
+                let e = b.vote(keys[0], "voter", 1).unwrap_err();
+                assert!(e.is_busy(), "{e}");
+            } else {
+                assert!(b.vote(keys[0], "voter", 1).unwrap());
+            }
         });
-        wait.recv().unwrap();
-        let key = b
-            .get(&"arxiv:2401.00001".parse().unwrap())
-            .unwrap()
-            .unwrap()
-            .key;
-        let e = b.vote(key, "voter", 1).unwrap_err();
-        assert!(e.is_busy(), "{e}");
-    });
-    assert_eq!(b.count().unwrap(), 3);
+        assert_eq!(b.count().unwrap(), 3, "{backend}");
+    }
 }
 
 #[cfg(unix)]

@@ -1,6 +1,8 @@
 //! What the test suites of several crates share. It depends on no other paperscout crate, so
 //! every crate (the encoder included) can use it without a cycle.
 
+pub mod postgres;
+
 use std::path::PathBuf;
 
 /// Where tests fetch and keep the model: `PAPERSCOUT_CACHE_DIR` (`.ci/run` points it into

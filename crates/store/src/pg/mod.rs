@@ -1,0 +1,658 @@
+//! The shared backend: PostgreSQL, for many paperscout processes (`serve` replicas, `worker`s,
+//! batch commands) on one database.
+//!
+//! Driver: the synchronous `postgres` crate with an `r2d2` pool. The engine calls the store
+//! from blocking threads (tokio's blocking pool, worker threads, the CLI), exactly as it calls
+//! SQLite, so a synchronous client keeps one calling convention for both backends; `sqlx`
+//! would have made every store call async (and its SQLite driver cannot share a
+//! `libsqlite3-sys` with `rusqlite`). The pool checks a connection before lending it, so after
+//! the database restarts the first request gets a fresh connection, not a dead one.
+//!
+//! Concurrency: every write that may change papers first locks the `generation` row of `meta`
+//! (`SELECT … FOR UPDATE`), so such writes run one at a time, as SQLite's write lock makes
+//! them: generations commit in order and paper keys grow in commit order (the digest's
+//! "papers after key k" relies on that). Embedding writes lock the `embedding_stamp` row the
+//! same way. Everything else relies on row locks, unique indexes and `ON CONFLICT`.
+
+mod harvests;
+mod schema;
+mod subscribers;
+mod votes;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use paperscout_model::{embedding_text, Paper, PaperId};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{NoTls, Row, Transaction};
+use r2d2::PooledConnection;
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::common::{self, paper_columns, PaperRow, PaperRows, RawPaper};
+use crate::{
+    EmbeddingsWritten, Error, PaperKey, PendingEmbedding, Result, StoredPaper, UpsertReport,
+    DEFAULT_BUSY_TIMEOUT,
+};
+
+type Manager = PostgresConnectionManager<NoTls>;
+type Conn = PooledConnection<Manager>;
+
+/// Connections kept per process: requests on the blocking pool, the upkeep, one stream.
+const POOL_SIZE: u32 = 16;
+/// How long a request waits for a pooled connection (or a new one) before it is told the
+/// database is unavailable.
+const CHECKOUT_WAIT: Duration = Duration::from_secs(3);
+/// The channel writes notify on, so other processes catch up at once (see
+/// [`crate::Store::wait_for_change`]).
+pub(crate) const CHANNEL: &str = "paperscout_changes";
+
+#[derive(Debug)]
+pub(crate) struct PgStore {
+    pool: r2d2::Pool<Manager>,
+    config: postgres::Config,
+    location: String,
+    /// How long a write waits for a lock, in milliseconds (`lock_timeout`).
+    lock_wait_ms: AtomicU64,
+}
+
+/// `url` without its password, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if let Some((userinfo, host)) = authority.rsplit_once('@') {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            return format!("{scheme}://{masked}@{host}{path}");
+        }
+        return url.to_string();
+    }
+    // key=value form
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The server's own words for a database error (`postgres::Error` displays "db error" alone).
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{} ({})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                s.push_str(": ");
+                s.push_str(detail);
+            }
+            s
+        }
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+pub(crate) fn is_busy(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::LOCK_NOT_AVAILABLE
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+pub(crate) fn is_unavailable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // Class 08: connection exceptions; 57P01..57P03: the server is shutting down or
+        // starting up.
+        Some(c) => {
+            c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        }
+        // No SQL state: the socket failed (refused, reset, timed out).
+        None => true,
+    }
+}
+
+fn unreachable(location: &str, e: impl std::fmt::Display) -> Error {
+    Error::Unreachable(format!("{location}: {e}"))
+}
+
+/// Reads column `i` of `row`, turning a type mismatch into an error (never a panic).
+fn get<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+    Ok(row.try_get(i)?)
+}
+
+fn raw_paper(r: &Row, at: usize) -> Result<RawPaper> {
+    Ok(RawPaper {
+        key: get(r, at)?,
+        id: get(r, at + 1)?,
+        title: get(r, at + 2)?,
+        abstract_text: get(r, at + 3)?,
+        authors: get(r, at + 4)?,
+        published: get(r, at + 5)?,
+        categories: get(r, at + 6)?,
+        links: get(r, at + 7)?,
+        source: get(r, at + 8)?,
+        content_hash: get(r, at + 9)?,
+        generation: get(r, at + 10)?,
+        listed_at: get(r, at + 11)?,
+        aliases: get(r, at + 12)?,
+        version: get(r, at + 13)?,
+        updated: get(r, at + 14)?,
+        upvotes: get(r, at + 15)?,
+    })
+}
+
+const SELECT_PAPER: &str = concat!("SELECT ", paper_columns!(), " FROM papers");
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PgStore {
+    pub(crate) fn connect(url: &str, connect_timeout: Duration) -> Result<PgStore> {
+        let location = redact_url(url);
+        let mut config: postgres::Config = url.parse().map_err(|e| Error::BadUrl {
+            url: location.clone(),
+            message: format!("{e}"),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(connect_timeout.max(Duration::from_secs(1)));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("paperscout");
+        }
+        // Migrate on a connection of its own first: a clear error when the server is not
+        // there, before a pool retries in the background.
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| unreachable(&location, e))?;
+        schema::migrate(&mut client, &location)?;
+        drop(client);
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_WAIT)
+            .test_on_check_out(true)
+            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .build(PostgresConnectionManager::new(config.clone(), NoTls))
+            .map_err(|e| unreachable(&location, e))?;
+        Ok(PgStore {
+            pool,
+            config,
+            location,
+            lock_wait_ms: AtomicU64::new(DEFAULT_BUSY_TIMEOUT.as_millis() as u64),
+        })
+    }
+
+    pub(crate) fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    pub(crate) fn conn(&self) -> Result<Conn> {
+        self.pool.get().map_err(|e| unreachable(&self.location, e))
+    }
+
+    /// A new connection outside the pool, for `LISTEN` (it must stay open between calls).
+    pub(crate) fn dedicated(&self) -> Result<postgres::Client> {
+        self.config
+            .connect(NoTls)
+            .map_err(|e| unreachable(&self.location, e))
+    }
+
+    /// Pool figures for `/metrics`: (connections open, idle).
+    pub(crate) fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+
+    pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
+        self.lock_wait_ms
+            .store(wait.as_millis() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Begins a transaction that waits at most the busy timeout for any lock.
+    fn begin<'c>(&self, conn: &'c mut Conn) -> Result<Transaction<'c>> {
+        let mut tx = conn.transaction()?;
+        let ms = self.lock_wait_ms.load(Ordering::Relaxed).max(1);
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))?;
+        Ok(tx)
+    }
+
+    fn meta_u64(&self, key: &str) -> Result<u64> {
+        Ok(self.meta(key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn generation(&self) -> Result<u64> {
+        self.meta_u64("generation")
+    }
+
+    pub fn count(&self) -> Result<usize> {
+        let row = self.conn()?.query_one("SELECT COUNT(*) FROM papers", &[])?;
+        Ok(count(get(&row, 0)?))
+    }
+
+    pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
+        self.conn()?
+            .query(
+                "SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((get(r, 0)?, count(get(r, 1)?))))
+            .collect()
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn()?
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?
+            .map(|r| get(&r, 0))
+            .transpose()
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn write<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut crate::Writer<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<(T, UpsertReport), E> {
+        let mut conn = self.conn()?;
+        let mut tx = self.begin(&mut conn)?;
+        let current: u64 = tx
+            .query_one(
+                "SELECT value FROM meta WHERE key = 'generation' FOR UPDATE",
+                &[],
+            )
+            .map_err(Error::from)
+            .and_then(|r| get::<String>(&r, 0))?
+            .parse()
+            .unwrap_or(0);
+        let mut writer = crate::Writer::postgres(Writer {
+            tx,
+            generation: current + 1,
+            now: Utc::now().timestamp(),
+            report: UpsertReport::default(),
+        });
+        let value = f(&mut writer)?;
+        let Writer {
+            mut tx, mut report, ..
+        } = writer.into_postgres();
+        if report.added + report.updated > 0 {
+            tx.execute(
+                "UPDATE meta SET value = $1 WHERE key = 'generation'",
+                &[&(current + 1).to_string()],
+            )
+            .map_err(Error::from)?;
+            tx.execute("SELECT pg_notify($1, 'papers')", &[&CHANNEL])
+                .map_err(Error::from)?;
+            report.generation = current + 1;
+        } else {
+            report.generation = current;
+        }
+        tx.commit().map_err(Error::from)?;
+        Ok((value, report))
+    }
+
+    pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
+        self.conn()?
+            .query_opt(
+                &format!(
+                    "{SELECT_PAPER} WHERE key = (SELECT paper_key FROM paper_ids WHERE id = $1
+                     ORDER BY paper_key LIMIT 1)"
+                ),
+                &[&id.as_str()],
+            )?
+            .map(|r| raw_paper(&r, 0)?.into_stored())
+            .transpose()
+    }
+
+    pub fn get_by_key(&self, key: PaperKey) -> Result<Option<StoredPaper>> {
+        self.conn()?
+            .query_opt(&format!("{SELECT_PAPER} WHERE key = $1"), &[&key])?
+            .map(|r| raw_paper(&r, 0)?.into_stored())
+            .transpose()
+    }
+
+    pub fn get_many(&self, keys: &[PaperKey]) -> Result<Vec<StoredPaper>> {
+        let rows = self
+            .conn()?
+            .query(&format!("{SELECT_PAPER} WHERE key = ANY($1)"), &[&keys])?;
+        let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let p = raw_paper(r, 0)?.into_stored()?;
+            by_key.insert(p.key, p);
+        }
+        Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
+    }
+
+    pub fn for_each_since(
+        &self,
+        generation: u64,
+        mut f: impl FnMut(StoredPaper) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.conn()?;
+        let mut rows = conn.query_raw(
+            &format!("{SELECT_PAPER} WHERE generation > $1 ORDER BY key"),
+            std::iter::once(generation as i64),
+        )?;
+        while let Some(row) = rows.next()? {
+            f(raw_paper(&row, 0)?.into_stored()?)?;
+        }
+        Ok(())
+    }
+
+    pub fn count_since(&self, generation: u64) -> Result<usize> {
+        let row = self.conn()?.query_one(
+            "SELECT COUNT(*) FROM papers WHERE generation > $1",
+            &[&(generation as i64)],
+        )?;
+        Ok(count(get(&row, 0)?))
+    }
+
+    pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
+        self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
+    }
+
+    pub fn pending_embeddings_after(
+        &self,
+        model: &str,
+        after: PaperKey,
+        n: usize,
+    ) -> Result<Vec<PendingEmbedding>> {
+        self.conn()?
+            .query(
+                "SELECT p.key, p.content_hash, p.title, p.abstract FROM papers p
+                 LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = $1
+                 WHERE (e.content_hash IS NULL OR e.content_hash != p.content_hash) AND p.key > $2
+                 ORDER BY p.key LIMIT $3",
+                &[&model, &after, &limit(n)],
+            )?
+            .iter()
+            .map(|r| {
+                let title: String = get(r, 2)?;
+                let abstract_text: String = get(r, 3)?;
+                Ok(PendingEmbedding {
+                    key: get(r, 0)?,
+                    content_hash: get(r, 1)?,
+                    text: embedding_text(&title, &abstract_text),
+                })
+            })
+            .collect()
+    }
+
+    pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
+        let row = self.conn()?.query_one(
+            "SELECT COUNT(*) FROM papers p
+             LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = $1
+             WHERE e.content_hash IS NULL OR e.content_hash != p.content_hash",
+            &[&model],
+        )?;
+        Ok(count(get(&row, 0)?))
+    }
+
+    pub fn put_embeddings(
+        &self,
+        model: &str,
+        embeddings: &[(PaperKey, String, Vec<f32>)],
+    ) -> Result<EmbeddingsWritten> {
+        let mut conn = self.conn()?;
+        let mut tx = self.begin(&mut conn)?;
+        let row = tx.query_one(
+            "SELECT value FROM meta WHERE key = 'embedding_stamp' FOR UPDATE",
+            &[],
+        )?;
+        let stamp = get::<String>(&row, 0)?.parse::<i64>().unwrap_or(0) + 1;
+        let stmt = tx.prepare(
+            "INSERT INTO embeddings (paper_key, model, content_hash, vector, stamp)
+             SELECT key, $2, $3, $4, $5 FROM papers WHERE key = $1 AND content_hash = $3
+             ON CONFLICT (paper_key, model) DO UPDATE SET content_hash = excluded.content_hash,
+                vector = excluded.vector, stamp = excluded.stamp",
+        )?;
+        let mut written = 0;
+        for (key, hash, vector) in embeddings {
+            written += tx.execute(
+                &stmt,
+                &[key, &model, hash, &common::vector_to_blob(vector), &stamp],
+            )? as usize;
+        }
+        tx.execute(
+            "UPDATE meta SET value = $1 WHERE key = 'embedding_stamp'",
+            &[&stamp.to_string()],
+        )?;
+        tx.execute("SELECT pg_notify($1, 'embeddings')", &[&CHANNEL])?;
+        tx.commit()?;
+        Ok(EmbeddingsWritten {
+            written,
+            stamp: stamp as u64,
+        })
+    }
+
+    pub fn embedding_stamp(&self) -> Result<u64> {
+        self.meta_u64("embedding_stamp")
+    }
+
+    fn stream_embeddings(
+        &self,
+        sql: &str,
+        model: &str,
+        after: i64,
+        mut f: impl FnMut(PaperKey, Vec<f32>),
+    ) -> Result<()> {
+        let mut conn = self.conn()?;
+        let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&model, &after];
+        let mut rows = conn.query_raw(sql, params)?;
+        while let Some(row) = rows.next()? {
+            let key: PaperKey = get(&row, 0)?;
+            let blob: &[u8] = get(&row, 1)?;
+            f(key, common::blob_to_vector(key, blob)?);
+        }
+        Ok(())
+    }
+
+    pub fn for_each_embedding_stamped_after(
+        &self,
+        model: &str,
+        after: u64,
+        f: impl FnMut(PaperKey, Vec<f32>),
+    ) -> Result<()> {
+        self.stream_embeddings(
+            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = $1 AND e.stamp > $2 AND e.content_hash = p.content_hash
+             ORDER BY e.paper_key",
+            model,
+            after as i64,
+            f,
+        )
+    }
+
+    pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
+        self.for_each_embedding_since(model, 0, f)
+    }
+
+    pub fn for_each_embedding_since(
+        &self,
+        model: &str,
+        generation: u64,
+        f: impl FnMut(PaperKey, Vec<f32>),
+    ) -> Result<()> {
+        self.stream_embeddings(
+            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = $1 AND e.content_hash = p.content_hash AND p.generation > $2
+             ORDER BY e.paper_key",
+            model,
+            generation as i64,
+            f,
+        )
+    }
+
+    pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
+        let row = self.conn()?.query_opt(
+            "SELECT e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = $1 AND e.paper_key = $2 AND e.content_hash = p.content_hash",
+            &[&model, &key],
+        )?;
+        row.map(|r| common::blob_to_vector(key, get(&r, 0)?))
+            .transpose()
+    }
+
+    pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
+        Ok(self
+            .conn()?
+            .execute("DELETE FROM embeddings WHERE model = $1", &[&model])? as usize)
+    }
+}
+
+/// Writes papers inside one PostgreSQL transaction (see [`crate::Store::write`]).
+pub(crate) struct Writer<'a> {
+    tx: Transaction<'a>,
+    generation: u64,
+    now: i64,
+    pub(crate) report: UpsertReport,
+}
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("pg::Writer")
+            .field("generation", &self.generation)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer<'_> {
+    pub(crate) fn put(&mut self, paper: Paper) -> Result<()> {
+        let (generation, now) = (self.generation, self.now);
+        let mut report = self.report;
+        let result = common::put(self, paper, generation, now, &mut report);
+        self.report = report;
+        result
+    }
+}
+
+impl PaperRows for Writer<'_> {
+    fn key_by_id(&mut self, id: &str) -> Result<Option<PaperKey>> {
+        self.tx
+            .query_opt(
+                "SELECT paper_key FROM paper_ids WHERE id = $1 ORDER BY paper_key LIMIT 1",
+                &[&id],
+            )?
+            .map(|r| get(&r, 0))
+            .transpose()
+    }
+
+    fn key_by_primary_id(&mut self, id: &str) -> Result<Option<PaperKey>> {
+        self.tx
+            .query_opt("SELECT key FROM papers WHERE id = $1", &[&id])?
+            .map(|r| get(&r, 0))
+            .transpose()
+    }
+
+    fn load(&mut self, key: PaperKey) -> Result<(Paper, String)> {
+        let r = self.tx.query_one(
+            &format!(
+                "SELECT record_hash, {} FROM papers WHERE key = $1",
+                common::COLUMNS
+            ),
+            &[&key],
+        )?;
+        Ok((raw_paper(&r, 1)?.into_stored()?.paper, get(&r, 0)?))
+    }
+
+    fn update(&mut self, key: PaperKey, row: &PaperRow<'_>) -> Result<()> {
+        let p = row.paper;
+        self.tx.execute(
+            "UPDATE papers SET id = $1, title = $2, abstract = $3, authors = $4,
+                published = $5, categories = $6, links = $7, source = $8,
+                content_hash = $9, record_hash = $10, generation = $11, updated_at = $12,
+                listed_at = LEAST(listed_at, $13), aliases = $14, version = $15,
+                updated = $16, upvotes = $17
+             WHERE key = $18",
+            &[
+                &p.id.as_str(),
+                &p.title,
+                &p.abstract_text,
+                &row.authors,
+                &row.published,
+                &row.categories,
+                &row.links,
+                &p.source.as_str(),
+                &row.content_hash,
+                &row.record_hash,
+                &row.generation,
+                &self.now,
+                &row.listed_at,
+                &row.aliases,
+                &p.version.map(i64::from),
+                &row.updated,
+                &p.upvotes.map(i64::from),
+                &key,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert(&mut self, row: &PaperRow<'_>) -> Result<PaperKey> {
+        let p = row.paper;
+        let r = self.tx.query_one(
+            "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
+                source, content_hash, record_hash, generation, added_at, updated_at,
+                listed_at, aliases, version, updated, upvotes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
+             RETURNING key",
+            &[
+                &p.id.as_str(),
+                &p.title,
+                &p.abstract_text,
+                &row.authors,
+                &row.published,
+                &row.categories,
+                &row.links,
+                &p.source.as_str(),
+                &row.content_hash,
+                &row.record_hash,
+                &row.generation,
+                &self.now,
+                &row.listed_at,
+                &row.aliases,
+                &p.version.map(i64::from),
+                &row.updated,
+                &p.upvotes.map(i64::from),
+            ],
+        )?;
+        get(&r, 0)
+    }
+
+    fn add_id(&mut self, id: &str, key: PaperKey) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO paper_ids (id, paper_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id, &key],
+        )?;
+        Ok(())
+    }
+}
