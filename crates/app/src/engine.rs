@@ -37,6 +37,8 @@ const ENCODE_CHUNK: usize = 64;
 /// server catching up, another ingest) holds it, before leaving the catch-up to that process.
 const INDEX_WRITER_WAIT: Duration = Duration::from_secs(30);
 const LEXICAL_CHUNK: usize = 10_000;
+/// How long opening an engine waits for the database server to answer.
+const DATABASE_CONNECT_WAIT: Duration = Duration::from_secs(10);
 
 fn is_lock_failure(e: &paperscout_index::TantivyError) -> bool {
     matches!(e, paperscout_index::TantivyError::LockFailure(..))
@@ -45,8 +47,12 @@ fn is_lock_failure(e: &paperscout_index::TantivyError) -> bool {
 /// Everything an [`Engine`] needs to know, validated by the front end.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the store and indexes live.
+    /// Where the store and indexes live (with `database`, the indexes only: each process
+    /// keeps its own, derived from the shared database).
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: the store lives there, shared with other processes, instead of in
+    /// SQLite in `data_dir`.
+    pub database: Option<paperscout_store::DatabaseUrl>,
     pub model: ModelSpec,
     /// Whether a new, empty data dir starts with the bundled demo corpus.
     pub demo: bool,
@@ -81,6 +87,7 @@ impl Config {
     pub fn new(data_dir: PathBuf, model: ModelSpec) -> Config {
         Config {
             data_dir,
+            database: None,
             model,
             demo: true,
             fusion: Fusion::DEFAULT,
@@ -342,7 +349,10 @@ impl Engine {
             "cannot create the data dir {}",
             config.data_dir.display()
         )))?;
-        let store = Store::open(&config.data_dir.join("papers.sqlite"))?;
+        let store = match &config.database {
+            Some(url) => Store::connect(url, DATABASE_CONNECT_WAIT)?,
+            None => Store::open(&config.data_dir.join("papers.sqlite"))?,
+        };
         let lexical = LexicalIndex::open(&config.data_dir.join("index").join("lexical"))?;
         let engine = Engine {
             config,

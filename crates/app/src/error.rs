@@ -25,7 +25,8 @@ pub enum ErrorKind {
     NotFound,
     /// A feature this server is not set up for (e.g. mail without an SMTP server).
     Unavailable,
-    /// Not now: another process holds the store's write lock or the index writer, or the
+    /// Not now: another process holds the store's write lock or the index writer, the
+    /// database server is unreachable (down, restarting), or the
     /// work a request needs (loading the model, the vector index) is still running in the
     /// background. Try again in a few seconds.
     Busy,
@@ -65,7 +66,7 @@ impl Error {
             Error::Invalid(_) => ErrorKind::Invalid,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Busy(_) => ErrorKind::Busy,
-            Error::Store(e) if e.is_busy() => ErrorKind::Busy,
+            Error::Store(e) if e.is_busy() || e.is_unavailable() => ErrorKind::Busy,
             Error::Index(paperscout_index::Error::Tantivy(
                 paperscout_index::TantivyError::LockFailure(..),
             )) => ErrorKind::Busy,

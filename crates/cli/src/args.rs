@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use paperscout_app::{Config, DigestConfig, Engine, Fusion, ModelSpec, Precision, DEFAULT_REPO};
+use paperscout_app::{
+    Config, DatabaseUrl, DigestConfig, Engine, Fusion, ModelSpec, Precision, DEFAULT_REPO,
+};
 
 use crate::config;
 use crate::progress::Bars;
@@ -21,6 +23,17 @@ pub struct Global {
     /// Where papers and indexes are kept [default: the XDG data dir, ~/.local/share/paperscout]
     #[arg(long, env = "PAPERSCOUT_DATA_DIR", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep papers, votes and subscribers in this PostgreSQL database (postgres://user:pass@host/db),
+    /// shared by several paperscout processes, instead of SQLite in the data dir; the data dir
+    /// then holds this process's indexes only (config: store.url)
+    #[arg(
+        long,
+        env = "PAPERSCOUT_DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: Option<String>,
     /// Cache for models and evaluation scratch data [default: ~/.cache/paperscout]
     #[arg(long, env = "PAPERSCOUT_CACHE_DIR", global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -106,12 +119,29 @@ impl Global {
             bail!("--batch-size must be at least 1");
         }
         Ok(Config {
+            database: self.database_url()?,
             demo: demo && !self.no_demo,
             fusion: self.fusion,
             batch_size: self.batch_size,
             precision: self.precision,
             ..Config::new(data_dir, model)
         })
+    }
+
+    /// The PostgreSQL database to use: --database (or PAPERSCOUT_DATABASE_URL), else the
+    /// config file's `store.url`; `None`: SQLite in the data dir.
+    pub fn database_url(&self) -> Result<Option<DatabaseUrl>> {
+        let (url, from) = match &self.database {
+            Some(url) => (url.clone(), "--database"),
+            None => match self.read_config_file()?.store.url {
+                Some(url) => (url, "store.url in the config file"),
+                None => return Ok(None),
+            },
+        };
+        match url.parse() {
+            Ok(url) => Ok(Some(url)),
+            Err(e) => Err(paperscout_app::Error::Invalid(format!("{from}: {e}")).into()),
+        }
     }
 
     /// The settings in the config file (--config, else the default location; none if absent).

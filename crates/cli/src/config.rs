@@ -2,6 +2,9 @@
 //! Precedence: command-line flag, then environment variable, then this file, then defaults.
 //!
 //! ```toml
+//! [store]
+//! url = "postgres://paperscout:secret@db.example.org/paperscout"   # shared database (else SQLite)
+//!
 //! [site]
 //! base_url = "https://papers.example.org"   # for links in mail
 //!
@@ -37,6 +40,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct File {
     #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
     pub site: Site,
     #[serde(default)]
     pub smtp: Smtp,
@@ -55,6 +60,22 @@ pub struct Harvest {
     pub user_agent: Option<String>,
     pub oai_url: Option<String>,
     pub hf_url: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// A PostgreSQL URL (see `--database`).
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("StoreSection")
+            .field("url", &self.url.as_deref().map(paperscout_app::redact_url))
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -131,6 +131,49 @@ pub struct PendingEmbedding {
     pub text: String,
 }
 
+/// A PostgreSQL URL (`postgres://user:pass@host:port/db` or `postgresql://…`), checked for
+/// its form; it prints without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = Error;
+
+    fn from_str(url: &str) -> Result<DatabaseUrl> {
+        let bad = |message: &str| Error::BadUrl {
+            url: redact_url(url),
+            message: message.into(),
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad(
+                "expected postgres://user:password@host:port/database (SQLite, the default, \
+                 needs no URL: it lives in the data dir)",
+            ));
+        }
+        url.parse::<postgres::Config>()
+            .map_err(|e| bad(&pg::describe(&e)))?;
+        Ok(DatabaseUrl(url.to_string()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
 /// The store: SQLite in a file (or in memory), or a PostgreSQL database.
 #[derive(Debug)]
 pub struct Store {
@@ -241,9 +284,9 @@ impl Store {
     /// Connects to the PostgreSQL database at `url` (`postgres://user:pass@host:port/db`)
     /// and brings its schema up to date (under an advisory lock, so replicas starting
     /// together migrate once). Waits up to `connect_timeout` for the server.
-    pub fn connect(url: &str, connect_timeout: std::time::Duration) -> Result<Store> {
+    pub fn connect(url: &DatabaseUrl, connect_timeout: std::time::Duration) -> Result<Store> {
         Ok(Store {
-            backend: Backend::Postgres(pg::PgStore::connect(url, connect_timeout)?),
+            backend: Backend::Postgres(pg::PgStore::connect(url.as_str(), connect_timeout)?),
         })
     }
 

@@ -33,7 +33,7 @@ macro_rules! on_both_backends {
 /// configured.
 pub(crate) fn pg_store(test: &str) -> Option<Store> {
     let url = paperscout_testkit::postgres::fresh_schema(test)?;
-    Some(Store::connect(&url, std::time::Duration::from_secs(10)).unwrap())
+    Some(Store::connect(&url.parse().unwrap(), std::time::Duration::from_secs(10)).unwrap())
 }
 
 fn paper(id: &str, title: &str, abstract_text: &str) -> Paper {
@@ -658,7 +658,8 @@ fn two_processes(test: &str, sqlite_dir: &std::path::Path) -> Vec<(&'static str,
         Store::open(&path).unwrap(),
     )];
     if let Some(url) = paperscout_testkit::postgres::fresh_schema(test) {
-        let connect = || Store::connect(&url, std::time::Duration::from_secs(10)).unwrap();
+        let connect =
+            || Store::connect(&url.parse().unwrap(), std::time::Duration::from_secs(10)).unwrap();
         out.push(("postgres", connect(), connect()));
     }
     out
