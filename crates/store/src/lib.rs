@@ -131,6 +131,18 @@ pub struct PendingEmbedding {
     pub text: String,
 }
 
+/// What [`Store::claim_embeddings`] handed out.
+#[derive(Debug, Clone, Default)]
+pub struct Claim {
+    /// The papers to encode, in key order, leased to the claimer.
+    pub papers: Vec<PendingEmbedding>,
+    /// How many of them another encoder had leased, and let the lease expire (it died).
+    pub taken_over: usize,
+}
+
+/// A lease that never expires: the mark a written embedding leaves on its paper's content.
+pub(crate) const LEASE_DONE: i64 = i64::MAX;
+
 /// A PostgreSQL URL (`postgres://user:pass@host:port/db` or `postgresql://…`), checked for
 /// its form; it prints without its password.
 #[derive(Clone, PartialEq, Eq)]
@@ -171,6 +183,21 @@ impl std::fmt::Debug for DatabaseUrl {
 impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// A role held cluster-wide (see [`Store::lead`]); given up when dropped.
+#[derive(Debug)]
+pub struct Leader {
+    pg: Option<pg::PgLeader>,
+}
+
+impl Leader {
+    /// Whether the role is still held. A SQLite store's roles always are; a PostgreSQL one's
+    /// are while the connection holding the lock lives (it may have broken: then another
+    /// process may hold the role now).
+    pub fn still_held(&mut self) -> bool {
+        self.pg.as_mut().is_none_or(pg::PgLeader::still_held)
     }
 }
 
@@ -319,6 +346,39 @@ impl Store {
         dispatch!(self, set_busy_timeout(wait))
     }
 
+    /// Waits up to `timeout` for a write from another process; true when one was announced.
+    /// PostgreSQL announces writes (`LISTEN`/`NOTIFY`), so replicas catch up at once; with
+    /// SQLite this only sleeps (the caller polls).
+    pub fn wait_for_change(&self, timeout: std::time::Duration) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                std::thread::sleep(timeout);
+                false
+            }
+            Backend::Postgres(p) => p.wait_for_change(timeout),
+        }
+    }
+
+    /// Takes `role` (`"digest"`, `"harvest"`) for this process, unless another process holds
+    /// it: `None`. On PostgreSQL this is a session advisory lock, so exactly one of many
+    /// replicas runs a scheduler, and another takes over when it dies. A SQLite store lives
+    /// on one machine, and its schedulers rely on the ledgers alone (each digest day and
+    /// each harvest run is claimed in the store): every caller gets the role.
+    pub fn lead(&self, role: &str) -> Result<Option<Leader>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Some(Leader { pg: None })),
+            Backend::Postgres(p) => Ok(p.lead(role)?.map(|l| Leader { pg: Some(l) })),
+        }
+    }
+
+    /// Database connection pool figures, for `/metrics`: (open, idle); `None` for SQLite.
+    pub fn pool_state(&self) -> Option<(u32, u32)> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.pool_state()),
+        }
+    }
+
     /// Inserts new papers and merges known ones (see [`Writer::put`]) in one transaction:
     /// either all of them are written or, on any error, none.
     pub fn upsert(&self, papers: &[Paper]) -> Result<UpsertReport> {
@@ -397,7 +457,7 @@ impl Store {
         dispatch!(self, pending_embeddings(model))
     }
 
-    /// At most `limit` of the papers [`crate::Store::pending_embeddings`] lists, with keys above
+    /// At most `limit` of the papers [`Store::pending_embeddings`] lists, with keys above
     /// `after`: an encoder walks a large store in pieces without holding every text at once.
     pub fn pending_embeddings_after(
         &self,
@@ -408,7 +468,28 @@ impl Store {
         dispatch!(self, pending_embeddings_after(model, after, limit))
     }
 
-    /// How many papers [`crate::Store::pending_embeddings`] would list.
+    /// Leases to `worker`, until `until` (Unix seconds), up to `limit` papers with keys above
+    /// `after` whose embedding from `model` is missing or stale and which no other encoder
+    /// holds an unexpired lease on (a paper whose lease expired is taken over). Encoders in
+    /// any number of processes share the work this way: each paper is encoded once, and the
+    /// work of one that died is taken over when its lease expires. [`Store::put_embeddings`]
+    /// ends the leases of what it writes.
+    pub fn claim_embeddings(
+        &self,
+        model: &str,
+        worker: &str,
+        after: PaperKey,
+        limit: usize,
+        now: i64,
+        until: i64,
+    ) -> Result<Claim> {
+        dispatch!(
+            self,
+            claim_embeddings(model, worker, after, limit, now, until)
+        )
+    }
+
+    /// How many papers [`Store::pending_embeddings`] would list.
     pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
         dispatch!(self, count_pending_embeddings(model))
     }
@@ -424,13 +505,13 @@ impl Store {
     }
 
     /// The stamp of the last write of embeddings (0 before any): it grows with every
-    /// [`crate::Store::put_embeddings`], whichever process made it.
+    /// [`Store::put_embeddings`], whichever process made it.
     pub fn embedding_stamp(&self) -> Result<u64> {
         dispatch!(self, embedding_stamp())
     }
 
     /// Calls `f` with every current embedding from `model` written after stamp `after` (see
-    /// [`crate::Store::embedding_stamp`]).
+    /// [`Store::embedding_stamp`]).
     pub fn for_each_embedding_stamped_after(
         &self,
         model: &str,
@@ -445,7 +526,7 @@ impl Store {
         dispatch!(self, for_each_embedding(model, f))
     }
 
-    /// Like [`crate::Store::for_each_embedding`], for the papers changed after `generation` only.
+    /// Like [`Store::for_each_embedding`], for the papers changed after `generation` only.
     pub fn for_each_embedding_since(
         &self,
         model: &str,

@@ -750,3 +750,120 @@ fn a_new_store_is_readable_by_its_owner_only() {
         assert_eq!(mode & 0o077, 0, "{f}: {mode:o}");
     }
 }
+
+on_both_backends! {
+fn encoders_share_the_queue_and_take_over_expired_leases(store) {
+    let papers: Vec<Paper> = (1..=10)
+        .map(|i| paper(&format!("2401.{i:05}"), &format!("T{i}"), "x"))
+        .collect();
+    store.upsert(&papers).unwrap();
+    let (m, now) = ("model", 1_000);
+    let a = store.claim_embeddings(m, "a", PaperKey::MIN, 4, now, now + 60).unwrap();
+    let b = store.claim_embeddings(m, "b", PaperKey::MIN, 100, now, now + 60).unwrap();
+    assert_eq!((a.papers.len(), b.papers.len()), (4, 6));
+    let keys = |c: &Claim| c.papers.iter().map(|p| p.key).collect::<HashSet<_>>();
+    assert!(keys(&a).is_disjoint(&keys(&b)), "no paper is handed out twice");
+    assert_eq!(a.taken_over + b.taken_over, 0);
+    assert!(store.claim_embeddings(m, "c", PaperKey::MIN, 100, now, now + 60).unwrap().papers.is_empty());
+
+    // b finishes; a dies. Once a's leases expire, c takes over a's papers, and only those.
+    let rows: Vec<_> = b.papers.iter().map(|p| (p.key, p.content_hash.clone(), vec![1.0f32])).collect();
+    store.put_embeddings(m, &rows).unwrap();
+    assert!(store.claim_embeddings(m, "c", PaperKey::MIN, 100, now + 59, now + 120).unwrap().papers.is_empty());
+    let c = store.claim_embeddings(m, "c", PaperKey::MIN, 100, now + 60, now + 120).unwrap();
+    assert_eq!(keys(&c), keys(&a));
+    assert_eq!(c.taken_over, 4);
+    // Long after, nothing written is handed out again: the written papers are done.
+    let rows: Vec<_> = c.papers.iter().map(|p| (p.key, p.content_hash.clone(), vec![1.0f32])).collect();
+    store.put_embeddings(m, &rows).unwrap();
+    assert!(store.claim_embeddings(m, "d", PaperKey::MIN, 100, i64::MAX - 1, i64::MAX).unwrap().papers.is_empty());
+    assert_eq!(store.count_pending_embeddings(m).unwrap(), 0);
+
+    // A paper whose text changes is pending again, whatever its lease said.
+    let mut changed = papers[0].clone();
+    changed.abstract_text = "revised".into();
+    store.upsert(&[changed]).unwrap();
+    let e = store.claim_embeddings(m, "e", PaperKey::MIN, 100, now, now + 60).unwrap();
+    assert_eq!(e.papers.len(), 1);
+    assert_eq!(e.taken_over, 0);
+    // A walk in pieces: keys above `after` only.
+    let last = e.papers[0].key;
+    assert!(store.claim_embeddings(m, "f", last, 100, now + 61, now + 120).unwrap().papers.is_empty());
+}
+}
+
+#[test]
+fn concurrent_claims_from_two_processes_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, a, b) in two_processes(
+        "tests::concurrent_claims_from_two_processes_never_overlap",
+        dir.path(),
+    ) {
+        let papers: Vec<Paper> = (1..=400)
+            .map(|i| paper(&format!("2402.{i:05}"), &format!("P{i}"), "x"))
+            .collect();
+        a.upsert(&papers).unwrap();
+        let claimed = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for (name, store) in [("a1", &a), ("a2", &a), ("b1", &b), ("b2", &b)] {
+                let claimed = &claimed;
+                scope.spawn(move || loop {
+                    let c = store
+                        .claim_embeddings("m", name, PaperKey::MIN, 7, 0, 600)
+                        .unwrap();
+                    if c.papers.is_empty() {
+                        break;
+                    }
+                    claimed
+                        .lock()
+                        .unwrap()
+                        .extend(c.papers.iter().map(|p| p.key));
+                });
+            }
+        });
+        let claimed = claimed.into_inner().unwrap();
+        let unique: HashSet<_> = claimed.iter().collect();
+        assert_eq!(claimed.len(), 400, "{backend}: every paper claimed");
+        assert_eq!(unique.len(), 400, "{backend}: none twice");
+    }
+}
+
+#[test]
+fn one_process_leads_a_role_and_another_takes_over_when_it_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, a, b) in two_processes("tests::one_process_leads_a_role", dir.path()) {
+        let mut held = a.lead("digest").unwrap().expect("nobody held it");
+        assert!(held.still_held());
+        if backend == "sqlite" {
+            // One machine: the ledgers keep schedulers apart; every process may lead.
+            assert!(b.lead("digest").unwrap().is_some());
+            continue;
+        }
+        assert!(b.lead("digest").unwrap().is_none(), "held by a");
+        assert!(b.lead("harvest").unwrap().is_some(), "roles are separate");
+        drop(held);
+        assert!(b.lead("digest").unwrap().is_some(), "a let go");
+    }
+}
+
+#[test]
+fn a_write_wakes_other_processes_waiting_for_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, a, b) in two_processes("tests::a_write_wakes_other_processes", dir.path()) {
+        if backend == "sqlite" {
+            continue; // SQLite only polls.
+        }
+        // The first wait opens the listening connection.
+        assert!(!b.wait_for_change(std::time::Duration::from_millis(50)));
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                a.upsert(&[paper("2403.00001", "Announced", "x")]).unwrap();
+            });
+            assert!(b.wait_for_change(std::time::Duration::from_secs(20)));
+        });
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(b.count().unwrap(), 1);
+    }
+}

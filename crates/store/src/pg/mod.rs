@@ -47,14 +47,50 @@ const CHECKOUT_WAIT: Duration = Duration::from_secs(3);
 /// [`crate::Store::wait_for_change`]).
 pub(crate) const CHANNEL: &str = "paperscout_changes";
 
-#[derive(Debug)]
 pub(crate) struct PgStore {
     pool: r2d2::Pool<Manager>,
     config: postgres::Config,
     location: String,
     /// How long a write waits for a lock, in milliseconds (`lock_timeout`).
     lock_wait_ms: AtomicU64,
+    /// The connection that `LISTEN`s for other processes' writes (opened on first wait,
+    /// reopened after it breaks).
+    listener: std::sync::Mutex<Option<postgres::Client>>,
+    /// The schema this store lives in: notifications name it (they are database-wide, and
+    /// one database may hold several stores in several schemas).
+    schema: String,
 }
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A role (the digest scheduler, the harvest scheduler) this process holds cluster-wide: a
+/// session advisory lock on a connection of its own, released when this is dropped or the
+/// process dies (the server closes the dead session's locks).
+pub(crate) struct PgLeader {
+    client: postgres::Client,
+}
+
+impl std::fmt::Debug for PgLeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLeader").finish_non_exhaustive()
+    }
+}
+
+impl PgLeader {
+    /// Whether the lock is still held: its connection still answers.
+    pub(crate) fn still_held(&mut self) -> bool {
+        !self.client.is_closed() && self.client.simple_query("").is_ok()
+    }
+}
+
+/// Advisory lock namespace for roles.
+const ROLE_LOCK_NAMESPACE: i32 = 0x726f; // "ro"
 
 /// `url` without its password, for logs and messages.
 pub fn redact_url(url: &str) -> String {
@@ -186,6 +222,7 @@ impl PgStore {
             .connect(NoTls)
             .map_err(|e| unreachable(&location, e))?;
         schema::migrate(&mut client, &location)?;
+        let schema: String = get(&client.query_one("SELECT current_schema()", &[])?, 0)?;
         drop(client);
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
@@ -200,6 +237,8 @@ impl PgStore {
             config,
             location,
             lock_wait_ms: AtomicU64::new(DEFAULT_BUSY_TIMEOUT.as_millis() as u64),
+            listener: std::sync::Mutex::new(None),
+            schema,
         })
     }
 
@@ -211,8 +250,9 @@ impl PgStore {
         self.pool.get().map_err(|e| unreachable(&self.location, e))
     }
 
-    /// A new connection outside the pool, for `LISTEN` (it must stay open between calls).
-    pub(crate) fn dedicated(&self) -> Result<postgres::Client> {
+    /// A new connection outside the pool, for `LISTEN` and leadership (they must stay open
+    /// between calls).
+    fn dedicated(&self) -> Result<postgres::Client> {
         self.config
             .connect(NoTls)
             .map_err(|e| unreachable(&self.location, e))
@@ -222,6 +262,61 @@ impl PgStore {
     pub(crate) fn pool_state(&self) -> (u32, u32) {
         let s = self.pool.state();
         (s.connections, s.idle_connections)
+    }
+
+    /// Waits up to `timeout` for another process's write (a notification on [`CHANNEL`]);
+    /// true when one came. Without a listening connection (the database is down) it sleeps
+    /// the timeout and tries to listen again next time.
+    pub(crate) fn wait_for_change(&self, timeout: Duration) -> bool {
+        use paperscout_model::sync::MutexExt;
+        let mut listener = self.listener.lock_unpoisoned();
+        if listener.as_ref().is_none_or(|c| c.is_closed()) {
+            *listener = self
+                .dedicated()
+                .and_then(|mut c| {
+                    c.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+                    Ok(c)
+                })
+                .inspect_err(|e| tracing::debug!(error = %e, "cannot listen for changes"))
+                .ok();
+        }
+        let Some(client) = listener.as_mut() else {
+            drop(listener);
+            std::thread::sleep(timeout);
+            return false;
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        let mut came = false;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            // Several writes may have notified: one catch-up covers them all, so drain what
+            // is buffered once one for this store came.
+            let next = if came {
+                client.notifications().iter().next()
+            } else {
+                client.notifications().timeout_iter(left).next()
+            };
+            match next {
+                Ok(Some(n)) => came |= n.payload() == self.schema,
+                Ok(None) if came || left.is_zero() => return came,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "lost the listening connection");
+                    *listener = None;
+                    return came;
+                }
+            }
+        }
+    }
+
+    /// Takes `role` if no other process holds it.
+    pub(crate) fn lead(&self, role: &str) -> Result<Option<PgLeader>> {
+        let mut client = self.dedicated()?;
+        let row = client.query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&ROLE_LOCK_NAMESPACE, &role],
+        )?;
+        Ok(get::<bool>(&row, 0)?.then_some(PgLeader { client }))
     }
 
     pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
@@ -309,7 +404,7 @@ impl PgStore {
                 &[&(current + 1).to_string()],
             )
             .map_err(Error::from)?;
-            tx.execute("SELECT pg_notify($1, 'papers')", &[&CHANNEL])
+            tx.execute("SELECT pg_notify($1, current_schema())", &[&CHANNEL])
                 .map_err(Error::from)?;
             report.generation = current + 1;
         } else {
@@ -406,6 +501,60 @@ impl PgStore {
             .collect()
     }
 
+    pub fn claim_embeddings(
+        &self,
+        model: &str,
+        worker: &str,
+        after: PaperKey,
+        n: usize,
+        now: i64,
+        until: i64,
+    ) -> Result<crate::Claim> {
+        // Candidates are locked with SKIP LOCKED, so concurrent claimers pass each other by;
+        // the lease is written with a conditional upsert that sees the latest committed lease
+        // (not the statement's snapshot), so a paper another claimer leased, or finished, a
+        // moment ago is not handed out again.
+        let rows = self.conn()?.query(
+            "WITH picked AS (
+                SELECT p.key, p.content_hash, p.title, p.abstract,
+                       COALESCE(l.content_hash = p.content_hash, false) AS taken_over
+                FROM papers p
+                LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = $1
+                LEFT JOIN embedding_leases l ON l.paper_key = p.key AND l.model = $1
+                WHERE (e.content_hash IS NULL OR e.content_hash != p.content_hash)
+                  AND (l.paper_key IS NULL OR l.expires_at <= $2 OR l.content_hash != p.content_hash)
+                  AND p.key > $3
+                ORDER BY p.key LIMIT $4
+                FOR UPDATE OF p SKIP LOCKED
+             ), leased AS (
+                INSERT INTO embedding_leases (paper_key, model, content_hash, worker, expires_at)
+                SELECT key, $1, content_hash, $5, $6 FROM picked
+                ON CONFLICT (paper_key, model) DO UPDATE SET content_hash = excluded.content_hash,
+                   worker = excluded.worker, expires_at = excluded.expires_at
+                WHERE embedding_leases.expires_at <= $2
+                   OR embedding_leases.content_hash != excluded.content_hash
+                RETURNING paper_key
+             )
+             SELECT p.key, p.content_hash, p.title, p.abstract, p.taken_over
+             FROM picked p JOIN leased l ON l.paper_key = p.key ORDER BY p.key",
+            &[&model, &now, &after, &limit(n), &worker, &until],
+        )?;
+        let mut claim = crate::Claim::default();
+        for r in &rows {
+            let title: String = get(r, 2)?;
+            let abstract_text: String = get(r, 3)?;
+            if get::<bool>(r, 4)? {
+                claim.taken_over += 1;
+            }
+            claim.papers.push(PendingEmbedding {
+                key: get(r, 0)?,
+                content_hash: get(r, 1)?,
+                text: embedding_text(&title, &abstract_text),
+            });
+        }
+        Ok(claim)
+    }
+
     pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
         let row = self.conn()?.query_one(
             "SELECT COUNT(*) FROM papers p
@@ -441,11 +590,18 @@ impl PgStore {
                 &[key, &model, hash, &common::vector_to_blob(vector), &stamp],
             )? as usize;
         }
+        let done = tx.prepare(
+            "UPDATE embedding_leases SET expires_at = $3
+             WHERE paper_key = $1 AND model = $2 AND content_hash = $4",
+        )?;
+        for (key, hash, _) in embeddings {
+            tx.execute(&done, &[key, &model, &crate::LEASE_DONE, hash])?;
+        }
         tx.execute(
             "UPDATE meta SET value = $1 WHERE key = 'embedding_stamp'",
             &[&stamp.to_string()],
         )?;
-        tx.execute("SELECT pg_notify($1, 'embeddings')", &[&CHANNEL])?;
+        tx.execute("SELECT pg_notify($1, current_schema())", &[&CHANNEL])?;
         tx.commit()?;
         Ok(EmbeddingsWritten {
             written,
@@ -522,9 +678,12 @@ impl PgStore {
     }
 
     pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
-        Ok(self
-            .conn()?
-            .execute("DELETE FROM embeddings WHERE model = $1", &[&model])? as usize)
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        tx.execute("DELETE FROM embedding_leases WHERE model = $1", &[&model])?;
+        let n = tx.execute("DELETE FROM embeddings WHERE model = $1", &[&model])?;
+        tx.commit()?;
+        Ok(n as usize)
     }
 }
 

@@ -125,6 +125,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at BIGINT NOT NULL
      );
      INSERT INTO meta (key, value) VALUES ('generation', '0'), ('embedding_stamp', '0');",
+    // 2: the encoding queue (see the SQLite migration 7).
+    "CREATE TABLE embedding_leases (
+        paper_key BIGINT NOT NULL REFERENCES papers (key) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (paper_key, model)
+     );",
 ];
 
 pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<()> {

@@ -332,6 +332,59 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    pub fn claim_embeddings(
+        &self,
+        model: &str,
+        worker: &str,
+        after: PaperKey,
+        limit: usize,
+        now: i64,
+        until: i64,
+    ) -> Result<crate::Claim> {
+        let mut conn = self.conn();
+        // IMMEDIATE: claims (from any process) run one at a time, so no two take one paper.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut claim = crate::Claim::default();
+        {
+            let mut pick = tx.prepare_cached(
+                "SELECT p.key, p.content_hash, p.title, p.abstract,
+                        l.content_hash = p.content_hash AS taken_over
+                 FROM papers p
+                 LEFT JOIN embeddings e ON e.paper_key = p.key AND e.model = ?1
+                 LEFT JOIN embedding_leases l ON l.paper_key = p.key AND l.model = ?1
+                 WHERE (e.content_hash IS NULL OR e.content_hash != p.content_hash)
+                   AND (l.paper_key IS NULL OR l.expires_at <= ?2 OR l.content_hash != p.content_hash)
+                   AND p.key > ?3
+                 ORDER BY p.key LIMIT ?4",
+            )?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = pick.query(params![model, now, after, limit])?;
+            let mut lease = tx.prepare_cached(
+                "INSERT INTO embedding_leases (paper_key, model, content_hash, worker, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (paper_key, model) DO UPDATE SET content_hash = excluded.content_hash,
+                    worker = excluded.worker, expires_at = excluded.expires_at",
+            )?;
+            while let Some(r) = rows.next()? {
+                let key: PaperKey = r.get(0)?;
+                let content_hash: String = r.get(1)?;
+                let title: String = r.get(2)?;
+                let abstract_text: String = r.get(3)?;
+                if r.get::<_, Option<bool>>(4)?.unwrap_or(false) {
+                    claim.taken_over += 1;
+                }
+                lease.execute(params![key, model, content_hash, worker, until])?;
+                claim.papers.push(PendingEmbedding {
+                    key,
+                    content_hash,
+                    text: embedding_text(&title, &abstract_text),
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(claim)
+    }
+
     /// How many papers [`crate::Store::pending_embeddings`] would list.
     pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
         Ok(self.read()?.query_row(
@@ -371,6 +424,15 @@ impl SqliteStore {
                     common::vector_to_blob(vector),
                     stamp
                 ])?;
+            }
+        }
+        {
+            let mut done = tx.prepare_cached(
+                "UPDATE embedding_leases SET expires_at = ?3
+                 WHERE paper_key = ?1 AND model = ?2 AND content_hash = ?4",
+            )?;
+            for (key, hash, _) in embeddings {
+                done.execute(params![key, model, crate::LEASE_DONE, hash])?;
             }
         }
         meta_set(&tx, EMBEDDING_STAMP, &stamp.to_string())?;
@@ -609,8 +671,8 @@ fn row_raw_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawPaper> {
 impl SqliteStore {
     /// Drops every embedding from `model` (to recompute them all).
     pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM embeddings WHERE model = ?1", [model])?)
+        let conn = self.conn();
+        conn.execute("DELETE FROM embedding_leases WHERE model = ?1", [model])?;
+        Ok(conn.execute("DELETE FROM embeddings WHERE model = ?1", [model])?)
     }
 }

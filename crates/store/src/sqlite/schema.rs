@@ -134,6 +134,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // process (an ingest that encodes) wrote after the papers, which no generation marks.
     "ALTER TABLE embeddings ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0;
      CREATE INDEX embeddings_stamp ON embeddings (model, stamp);",
+    // 7: the encoding queue. A process that encodes claims pending papers by writing a lease
+    // (until `expires_at`) for the paper's current content; another process skips leased
+    // papers, and takes a paper over once its lease has expired (its encoder died). A written
+    // embedding turns its lease into a mark that never expires, for that content.
+    "CREATE TABLE embedding_leases (
+        paper_key INTEGER NOT NULL REFERENCES papers (key) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (paper_key, model)
+     ) WITHOUT ROWID;",
 ];
 
 /// Work a migration needs beyond SQL, run in its transaction.
