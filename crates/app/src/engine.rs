@@ -62,6 +62,12 @@ pub struct Config {
     /// How the encoder computes; int8 vectors are kept apart from fp32 ones (own model key).
     pub precision: paperscout_encoder::Precision,
     pub trending: TrendingParams,
+    /// How long a claim on papers to encode lasts: after that, another process takes over
+    /// the papers of an encoder that died (see [`Store::claim_embeddings`]).
+    pub encode_lease: Duration,
+    /// Whether opening the engine brings the lexical index up to date (a `worker` that only
+    /// encodes needs no index).
+    pub sync_index_on_open: bool,
 }
 
 /// What one ranking asks for (see [`Engine::rank`]).
@@ -81,6 +87,8 @@ pub struct Ranking<'a> {
 impl Config {
     /// Texts per encoder forward pass unless told otherwise.
     pub const DEFAULT_BATCH_SIZE: usize = 32;
+    /// A claim lasts this long unless told otherwise: many chunks' worth of encoding.
+    pub const DEFAULT_ENCODE_LEASE: Duration = Duration::from_secs(60);
 
     /// The defaults for a data dir: the bundled demo corpus on a new one, the default fusion,
     /// batch size, precision and trending; change the public fields for anything else.
@@ -94,6 +102,8 @@ impl Config {
             batch_size: Self::DEFAULT_BATCH_SIZE,
             precision: Default::default(),
             trending: TrendingParams::default(),
+            encode_lease: Self::DEFAULT_ENCODE_LEASE,
+            sync_index_on_open: true,
         }
     }
 }
@@ -192,6 +202,40 @@ pub struct Engine {
     background: AtomicBool,
     /// Set by [`Engine::stop`]: encoding stops at its next step.
     stopping: AtomicBool,
+    /// Who this process is in the encoding queue's leases: host, process id and a nonce.
+    worker: String,
+    queue: QueueCounters,
+}
+
+/// What this process did in the shared encoding queue (for `/metrics`).
+#[derive(Debug, Default)]
+struct QueueCounters {
+    claims: std::sync::atomic::AtomicU64,
+    claimed: std::sync::atomic::AtomicU64,
+    taken_over: std::sync::atomic::AtomicU64,
+}
+
+/// The encoding queue as one process sees it (see [`Engine::queue_stats`]).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct QueueStats {
+    /// Claims this process made that handed out papers.
+    pub claims: u64,
+    /// Papers those claims handed out.
+    pub claimed: u64,
+    /// Of those, papers whose previous lease had expired (an encoder died).
+    pub taken_over: u64,
+}
+
+/// This process's name in leases.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}:{}:{nonce:08x}", std::process::id())
 }
 
 /// Filters on search results.
@@ -371,6 +415,8 @@ impl Engine {
             progress,
             background: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            worker: worker_id(),
+            queue: QueueCounters::default(),
         };
         if engine.store.meta("initialized")?.is_none() {
             if engine.config.demo && engine.store.count()? == 0 {
@@ -390,7 +436,7 @@ impl Engine {
                 if engine.config.demo { "demo" } else { "empty" },
             )?;
         }
-        match engine.sync_lexical() {
+        match engine.sync_lexical_on_open() {
             Ok(_) => {}
             // Another paperscout (an ingest, say) holds the index writer and will bring the
             // index up to date itself; searching the last commit meanwhile is fine.
@@ -414,6 +460,14 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    fn sync_lexical_on_open(&self) -> Result<usize> {
+        if self.config.sync_index_on_open {
+            self.sync_lexical()
+        } else {
+            Ok(0)
+        }
     }
 
     /// Applies to the lexical index every paper changed since the generation it reflects.
@@ -588,10 +642,17 @@ impl Engine {
 
     /// Encodes every paper whose embedding is missing or stale, committing as it goes. Waits
     /// for an encoding already running elsewhere to finish first.
+    /// Papers other processes hold are waited for (they finish them, or their leases
+    /// expire and this call takes them over).
     pub fn ensure_embeddings(&self) -> Result<usize> {
         let encoder = self.encoder()?;
         let _encoding = self.encoding.lock_unpoisoned();
-        self.encode_pending(&encoder)
+        let mut done = self.encode_pending(&encoder)?;
+        while !self.is_stopping() && self.store.count_pending_embeddings(encoder.model_key())? > 0 {
+            std::thread::sleep(Duration::from_millis(500));
+            done += self.encode_pending(&encoder)?;
+        }
+        Ok(done)
     }
 
     /// Papers and encoding progress.
@@ -612,6 +673,8 @@ impl Engine {
         }
     }
 
+    /// Encodes the pending papers this process can claim (see [`Store::claim_embeddings`]):
+    /// papers other encoders hold are theirs, unless their lease expires meanwhile.
     fn encode_pending(&self, encoder: &EncoderHandle) -> Result<usize> {
         // Read before the scan: a write that lands during it changes the generation, so the
         // next call scans again.
@@ -619,7 +682,8 @@ impl Engine {
         if *self.embedded_at.lock_unpoisoned() == Some(generation) {
             return Ok(0);
         }
-        let total = self.store.count_pending_embeddings(encoder.model_key())?;
+        let model = encoder.model_key();
+        let total = self.store.count_pending_embeddings(model)?;
         if total == 0 {
             *self.embedded_at.lock_unpoisoned() = Some(generation);
             return Ok(0);
@@ -627,6 +691,7 @@ impl Engine {
         self.progress.begin("encoding papers", total as u64);
         let set_progress = |p| *self.encode_progress.lock_unpoisoned() = p;
         set_progress(Some((0, total)));
+        let lease = i64::try_from(self.config.encode_lease.as_secs()).unwrap_or(i64::MAX);
         // A chunk at a time from the store, so a million pending papers are never all in memory.
         let mut done = 0;
         let mut after = paperscout_store::PaperKey::MIN;
@@ -635,13 +700,33 @@ impl Engine {
                 tracing::info!(encoded = done, of = total, "stopping: encoding interrupted");
                 break;
             }
-            let chunk =
-                self.store
-                    .pending_embeddings_after(encoder.model_key(), after, ENCODE_CHUNK)?;
+            let now = chrono::Utc::now().timestamp();
+            let claim = self.store.claim_embeddings(
+                model,
+                &self.worker,
+                after,
+                ENCODE_CHUNK,
+                now,
+                now.saturating_add(lease),
+            )?;
+            let chunk = claim.papers;
             let Some(last) = chunk.last() else {
                 break;
             };
             after = last.key;
+            self.queue.claims.fetch_add(1, Ordering::Relaxed);
+            self.queue
+                .claimed
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            if claim.taken_over > 0 {
+                tracing::info!(
+                    papers = claim.taken_over,
+                    "took over papers whose encoder's lease expired"
+                );
+                self.queue
+                    .taken_over
+                    .fetch_add(claim.taken_over as u64, Ordering::Relaxed);
+            }
             let texts: Vec<String> = chunk.iter().map(|p| p.text.clone()).collect();
             let vectors = match encoder.embed_owned(texts) {
                 Ok(v) => v,
@@ -655,7 +740,7 @@ impl Engine {
                 .zip(vectors)
                 .map(|(p, v)| (p.key, p.content_hash.clone(), v))
                 .collect();
-            let written = self.store.put_embeddings(encoder.model_key(), &rows)?;
+            let written = self.store.put_embeddings(model, &rows)?;
             let added = match self.vectors.write_unpoisoned().as_mut() {
                 Some(index) => {
                     for (key, _, v) in &rows {
@@ -679,10 +764,45 @@ impl Engine {
         }
         set_progress(None);
         self.progress.end();
-        if !self.is_stopping() {
+        // Papers other encoders hold are still pending: look again next time (their leases
+        // may expire), rather than marking this generation done.
+        if !self.is_stopping() && self.store.count_pending_embeddings(model)? == 0 {
             *self.embedded_at.lock_unpoisoned() = Some(generation);
         }
         Ok(done)
+    }
+
+    /// What this process did in the shared encoding queue so far.
+    pub fn queue_stats(&self) -> QueueStats {
+        QueueStats {
+            claims: self.queue.claims.load(Ordering::Relaxed),
+            claimed: self.queue.claimed.load(Ordering::Relaxed),
+            taken_over: self.queue.taken_over.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Papers whose embedding from the engine's model is missing or stale (whoever holds
+    /// them), or `None` before the model is known.
+    pub fn queue_depth(&self) -> Result<Option<usize>> {
+        let model = match self.encoder.lock_unpoisoned().as_ref() {
+            Some(e) => e.model_key().to_string(),
+            None => return Ok(None),
+        };
+        Ok(Some(self.store.count_pending_embeddings(&model)?))
+    }
+
+    /// One round of a `worker`: claims and encodes pending papers until none is left to
+    /// claim (or [`Engine::stop`]); returns how many it encoded. It keeps no index.
+    pub fn encode_queue(&self) -> Result<usize> {
+        let encoder = self.encoder()?;
+        let _encoding = self.encoding.lock_unpoisoned();
+        self.encode_pending(&encoder)
+    }
+
+    /// Waits up to `timeout` for another process's write (PostgreSQL announces them; with
+    /// SQLite this sleeps); true when one came.
+    pub fn wait_for_change(&self, timeout: Duration) -> bool {
+        self.store.wait_for_change(timeout)
     }
 
     /// Brings the indexes up to writes made by another process since the last call (a

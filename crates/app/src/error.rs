@@ -83,6 +83,11 @@ impl Error {
         }
     }
 
+    /// Whether the database server could not be reached (a [`ErrorKind::Busy`] error).
+    pub fn is_database_down(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_unavailable())
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }

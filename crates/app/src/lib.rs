@@ -11,8 +11,8 @@ pub mod harvest;
 mod progress;
 
 pub use engine::{
-    Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, Ranking, SearchPage,
-    Status, Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
+    Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, QueueStats, Ranking,
+    SearchPage, Status, Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
 };
 pub use error::{error_chain, Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
@@ -24,7 +24,7 @@ pub use paperscout_encoder::{ModelSpec, Precision, DEFAULT_REPO};
 pub use paperscout_index::Fusion;
 pub use paperscout_ingest::{Format, Input};
 pub use paperscout_model::{sync, Hit, Paper, PaperId, SearchMode, Snippet};
-pub use paperscout_store::{redact_url, DatabaseUrl};
+pub use paperscout_store::{redact_url, DatabaseUrl, Leader};
 pub use paperscout_store::{HarvestRun, HarvestStatus};
 
 /// Peak resident memory of this process so far, in MiB (Linux; `None` elsewhere).

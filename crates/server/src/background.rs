@@ -2,7 +2,7 @@
 //! model loading, encoding backlogs), the digest and harvest schedulers, and the pruning of
 //! idle rate-limit state. Imports only `state`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -10,6 +10,49 @@ use paperscout_app::harvest::{harvest, last_runs};
 use paperscout_app::{error_chain, Digests, Engine, HarvestPlan};
 
 use crate::state::AppState;
+
+/// A scheduler's hold on its role cluster-wide (a session advisory lock on PostgreSQL; see `Store::lead`): held
+/// across ticks, checked before each run, taken (again) when free.
+#[derive(Debug)]
+struct Role {
+    name: &'static str,
+    held: Mutex<Option<paperscout_app::Leader>>,
+}
+
+impl Role {
+    fn new(name: &'static str) -> Arc<Role> {
+        Arc::new(Role {
+            name,
+            held: Mutex::new(None),
+        })
+    }
+
+    /// Whether this process may run the role's work now (blocking: call off the runtime).
+    fn hold(&self, engine: &Engine) -> paperscout_app::Result<bool> {
+        use paperscout_app::sync::MutexExt;
+        let mut held = self.held.lock_unpoisoned();
+        if let Some(leader) = held.as_mut() {
+            if leader.still_held() {
+                return Ok(true);
+            }
+            tracing::warn!(
+                role = self.name,
+                "lost the {} role (its database connection broke)",
+                self.name
+            );
+            *held = None;
+        }
+        *held = engine.store().lead(self.name)?;
+        if held.is_some() && engine.store().is_shared() {
+            tracing::info!(
+                role = self.name,
+                "this process runs the {} scheduler",
+                self.name
+            );
+        }
+        Ok(held.is_some())
+    }
+}
 
 /// Starts everything but the upkeep thread (see [`spawn_upkeep`]), as tasks on the runtime.
 pub(crate) fn spawn_schedulers(state: &AppState) {
@@ -35,6 +78,8 @@ pub(crate) fn spawn_digest_scheduler(state: &AppState) {
         return;
     }
     let wakeup = state.mail_wakeup().clone();
+    let engine = state.engine().clone();
+    let role = Role::new("digest");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -44,10 +89,20 @@ pub(crate) fn spawn_digest_scheduler(state: &AppState) {
                 _ = wakeup.notified() => false,
             };
             let d: Arc<Digests> = digests.clone();
+            let (engine, role) = (engine.clone(), role.clone());
             let result = tokio::task::spawn_blocking(move || {
                 if full {
+                    // Building the day's digests runs on one process of the cluster at a
+                    // time; every claim and every send is also guarded in the store (a
+                    // digest day is claimed once, a mail is leased before it is sent), so a
+                    // former holder that has not noticed yet cannot send twice either.
+                    if !role.hold(&engine)? {
+                        return Ok(Default::default());
+                    }
                     d.run(Utc::now(), false).map(|r| r.delivery)
                 } else {
+                    // A confirmation mail just queued here: any process may send it (the
+                    // lease on the mail keeps it to one).
                     d.deliver(Utc::now())
                 }
             })
@@ -72,14 +127,20 @@ pub(crate) fn spawn_harvest_scheduler(state: &AppState) {
     let names: Vec<String> = plan.schedule.harvests.iter().map(|h| h.name()).collect();
     tracing::info!(harvests = ?names, at = ?plan.schedule.at, "scheduled harvests on (times in UTC)");
     let engine = state.engine().clone();
+    let role = Role::new("harvest");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let engine = engine.clone();
+            let (engine, role) = (engine.clone(), role.clone());
             let plan: Arc<HarvestPlan> = plan.clone();
             let result = tokio::task::spawn_blocking(move || -> paperscout_app::Result<()> {
+                // One process of the cluster schedules harvests (each run is also recorded
+                // in the store, so no harvest runs twice at once whoever starts it).
+                if !role.hold(&engine)? {
+                    return Ok(());
+                }
                 let due = plan.schedule.due(&last_runs(&engine)?, Utc::now());
                 for spec in due {
                     // A failing source is recorded (and shown); the others still run.
@@ -139,7 +200,13 @@ pub(crate) fn spawn_upkeep(engine: Arc<Engine>) -> std::io::Result<std::thread::
                     }
                 }
                 failing = false;
-                sleep_unless_stopping(&engine, UPKEEP_INTERVAL);
+                if engine.store().is_shared() {
+                    // Another replica's write wakes this one at once (LISTEN/NOTIFY); polling
+                    // every interval covers a notification lost to a reconnect.
+                    engine.wait_for_change(UPKEEP_INTERVAL);
+                } else {
+                    sleep_unless_stopping(&engine, UPKEEP_INTERVAL);
+                }
             }
         })
 }

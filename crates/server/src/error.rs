@@ -139,6 +139,15 @@ impl ApiError {
         }
     }
 
+    /// The database server cannot be reached (down or restarting): 503 with `Retry-After`.
+    /// Names no host: the log has the details.
+    pub fn database_down(retry_after: u64) -> ApiError {
+        ApiError {
+            message: format!("the database is unreachable; try again in {retry_after} s"),
+            ..ApiError::busy(retry_after)
+        }
+    }
+
     pub fn internal() -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -197,6 +206,10 @@ impl From<paperscout_app::Error> for ApiError {
             ErrorKind::Invalid => ApiError::invalid(e.to_string()),
             ErrorKind::NotFound => ApiError::not_found(e.to_string()),
             ErrorKind::Unavailable => ApiError::unavailable(e.to_string()),
+            ErrorKind::Busy if e.is_database_down() => {
+                tracing::warn!(error = %error_chain(&e), "database unreachable; asked the client to retry");
+                ApiError::database_down(BUSY_RETRY_SECS)
+            }
             ErrorKind::Busy => {
                 tracing::info!(error = %error_chain(&e), "busy; asked the client to retry");
                 ApiError::busy(BUSY_RETRY_SECS)

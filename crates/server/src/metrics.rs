@@ -61,6 +61,22 @@ struct KindLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    /// open or idle.
+    state: &'static str,
+}
+
+/// The shared-database figures `/metrics` reads (see [`Metrics::render`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StoreFigures {
+    /// PostgreSQL connection pool: (open, idle); `None` on SQLite.
+    pub(crate) pool: Option<(u32, u32)>,
+    /// Papers waiting for an embedding from the model, whoever holds them.
+    pub(crate) queue_depth: Option<usize>,
+    pub(crate) queue: paperscout_app::QueueStats,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub(crate) struct Metrics {
@@ -75,6 +91,11 @@ pub(crate) struct Metrics {
     mail_given_up: Counter,
     mail_pending: Gauge,
     digests_skipped_empty: Counter,
+    db_pool: Family<PoolLabels, Gauge>,
+    queue_depth: Gauge,
+    queue_claims: Counter,
+    queue_claimed: Counter,
+    queue_taken_over: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -137,7 +158,42 @@ impl Metrics {
             "Digest days with nothing new, not sent (send_empty off)",
             digests_skipped_empty.clone(),
         );
+        let db_pool = Family::<PoolLabels, Gauge>::default();
+        let queue_depth = Gauge::default();
+        let queue_claims = Counter::default();
+        let queue_claimed = Counter::default();
+        let queue_taken_over = Counter::default();
+        registry.register(
+            "db_pool_connections",
+            "PostgreSQL connections this process holds, open and idle (absent on SQLite)",
+            db_pool.clone(),
+        );
+        registry.register(
+            "encoding_queue_depth",
+            "Papers whose embedding is missing or stale, in the whole store (any process may hold them)",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "encoding_claims",
+            "Claims on the shared encoding queue this process made that handed out papers",
+            queue_claims.clone(),
+        );
+        registry.register(
+            "encoding_claimed_papers",
+            "Papers this process claimed from the shared encoding queue",
+            queue_claimed.clone(),
+        );
+        registry.register(
+            "encoding_lease_expiries",
+            "Claimed papers whose previous encoder's lease had expired (it died): taken over",
+            queue_taken_over.clone(),
+        );
         Metrics {
+            db_pool,
+            queue_depth,
+            queue_claims,
+            queue_claimed,
+            queue_taken_over,
             registry,
             requests,
             latency,
@@ -194,6 +250,7 @@ impl Metrics {
         status: &paperscout_app::Status,
         outbox: &paperscout_app::digest::OutboxStats,
         stats: &paperscout_app::digest::DigestStats,
+        store: &StoreFigures,
     ) -> Result<Response, ApiError> {
         self.papers.set(status.papers as i64);
         self.encoding_pending.set(
@@ -223,6 +280,20 @@ impl Metrics {
             stats.digests_skipped_empty.load(Ordering::Relaxed),
         );
         self.mail_pending.set(outbox.pending as i64);
+        if let Some((open, idle)) = store.pool {
+            self.db_pool
+                .get_or_create(&PoolLabels { state: "open" })
+                .set(i64::from(open));
+            self.db_pool
+                .get_or_create(&PoolLabels { state: "idle" })
+                .set(i64::from(idle));
+        }
+        if let Some(depth) = store.queue_depth {
+            self.queue_depth.set(depth as i64);
+        }
+        sync(&self.queue_claims, store.queue.claims);
+        sync(&self.queue_claimed, store.queue.claimed);
+        sync(&self.queue_taken_over, store.queue.taken_over);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|_| ApiError::internal())?;

@@ -10,12 +10,14 @@
 //! generations commit in order and keys grow in commit order.
 
 mod common;
+mod copy;
 mod harvests;
 mod pg;
 mod sqlite;
 mod subscribers;
 mod votes;
 
+pub use copy::CopyReport;
 pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
 pub use pg::redact_url;
 pub use subscribers::{

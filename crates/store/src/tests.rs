@@ -867,3 +867,168 @@ fn a_write_wakes_other_processes_waiting_for_changes() {
         assert_eq!(b.count().unwrap(), 1);
     }
 }
+
+/// A SQLite store with something in every table `copy_to` copies.
+fn filled_sqlite(dir: &std::path::Path) -> Store {
+    let store = Store::open(&dir.join("papers.sqlite")).unwrap();
+    let papers: Vec<Paper> = (1..=30)
+        .map(|i| paper(&format!("2404.{i:05}"), &format!("Copied {i}"), "x"))
+        .collect();
+    store.upsert(&papers).unwrap();
+    let keys: Vec<PaperKey> = store.keys_after(0).unwrap();
+    store
+        .put_embeddings(
+            "m",
+            &[(
+                keys[0],
+                store.get_by_key(keys[0]).unwrap().unwrap().content_hash,
+                vec![0.5, -1.0],
+            )],
+        )
+        .unwrap();
+    store.vote(keys[1], "v1", 100).unwrap();
+    store.vote(keys[1], "v2", 101).unwrap();
+    let request = Subscription {
+        email: "Reader@Example.org".into(),
+        interests: "retrieval".into(),
+        categories: vec!["cs.IR".into()],
+        hour: 8,
+        timezone: "Europe/Paris".into(),
+    };
+    let SubscribeOutcome::Confirm(s) = store
+        .subscribe(&request, b"handle-1", 1_000, 60, |_, k| {
+            mail(k, "reader@example.org")
+        })
+        .unwrap()
+    else {
+        panic!("a new subscriber")
+    };
+    store.confirm(&s.handle, 1_001, keys[0]).unwrap().unwrap();
+    assert!(store
+        .claim_digest(
+            s.id,
+            "2024-05-01",
+            Some(&mail(MailKind::Digest, "reader@example.org")),
+            &keys[..3],
+            keys[2],
+            2_000
+        )
+        .unwrap());
+    let run = store.start_harvest("arxiv:cs", 3_000).unwrap().unwrap();
+    store
+        .finish_harvest(run, HarvestStatus::Ok, Some("fine"), 3_100)
+        .unwrap();
+    store
+        .set_harvest_state("arxiv:cs", "token-7", 3_100)
+        .unwrap();
+    store
+}
+
+#[test]
+fn copy_to_postgres_copies_everything_and_refuses_a_second_time() {
+    let Some(url) = paperscout_testkit::postgres::fresh_schema("tests::copy_to_postgres::copies")
+    else {
+        return;
+    };
+    let url: DatabaseUrl = url.parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = filled_sqlite(dir.path());
+    let wait = std::time::Duration::from_secs(10);
+    let report = sqlite.copy_to(&url, wait, |_, _| {}).unwrap();
+    assert_eq!(report.rows["papers"], 30);
+    assert_eq!(report.rows["votes"], 2);
+    assert_eq!(report.rows["subscribers"], 1);
+    assert_eq!(report.rows["outbox"], 2, "the confirmation and the digest");
+    assert_eq!(report.rows["digest_papers"], 3);
+
+    let pg = Store::connect(&url, wait).unwrap();
+    assert_eq!(pg.count().unwrap(), 30);
+    assert_eq!(pg.generation().unwrap(), sqlite.generation().unwrap());
+    assert_eq!(
+        pg.embedding_stamp().unwrap(),
+        sqlite.embedding_stamp().unwrap()
+    );
+    let keys = sqlite.keys_after(0).unwrap();
+    assert_eq!(pg.keys_after(0).unwrap(), keys, "keys are kept");
+    for &key in [keys[0], keys[17], keys[29]].iter() {
+        assert_eq!(pg.get_by_key(key).unwrap(), sqlite.get_by_key(key).unwrap());
+    }
+    assert_eq!(pg.embedding("m", keys[0]).unwrap(), Some(vec![0.5, -1.0]));
+    assert_eq!(
+        pg.vote_counts(&keys).unwrap(),
+        sqlite.vote_counts(&keys).unwrap()
+    );
+    assert_eq!(
+        pg.active_subscribers().unwrap(),
+        sqlite.active_subscribers().unwrap()
+    );
+    let sub = &pg.active_subscribers().unwrap()[0];
+    assert_eq!(
+        pg.sent_papers(sub.id).unwrap(),
+        sqlite.sent_papers(sub.id).unwrap()
+    );
+    assert!(pg.digest_claimed(sub.id, "2024-05-01").unwrap());
+    assert_eq!(pg.outbox_stats().unwrap(), sqlite.outbox_stats().unwrap());
+    let (a, b) = (
+        pg.due_mail(i64::MAX, 10).unwrap(),
+        sqlite.due_mail(i64::MAX, 10).unwrap(),
+    );
+    assert_eq!(
+        a.iter()
+            .map(|m| (m.id, m.message.clone()))
+            .collect::<Vec<_>>(),
+        b.iter()
+            .map(|m| (m.id, m.message.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(pg.last_harvests().unwrap(), sqlite.last_harvests().unwrap());
+    assert_eq!(
+        pg.harvest_state("arxiv:cs").unwrap().as_deref(),
+        Some("token-7")
+    );
+    // New rows get keys after the copied ones.
+    pg.upsert(&[paper("2404.99999", "After the copy", "y")])
+        .unwrap();
+    let new_key = pg
+        .get(&"arxiv:2404.99999".parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .key;
+    assert!(new_key > *keys.last().unwrap());
+    assert_eq!(pg.last_key_added_before(i64::MAX).unwrap(), new_key);
+
+    let e = sqlite
+        .copy_to(&url, wait, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not empty") && e.contains("31 papers"), "{e}");
+}
+
+#[test]
+fn a_failed_copy_leaves_the_database_empty() {
+    let Some(url) = paperscout_testkit::postgres::fresh_schema("tests::copy_to_postgres::fails")
+    else {
+        return;
+    };
+    let url: DatabaseUrl = url.parse().unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    let target = Store::connect(&url, wait).unwrap();
+    // The last table but one fails, as a full disk or a dropped connection would.
+    target.test_sql(
+        "",
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'disk full'; END $$;
+         CREATE TRIGGER boom BEFORE INSERT ON harvests FOR EACH ROW EXECUTE FUNCTION boom();",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = filled_sqlite(dir.path());
+    let e = sqlite
+        .copy_to(&url, wait, |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("disk full"), "{e}");
+    assert_eq!(target.count().unwrap(), 0);
+    assert!(target.active_subscribers().unwrap().is_empty());
+    assert_eq!(target.outbox_stats().unwrap(), OutboxStats::default());
+    assert_eq!(target.generation().unwrap(), 0);
+}

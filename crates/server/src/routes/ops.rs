@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::metrics::StoreFigures;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -26,8 +27,9 @@ pub(crate) struct Health {
     model: String,
 }
 
-/// Liveness and readiness.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
+/// Liveness and readiness: 503 (`busy`, with `Retry-After`) while the database is
+/// unreachable.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = ErrorBody), (status = 500, body = ErrorBody)))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let status = state.blocking(|e| e.status()).await?;
     Ok(Json(Health {
@@ -42,10 +44,17 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Health
 
 /// `GET /metrics`: the engine's and the digest's figures read now, with the request counters.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let (status, outbox) = state
-        .blocking(|e| Ok((e.status()?, e.store().outbox_stats()?)))
+    let (status, outbox, figures) = state
+        .blocking(|e| {
+            let figures = StoreFigures {
+                pool: e.store().pool_state(),
+                queue_depth: e.queue_depth()?,
+                queue: e.queue_stats(),
+            };
+            Ok((e.status()?, e.store().outbox_stats()?, figures))
+        })
         .await?;
     state
         .metrics()
-        .render(&status, &outbox, state.digests().stats())
+        .render(&status, &outbox, state.digests().stats(), &figures)
 }
