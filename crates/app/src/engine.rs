@@ -37,6 +37,9 @@ const ENCODE_CHUNK: usize = 64;
 /// server catching up, another ingest) holds it, before leaving the catch-up to that process.
 const INDEX_WRITER_WAIT: Duration = Duration::from_secs(30);
 const LEXICAL_CHUNK: usize = 10_000;
+/// How long one round of a server's upkeep encodes before it looks for other processes'
+/// writes again.
+const UPKEEP_ENCODE_BUDGET: Duration = Duration::from_secs(2);
 /// How long opening an engine waits for the database server to answer.
 const DATABASE_CONNECT_WAIT: Duration = Duration::from_secs(10);
 
@@ -619,7 +622,9 @@ impl Engine {
         let encoder = self.encoder()?;
         self.load_vectors(&encoder)?;
         let _encoding = self.encoding.lock_unpoisoned();
-        self.encode_pending(&encoder)
+        // A bounded round: the next one catches up with other processes' writes first, so a
+        // long backlog never keeps a replica from serving what another just ingested.
+        self.encode_pending(&encoder, Some(UPKEEP_ENCODE_BUDGET))
     }
 
     /// Catches up with other processes' writes, unless a server's upkeep does it.
@@ -647,10 +652,10 @@ impl Engine {
     pub fn ensure_embeddings(&self) -> Result<usize> {
         let encoder = self.encoder()?;
         let _encoding = self.encoding.lock_unpoisoned();
-        let mut done = self.encode_pending(&encoder)?;
+        let mut done = self.encode_pending(&encoder, None)?;
         while !self.is_stopping() && self.store.count_pending_embeddings(encoder.model_key())? > 0 {
             std::thread::sleep(Duration::from_millis(500));
-            done += self.encode_pending(&encoder)?;
+            done += self.encode_pending(&encoder, None)?;
         }
         Ok(done)
     }
@@ -675,7 +680,8 @@ impl Engine {
 
     /// Encodes the pending papers this process can claim (see [`Store::claim_embeddings`]):
     /// papers other encoders hold are theirs, unless their lease expires meanwhile.
-    fn encode_pending(&self, encoder: &EncoderHandle) -> Result<usize> {
+    fn encode_pending(&self, encoder: &EncoderHandle, budget: Option<Duration>) -> Result<usize> {
+        let started = Instant::now();
         // Read before the scan: a write that lands during it changes the generation, so the
         // next call scans again.
         let generation = self.store.generation()?;
@@ -698,6 +704,9 @@ impl Engine {
         loop {
             if self.is_stopping() {
                 tracing::info!(encoded = done, of = total, "stopping: encoding interrupted");
+                break;
+            }
+            if budget.is_some_and(|b| started.elapsed() >= b) {
                 break;
             }
             let now = chrono::Utc::now().timestamp();
@@ -796,7 +805,7 @@ impl Engine {
     pub fn encode_queue(&self) -> Result<usize> {
         let encoder = self.encoder()?;
         let _encoding = self.encoding.lock_unpoisoned();
-        self.encode_pending(&encoder)
+        self.encode_pending(&encoder, None)
     }
 
     /// Waits up to `timeout` for another process's write (PostgreSQL announces them; with
@@ -879,11 +888,11 @@ impl Engine {
         let encoder = self.encoder()?;
         match self.encoding.try_lock() {
             Ok(_encoding) => {
-                self.encode_pending(&encoder)?;
+                self.encode_pending(&encoder, None)?;
             }
             Err(std::sync::TryLockError::Poisoned(e)) => {
                 let _encoding = e.into_inner();
-                self.encode_pending(&encoder)?;
+                self.encode_pending(&encoder, None)?;
             }
             Err(std::sync::TryLockError::WouldBlock) => {}
         }

@@ -24,7 +24,7 @@ pub use paperscout_encoder::{ModelSpec, Precision, DEFAULT_REPO};
 pub use paperscout_index::Fusion;
 pub use paperscout_ingest::{Format, Input};
 pub use paperscout_model::{sync, Hit, Paper, PaperId, SearchMode, Snippet};
-pub use paperscout_store::{redact_url, DatabaseUrl, Leader};
+pub use paperscout_store::{self as store, redact_url, DatabaseUrl, Leader};
 pub use paperscout_store::{HarvestRun, HarvestStatus};
 
 /// Peak resident memory of this process so far, in MiB (Linux; `None` elsewhere).

@@ -34,6 +34,16 @@ pub struct Global {
         value_name = "URL"
     )]
     pub database: Option<String>,
+    /// How long a claim on papers to encode lasts: another process takes over the papers of
+    /// an encoder that died once its claim is this old
+    #[arg(
+        long,
+        env = "PAPERSCOUT_ENCODE_LEASE_SECS",
+        global = true,
+        default_value_t = Config::DEFAULT_ENCODE_LEASE.as_secs(),
+        value_name = "SECONDS"
+    )]
+    pub encode_lease: u64,
     /// Cache for models and evaluation scratch data [default: ~/.cache/paperscout]
     #[arg(long, env = "PAPERSCOUT_CACHE_DIR", global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -118,8 +128,12 @@ impl Global {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
+        if self.encode_lease == 0 {
+            bail!("--encode-lease must be at least 1 second");
+        }
         Ok(Config {
             database: self.database_url()?,
+            encode_lease: Duration::from_secs(self.encode_lease),
             demo: demo && !self.no_demo,
             fusion: self.fusion,
             batch_size: self.batch_size,

@@ -54,6 +54,18 @@ impl Role {
     }
 }
 
+/// How often the digest and harvest schedulers look for due work: a minute, unless
+/// `PAPERSCOUT_SCHEDULER_TICK_SECS` says otherwise (with several replicas it is also how soon
+/// another takes a scheduler over after the one running it died).
+fn scheduler_tick() -> Duration {
+    std::env::var("PAPERSCOUT_SCHEDULER_TICK_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(60))
+}
+
 /// Starts everything but the upkeep thread (see [`spawn_upkeep`]), as tasks on the runtime.
 pub(crate) fn spawn_schedulers(state: &AppState) {
     spawn_digest_scheduler(state);
@@ -81,7 +93,7 @@ pub(crate) fn spawn_digest_scheduler(state: &AppState) {
     let engine = state.engine().clone();
     let role = Role::new("digest");
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(scheduler_tick());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let full = tokio::select! {
@@ -129,7 +141,7 @@ pub(crate) fn spawn_harvest_scheduler(state: &AppState) {
     let engine = state.engine().clone();
     let role = Role::new("harvest");
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(scheduler_tick());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -181,34 +193,75 @@ pub(crate) fn spawn_upkeep(engine: Arc<Engine>) -> std::io::Result<std::thread::
         .name("paperscout-upkeep".into())
         .spawn(move || {
             let _span = span.enter();
-            let mut failing = false;
-            while !engine.is_stopping() {
-                match engine.upkeep() {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(papers = n, "encoded papers that lacked embeddings"),
-                    Err(e) if e.kind() == paperscout_app::ErrorKind::Busy => {}
-                    Err(e) => {
-                        if !failing {
-                            tracing::error!(
-                                error = %error_chain(&e),
-                                "background upkeep failed (semantic and hybrid search may be unavailable); retrying every minute"
-                            );
-                        }
-                        failing = true;
-                        sleep_unless_stopping(&engine, Duration::from_secs(60));
-                        continue;
-                    }
+            // Catching up with other processes' writes runs beside the encoding (which may
+            // load the model for seconds, or encode a backlog), so what another replica or an
+            // ingest wrote is searchable here within a second either way.
+            std::thread::scope(|scope| {
+                let spawned = std::thread::Builder::new()
+                    .name("paperscout-catch-up".into())
+                    .spawn_scoped(scope, || catch_up_loop(&engine));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the catch-up thread; the upkeep catches up alone");
                 }
-                failing = false;
-                if engine.store().is_shared() {
-                    // Another replica's write wakes this one at once (LISTEN/NOTIFY); polling
-                    // every interval covers a notification lost to a reconnect.
-                    engine.wait_for_change(UPKEEP_INTERVAL);
-                } else {
-                    sleep_unless_stopping(&engine, UPKEEP_INTERVAL);
-                }
-            }
+                upkeep_loop(&engine);
+            });
         })
+}
+
+/// Brings the indexes up to other processes' writes, woken by each (PostgreSQL) or every
+/// interval, until the engine stops.
+fn catch_up_loop(engine: &Engine) {
+    let mut failing = false;
+    while !engine.is_stopping() {
+        match engine.catch_up() {
+            Ok(()) => failing = false,
+            Err(e) if e.kind() == paperscout_app::ErrorKind::Busy => {}
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %error_chain(&e), "catching up with the store failed; retrying");
+                }
+                failing = true;
+            }
+        }
+        if engine.store().is_shared() {
+            // Another process's write wakes this one at once (LISTEN/NOTIFY); the interval
+            // covers a notification lost to a reconnect.
+            engine.wait_for_change(UPKEEP_INTERVAL);
+        } else {
+            sleep_unless_stopping(engine, UPKEEP_INTERVAL);
+        }
+    }
+}
+
+/// Loads the model and the vector index, and encodes what lacks an embedding (sharing the
+/// work with other processes), until the engine stops.
+fn upkeep_loop(engine: &Engine) {
+    let mut failing = false;
+    while !engine.is_stopping() {
+        match engine.upkeep() {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(papers = n, "encoded papers that lacked embeddings");
+                // More may be waiting: the next round right away.
+                failing = false;
+                continue;
+            }
+            Err(e) if e.kind() == paperscout_app::ErrorKind::Busy => {}
+            Err(e) => {
+                if !failing {
+                    tracing::error!(
+                        error = %error_chain(&e),
+                        "background upkeep failed (semantic and hybrid search may be unavailable); retrying every minute"
+                    );
+                }
+                failing = true;
+                sleep_unless_stopping(engine, Duration::from_secs(60));
+                continue;
+            }
+        }
+        failing = false;
+        sleep_unless_stopping(engine, UPKEEP_INTERVAL);
+    }
 }
 
 fn sleep_unless_stopping(engine: &Engine, total: Duration) {

@@ -5,12 +5,14 @@ mod eval;
 mod export;
 mod harvest;
 mod ingest;
+mod migrate;
 mod model;
 mod reindex;
 mod search;
 mod serve;
 mod similar;
 mod stats;
+mod worker;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -40,6 +42,11 @@ pub enum Command {
     Eval(eval::EvalCmd),
     /// Papers per source, and each source's last harvest
     Stats(stats::StatsCmd),
+    /// Encode papers from the shared queue (beside `serve` replicas on one PostgreSQL
+    /// database); keeps no index
+    Worker(worker::WorkerCmd),
+    /// Copy the data dir's SQLite store into an empty PostgreSQL database (all or nothing)
+    Migrate(migrate::MigrateCmd),
     /// Benchmarks
     #[command(subcommand)]
     Bench(Bench),
@@ -60,6 +67,8 @@ impl Command {
             Command::Export(cmd) => cmd.run(g),
             Command::Eval(cmd) => cmd.run(g),
             Command::Stats(cmd) => cmd.run(g),
+            Command::Worker(cmd) => cmd.run(g),
+            Command::Migrate(cmd) => cmd.run(g),
             Command::Bench(bench) => bench.run(g),
             Command::Model(cmd) => cmd.run(g),
         }

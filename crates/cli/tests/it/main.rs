@@ -8,6 +8,7 @@ mod eval;
 mod flags;
 mod harvest;
 mod papers;
+mod replicas;
 mod serve;
 
 fn data(rel: &str) -> PathBuf {
