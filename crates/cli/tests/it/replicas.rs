@@ -546,3 +546,27 @@ fn migrate_copies_a_data_dir_into_an_empty_database_once() {
         "{err}"
     );
 }
+
+#[test]
+fn rate_limits_count_per_replica() {
+    let Some(db) = paperscout_testkit::postgres::fresh_schema("replicas::rate_limits") else {
+        return;
+    };
+    let dirs = Dirs::new(2);
+    let limited = |c: &mut Command| {
+        c.env("PAPERSCOUT_READS_PER_MINUTE", "3");
+    };
+    let (_a, a) = replica(&db, dirs.path(0), limited);
+    let (_b, b) = replica(&db, dirs.path(1), limited);
+    let status = |base: &str| match ureq::get(&format!("{base}/api/papers")).call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    // (A burst of up to 5 passes, whatever the rate.)
+    let on_a: Vec<u16> = (0..6).map(|_| status(&a)).collect();
+    assert_eq!(on_a, [200, 200, 200, 200, 200, 429], "A's own limit");
+    // The same client still has B's whole allowance: limits are per replica (README).
+    let on_b: Vec<u16> = (0..6).map(|_| status(&b)).collect();
+    assert_eq!(on_b, [200, 200, 200, 200, 200, 429], "B counts apart");
+}
