@@ -212,7 +212,8 @@ pub struct Store {
 #[derive(Debug)]
 enum Backend {
     Sqlite(sqlite::SqliteStore),
-    Postgres(pg::PgStore),
+    // Boxed: the pool and its configuration are large, and a store is made once.
+    Postgres(Box<pg::PgStore>),
 }
 
 /// Calls the same method on whichever backend the store has.
@@ -315,7 +316,10 @@ impl Store {
     /// together migrate once). Waits up to `connect_timeout` for the server.
     pub fn connect(url: &DatabaseUrl, connect_timeout: std::time::Duration) -> Result<Store> {
         Ok(Store {
-            backend: Backend::Postgres(pg::PgStore::connect(url.as_str(), connect_timeout)?),
+            backend: Backend::Postgres(Box::new(pg::PgStore::connect(
+                url.as_str(),
+                connect_timeout,
+            )?)),
         })
     }
 

@@ -111,7 +111,7 @@ pub struct QueuedMail {
     pub attempts: u32,
 }
 
-/// What [`Store::subscribe`] did.
+/// What [`crate::Store::subscribe`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscribeOutcome {
     /// A new (or renewed) pending subscription; the confirmation mail is queued.
