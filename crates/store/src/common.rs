@@ -53,6 +53,8 @@ pub(crate) fn listed_at(published: Option<NaiveDate>, added: i64) -> i64 {
 #[derive(Debug)]
 pub(crate) struct PaperRow<'p> {
     pub paper: &'p Paper,
+    pub id: &'p str,
+    pub source: &'static str,
     pub authors: String,
     pub published: Option<String>,
     pub categories: String,
@@ -63,6 +65,8 @@ pub(crate) struct PaperRow<'p> {
     pub updated: Option<String>,
     pub listed_at: i64,
     pub generation: i64,
+    pub version: Option<i64>,
+    pub upvotes: Option<i64>,
 }
 
 /// The row-level operations [`put`] needs from a backend's write transaction.
@@ -101,6 +105,8 @@ pub(crate) fn put(
     }
     let row = PaperRow {
         paper: &merged,
+        id: merged.id.as_str(),
+        source: merged.source.as_str(),
         authors: serde_json::to_string(&merged.authors).expect("strings serialise"),
         published: merged.published.map(|d| d.to_string()),
         categories: serde_json::to_string(&merged.categories).expect("strings serialise"),
@@ -111,6 +117,8 @@ pub(crate) fn put(
         updated: merged.updated.map(|d| d.to_string()),
         listed_at: listed_at(merged.published, now),
         generation: generation as i64,
+        version: merged.version.map(i64::from),
+        upvotes: merged.upvotes.map(i64::from),
     };
     let key = match key {
         Some(key) => {

@@ -42,10 +42,10 @@ impl StatsCmd {
                 })
                 .collect();
             print_json_line(
-                &serde_json::json!({ "papers": total, "by_source": by_source, "harvests": harvests, "data_dir": engine.config().data_dir }),
+                &serde_json::json!({ "papers": total, "by_source": by_source, "harvests": harvests, "data_dir": engine.config().data_dir, "store": engine.store().location() }),
             )?;
         } else {
-            println!("{total} papers in {}", engine.config().data_dir.display());
+            println!("{total} papers in {}", engine.store().location());
             for (source, n) in counts {
                 println!("  {source:<16} {n}");
             }

@@ -458,6 +458,20 @@ fn replicas_answer_503_while_the_database_is_down_and_lose_nothing() {
         cluster.stop_server();
         let down = Instant::now();
         std::thread::sleep(Duration::from_secs(5));
+        // The health check says what is wrong.
+        match ureq::get(&format!("{a}/healthz")).call() {
+            Err(ureq::Error::Status(503, r)) => {
+                let body: serde_json::Value = r.into_json().unwrap();
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("database is unreachable"),
+                    "{body}"
+                );
+            }
+            other => panic!("healthz during the outage: {other:?}"),
+        }
         // A vote during the outage is refused (and may be retried), never half applied.
         let (status, _) = upvote(&a, id, &voter_cookie_or_same(&a, &cookie));
         assert_eq!(status, 503);

@@ -203,6 +203,7 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+// The public methods are documented on `crate::Store`, which dispatches to them.
 impl PgStore {
     pub(crate) fn connect(url: &str, connect_timeout: Duration) -> Result<PgStore> {
         let location = redact_url(url);
@@ -687,6 +688,32 @@ impl PgStore {
     }
 }
 
+type Param<'v> = &'v (dyn postgres::types::ToSql + Sync);
+
+/// A paper's columns in the order of the `INSERT` and `UPDATE` of [`Writer`] (`$1` to `$17`).
+fn values<'v>(row: &'v PaperRow<'_>, now: &'v i64) -> [Param<'v>; 17] {
+    let p = row.paper;
+    [
+        &row.id,
+        &p.title,
+        &p.abstract_text,
+        &row.authors,
+        &row.published,
+        &row.categories,
+        &row.links,
+        &row.source,
+        &row.content_hash,
+        &row.record_hash,
+        &row.generation,
+        now,
+        &row.listed_at,
+        &row.aliases,
+        &row.version,
+        &row.updated,
+        &row.upvotes,
+    ]
+}
+
 /// Writes papers inside one PostgreSQL transaction (see [`crate::Store::write`]).
 pub(crate) struct Writer<'a> {
     tx: Transaction<'a>,
@@ -744,7 +771,8 @@ impl PaperRows for Writer<'_> {
     }
 
     fn update(&mut self, key: PaperKey, row: &PaperRow<'_>) -> Result<()> {
-        let p = row.paper;
+        let mut values = values(row, &self.now).to_vec();
+        values.push(&key);
         self.tx.execute(
             "UPDATE papers SET id = $1, title = $2, abstract = $3, authors = $4,
                 published = $5, categories = $6, links = $7, source = $8,
@@ -752,57 +780,19 @@ impl PaperRows for Writer<'_> {
                 listed_at = LEAST(listed_at, $13), aliases = $14, version = $15,
                 updated = $16, upvotes = $17
              WHERE key = $18",
-            &[
-                &p.id.as_str(),
-                &p.title,
-                &p.abstract_text,
-                &row.authors,
-                &row.published,
-                &row.categories,
-                &row.links,
-                &p.source.as_str(),
-                &row.content_hash,
-                &row.record_hash,
-                &row.generation,
-                &self.now,
-                &row.listed_at,
-                &row.aliases,
-                &p.version.map(i64::from),
-                &row.updated,
-                &p.upvotes.map(i64::from),
-                &key,
-            ],
+            &values,
         )?;
         Ok(())
     }
 
     fn insert(&mut self, row: &PaperRow<'_>) -> Result<PaperKey> {
-        let p = row.paper;
         let r = self.tx.query_one(
             "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
                 source, content_hash, record_hash, generation, added_at, updated_at,
                 listed_at, aliases, version, updated, upvotes)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
              RETURNING key",
-            &[
-                &p.id.as_str(),
-                &p.title,
-                &p.abstract_text,
-                &row.authors,
-                &row.published,
-                &row.categories,
-                &row.links,
-                &p.source.as_str(),
-                &row.content_hash,
-                &row.record_hash,
-                &row.generation,
-                &self.now,
-                &row.listed_at,
-                &row.aliases,
-                &p.version.map(i64::from),
-                &row.updated,
-                &p.upvotes.map(i64::from),
-            ],
+            &values(row, &self.now),
         )?;
         get(&r, 0)
     }

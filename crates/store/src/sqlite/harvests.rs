@@ -6,9 +6,6 @@ use super::{SqliteStore, Writer};
 use crate::{HarvestRun, HarvestStatus, PageCounts, Result, HARVEST_STALE_SECS};
 
 impl SqliteStore {
-    /// Records the start of a run of `harvest` at `now`, or `None` when another run of it is
-    /// going on (written to within [`HARVEST_STALE_SECS`]). A stale run is marked failed as
-    /// interrupted.
     pub fn start_harvest(&self, harvest: &str, now: i64) -> Result<Option<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -37,7 +34,6 @@ impl SqliteStore {
         Ok(Some(id))
     }
 
-    /// Ends run `id` with its outcome.
     pub fn finish_harvest(
         &self,
         id: i64,
@@ -52,7 +48,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The latest run of every harvest, by harvest name.
     pub fn last_harvests(&self) -> Result<Vec<HarvestRun>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare(&format!(
@@ -62,7 +57,6 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The latest `limit` runs of `harvest`, newest first.
     pub fn harvest_runs(&self, harvest: &str, limit: usize) -> Result<Vec<HarvestRun>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare(&format!(
@@ -72,7 +66,6 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The state saved by the last page of `harvest` (see [`Writer::set_harvest_state`]).
     pub fn harvest_state(&self, harvest: &str) -> Result<Option<String>> {
         Ok(self
             .conn()
@@ -84,7 +77,6 @@ impl SqliteStore {
             .optional()?)
     }
 
-    /// Saves `state` for `harvest` outside a page (when a run ends without one).
     pub fn set_harvest_state(&self, harvest: &str, state: &str, now: i64) -> Result<()> {
         save_state(&self.conn(), harvest, state, now)
     }

@@ -76,10 +76,8 @@ impl Drop for ReadConn<'_> {
     }
 }
 
+// The public methods are documented on `crate::Store`, which dispatches to them.
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
-    /// A new store file is created readable by its owner only (it holds subscribers'
-    /// addresses and their tokens); SQLite gives its `-wal` and `-shm` files the same mode.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         #[cfg(unix)]
         if !path.exists() {
@@ -104,7 +102,6 @@ impl SqliteStore {
         Self::init(conn, path.to_path_buf())
     }
 
-    /// A private store in memory, for tests and scratch work.
     pub fn open_in_memory() -> Result<SqliteStore> {
         Self::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
     }
@@ -158,9 +155,6 @@ impl SqliteStore {
         &self.path
     }
 
-    /// How long a write waits for another process's write transaction (every write begins
-    /// `IMMEDIATE`, so it waits here rather than failing midway). A server answering votes
-    /// waits briefly; a batch command can afford to wait for a whole ingest.
     pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<()> {
         self.conn().busy_timeout(wait)?;
         Ok(())
@@ -172,7 +166,6 @@ impl SqliteStore {
         self.conn.lock_unpoisoned()
     }
 
-    /// The generation of the last write that changed papers; 0 for an empty store.
     pub fn generation(&self) -> Result<u64> {
         Ok(meta_get(&*self.read()?, "generation")?
             .and_then(|v| v.parse().ok())
@@ -186,7 +179,6 @@ impl SqliteStore {
             as usize)
     }
 
-    /// Number of papers per source, sorted by source.
     pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
         let conn = self.read()?;
         let mut stmt =
@@ -238,7 +230,6 @@ impl SqliteStore {
         Ok((value, report))
     }
 
-    /// The paper known by `id`: its id, one of its aliases, or (for `title:` ids) its title.
     pub fn get(&self, id: &PaperId) -> Result<Option<StoredPaper>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!(
@@ -259,7 +250,6 @@ impl SqliteStore {
             .transpose()
     }
 
-    /// The papers with these keys, in the order asked; unknown keys are left out.
     pub fn get_many(&self, keys: &[PaperKey]) -> Result<Vec<StoredPaper>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(&format!("{SELECT_PAPER} WHERE key = ?1"))?;
@@ -272,8 +262,6 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Calls `f` for every paper changed after `generation` (all papers for 0), in key order,
-    /// streaming rows so that memory stays flat on large stores.
     pub fn for_each_since(
         &self,
         generation: u64,
@@ -290,7 +278,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Number of papers changed after `generation`.
     pub fn count_since(&self, generation: u64) -> Result<usize> {
         Ok(self.read()?.query_row(
             "SELECT COUNT(*) FROM papers WHERE generation > ?1",
@@ -299,13 +286,10 @@ impl SqliteStore {
         )? as usize)
     }
 
-    /// Papers with no embedding from `model` for their current content, in key order.
     pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
         self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
     }
 
-    /// At most `limit` of the papers [`crate::Store::pending_embeddings`] lists, with keys above
-    /// `after`: an encoder walks a large store in pieces without holding every text at once.
     pub fn pending_embeddings_after(
         &self,
         model: &str,
@@ -385,7 +369,6 @@ impl SqliteStore {
         Ok(claim)
     }
 
-    /// How many papers [`crate::Store::pending_embeddings`] would list.
     pub fn count_pending_embeddings(&self, model: &str) -> Result<usize> {
         Ok(self.read()?.query_row(
             "SELECT COUNT(*) FROM papers p
@@ -396,8 +379,6 @@ impl SqliteStore {
         )? as usize)
     }
 
-    /// Stores embeddings from `model` in one transaction. An embedding whose content hash no
-    /// longer matches its paper (the paper changed meanwhile) is dropped, not stored.
     pub fn put_embeddings(
         &self,
         model: &str,
@@ -443,16 +424,12 @@ impl SqliteStore {
         })
     }
 
-    /// The stamp of the last write of embeddings (0 before any): it grows with every
-    /// [`crate::Store::put_embeddings`], whichever process made it.
     pub fn embedding_stamp(&self) -> Result<u64> {
         Ok(meta_get(&*self.read()?, EMBEDDING_STAMP)?
             .and_then(|v| v.parse().ok())
             .unwrap_or(0))
     }
 
-    /// Calls `f` with every current embedding from `model` written after stamp `after` (see
-    /// [`crate::Store::embedding_stamp`]).
     pub fn for_each_embedding_stamped_after(
         &self,
         model: &str,
@@ -469,12 +446,10 @@ impl SqliteStore {
         each_embedding(rows, f)
     }
 
-    /// Calls `f` with every current embedding from `model` (stale ones are skipped).
     pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
         self.for_each_embedding_since(model, 0, f)
     }
 
-    /// Like [`crate::Store::for_each_embedding`], for the papers changed after `generation` only.
     pub fn for_each_embedding_since(
         &self,
         model: &str,
@@ -491,7 +466,6 @@ impl SqliteStore {
         each_embedding(rows, f)
     }
 
-    /// The stored embedding of one paper, if current.
     pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
         let conn = self.read()?;
         let blob: Option<Vec<u8>> = conn
@@ -531,6 +505,30 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// A paper's columns in the order of the `INSERT` and `UPDATE` below (`?1` to `?17`).
+    fn values<'v>(&'v self, row: &'v PaperRow<'_>) -> [&'v dyn rusqlite::ToSql; 17] {
+        let p = row.paper;
+        [
+            &row.id,
+            &p.title,
+            &p.abstract_text,
+            &row.authors,
+            &row.published,
+            &row.categories,
+            &row.links,
+            &row.source,
+            &row.content_hash,
+            &row.record_hash,
+            &row.generation,
+            &self.now_text,
+            &row.listed_at,
+            &row.aliases,
+            &row.version,
+            &row.updated,
+            &row.upvotes,
+        ]
+    }
+
     pub(crate) fn put(&mut self, paper: Paper) -> Result<()> {
         let (generation, now) = (self.generation, self.now);
         let mut report = self.report;
@@ -569,7 +567,7 @@ impl PaperRows for Writer<'_> {
     }
 
     fn update(&mut self, key: PaperKey, row: &PaperRow<'_>) -> Result<()> {
-        let p = row.paper;
+        let values = self.values(row);
         self.tx
             .prepare_cached(
                 "UPDATE papers SET id = ?1, title = ?2, abstract = ?3, authors = ?4,
@@ -579,31 +577,14 @@ impl PaperRows for Writer<'_> {
                     updated = ?16, upvotes = ?17
                  WHERE key = ?18",
             )?
-            .execute(params![
-                p.id.as_str(),
-                p.title,
-                p.abstract_text,
-                row.authors,
-                row.published,
-                row.categories,
-                row.links,
-                p.source.as_str(),
-                row.content_hash,
-                row.record_hash,
-                row.generation,
-                self.now_text,
-                row.listed_at,
-                row.aliases,
-                p.version,
-                row.updated,
-                p.upvotes,
-                key,
-            ])?;
+            .execute(rusqlite::params_from_iter(
+                values.iter().copied().chain([&key as &dyn rusqlite::ToSql]),
+            ))?;
         Ok(())
     }
 
     fn insert(&mut self, row: &PaperRow<'_>) -> Result<PaperKey> {
-        let p = row.paper;
+        let values = self.values(row);
         self.tx
             .prepare_cached(
                 "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
@@ -611,25 +592,7 @@ impl PaperRows for Writer<'_> {
                     listed_at, aliases, version, updated, upvotes)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
             )?
-            .execute(params![
-                p.id.as_str(),
-                p.title,
-                p.abstract_text,
-                row.authors,
-                row.published,
-                row.categories,
-                row.links,
-                p.source.as_str(),
-                row.content_hash,
-                row.record_hash,
-                row.generation,
-                self.now_text,
-                row.listed_at,
-                row.aliases,
-                p.version,
-                row.updated,
-                p.upvotes,
-            ])?;
+            .execute(values)?;
         Ok(self.tx.last_insert_rowid())
     }
 
@@ -669,7 +632,6 @@ fn row_raw_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawPaper> {
 }
 
 impl SqliteStore {
-    /// Drops every embedding from `model` (to recompute them all).
     pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
         let conn = self.conn();
         conn.execute("DELETE FROM embedding_leases WHERE model = ?1", [model])?;

@@ -67,16 +67,6 @@ fn enqueue(
 }
 
 impl SqliteStore {
-    /// Records a subscription request and queues the mail it calls for, in one transaction.
-    ///
-    /// - unknown address, or one that unsubscribed: a pending subscription with `new_handle`;
-    ///   `render` makes the confirmation mail.
-    /// - pending: its preferences are replaced; the confirmation is sent again (same handle).
-    /// - active: nothing changes; `render` makes a notice with the manage link (so the answer
-    ///   to the requester is the same whether the address is known or not).
-    ///
-    /// At most one such mail per address every `resend_after` seconds: more is
-    /// [`SubscribeOutcome::Throttled`], and nothing is queued.
     pub fn subscribe(
         &self,
         request: &Subscription,
@@ -170,8 +160,6 @@ impl SqliteStore {
         })
     }
 
-    /// Adds an already-confirmed subscriber (a list moved from another tool, or a benchmark):
-    /// no confirmation mail. Returns `None` when the address is already known.
     pub fn import_subscriber(
         &self,
         s: &Subscription,
@@ -208,9 +196,6 @@ impl SqliteStore {
             .optional()?)
     }
 
-    /// Activates a pending subscription; papers with keys above `since_key` will count as new
-    /// in its first digest. Confirming an active one changes nothing. `None`: no such handle,
-    /// or it unsubscribed.
     pub fn confirm(
         &self,
         handle: &[u8],
@@ -238,8 +223,6 @@ impl SqliteStore {
         Ok(s)
     }
 
-    /// Ends a subscription and cancels its queued mail. Idempotent; false when there is no
-    /// such handle.
     pub fn unsubscribe(&self, handle: &[u8], now: i64) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -265,7 +248,6 @@ impl SqliteStore {
         Ok(true)
     }
 
-    /// Replaces an active or pending subscriber's preferences (not the address).
     pub fn update_preferences(
         &self,
         handle: &[u8],
@@ -299,8 +281,6 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Whether the digest of `subscriber_id` for `local_date` is in the ledger (whatever became
-    /// of it: queued, sent, skipped or failed).
     pub fn digest_claimed(&self, subscriber_id: i64, local_date: &str) -> Result<bool> {
         Ok(self
             .conn()
@@ -312,10 +292,6 @@ impl SqliteStore {
             .is_some())
     }
 
-    /// Claims the digest of `subscriber_id` for `local_date`, in one transaction: queues `mail`
-    /// (or records the day as skipped when `None`), marks `papers` as sent to the subscriber,
-    /// and moves its `since_key` on. Returns false, changing nothing, when that day's digest was
-    /// already claimed or the subscriber is no longer active.
     pub fn claim_digest(
         &self,
         subscriber_id: i64,
@@ -366,7 +342,6 @@ impl SqliteStore {
         Ok(true)
     }
 
-    /// The papers already sent (or claimed for sending) to a subscriber.
     pub fn sent_papers(&self, subscriber_id: i64) -> Result<HashSet<PaperKey>> {
         let conn = self.read()?;
         let mut stmt =
@@ -375,7 +350,6 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Up to `limit` queued mails whose next attempt is due at `now`, oldest first.
     pub fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
@@ -402,7 +376,6 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Takes a due mail for sending until `until`; false when another process took it first.
     pub fn lease_mail(&self, id: i64, now: i64, until: i64) -> Result<bool> {
         Ok(self
             .conn()
@@ -414,7 +387,6 @@ impl SqliteStore {
             == 1)
     }
 
-    /// The mail was accepted by the SMTP server: the message body is no longer needed.
     pub fn mark_sent(&self, id: i64, now: i64) -> Result<()> {
         self.conn()
             .prepare_cached(
@@ -424,7 +396,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// An attempt failed: try again at `retry_at`, or give up (`None`).
     pub fn mark_attempt_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> Result<()> {
         let conn = self.conn();
         match retry_at {
@@ -444,7 +415,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Drops a queued mail that must not go out any more (its subscriber left).
     pub fn cancel_mail(&self, id: i64) -> Result<()> {
         self.conn()
             .prepare_cached("UPDATE outbox SET state = 'cancelled', message = NULL WHERE id = ?1")?
@@ -471,14 +441,12 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// The largest paper key (0 for an empty store).
     pub fn max_paper_key(&self) -> Result<PaperKey> {
         Ok(self
             .conn()
             .query_row("SELECT COALESCE(MAX(key), 0) FROM papers", [], |r| r.get(0))?)
     }
 
-    /// The largest key of a paper added before `at` (Unix seconds); 0 if none.
     pub fn last_key_added_before(&self, at: i64) -> Result<PaperKey> {
         Ok(self.read()?.query_row(
             "SELECT COALESCE(MAX(key), 0) FROM papers
@@ -488,7 +456,6 @@ impl SqliteStore {
         )?)
     }
 
-    /// Keys of the papers added after `key`, in order.
     pub fn keys_after(&self, key: PaperKey) -> Result<Vec<PaperKey>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached("SELECT key FROM papers WHERE key > ?1 ORDER BY key")?;

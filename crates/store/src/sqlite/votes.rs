@@ -20,8 +20,6 @@ pub(crate) const NEWEST_SQL: &str =
     "SELECT key FROM papers ORDER BY listed_at DESC, key ASC LIMIT ?1 OFFSET ?2";
 
 impl SqliteStore {
-    /// Records `voter`'s vote for paper `key` at `at` (Unix seconds). Returns false when the
-    /// voter had already voted for it (one vote per voter per paper) or there is no such paper.
     pub fn vote(&self, key: PaperKey, voter: &str, at: i64) -> Result<bool> {
         let conn = self.conn();
         let exists: Option<i64> = conn
@@ -40,7 +38,6 @@ impl SqliteStore {
         Ok(n == 1)
     }
 
-    /// Takes back `voter`'s vote for paper `key`. Returns false when there was none.
     pub fn unvote(&self, key: PaperKey, voter: &str) -> Result<bool> {
         let n = self
             .conn()
@@ -49,8 +46,6 @@ impl SqliteStore {
         Ok(n == 1)
     }
 
-    /// All-time vote counts of `keys`: votes cast here plus the upvotes the paper's source
-    /// reported (Hugging Face daily papers). Papers without votes are absent.
     pub fn vote_counts(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, usize>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
@@ -67,7 +62,6 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Which of `keys` `voter` has voted for.
     pub fn voted_by(&self, voter: &str, keys: &[PaperKey]) -> Result<HashSet<PaperKey>> {
         let conn = self.read()?;
         let mut stmt =
@@ -85,11 +79,6 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Every paper voted for since `since` (Unix seconds) or listed since then with upvotes
-    /// from its source (a paper's initial trending signal), plus the `recent` most recently
-    /// listed papers, with their votes since `since` (plus their source's upvotes). Trending
-    /// ranks these: the top of the full ranking is always among them, because a paper without
-    /// votes scores lower the older it is, inside the window or out.
     pub fn trending_candidates(&self, since: i64, recent: usize) -> Result<Vec<Candidate>> {
         let conn = self.read()?;
         let mut out: HashMap<PaperKey, Candidate> = HashMap::new();
@@ -143,7 +132,6 @@ impl SqliteStore {
         Ok(out.into_values().collect())
     }
 
-    /// Keys of papers in feed order, newest first.
     pub fn newest(&self, offset: usize, limit: usize) -> Result<Vec<PaperKey>> {
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(NEWEST_SQL)?;
@@ -151,7 +139,6 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The filterable fields of `keys` (unknown keys are absent).
     pub fn facets(&self, keys: &[PaperKey]) -> Result<HashMap<PaperKey, Facets>> {
         let conn = self.read()?;
         let mut stmt =
