@@ -183,9 +183,10 @@ pub struct Engine {
     lexical_sync: Mutex<()>,
     encoder: Mutex<Option<EncoderHandle>>,
     vectors: RwLock<Option<FlatIndex>>,
-    /// The store generation at which every paper was last seen to have a current embedding:
-    /// while the store stays at it, searches skip the scan for pending embeddings.
-    embedded_at: Mutex<Option<u64>>,
+    /// The store generation and embedding stamp at which every paper was last seen to have a
+    /// current embedding: while the store stays at them, the scan for pending embeddings is
+    /// skipped (a re-encode elsewhere deletes embeddings and moves the stamp).
+    embedded_at: Mutex<Option<(u64, u64)>>,
     model_state: Mutex<ModelState>,
     /// The store generation the indexes were last brought up to (see `catch_up`).
     seen_at: Mutex<Option<u64>>,
@@ -684,7 +685,7 @@ impl Engine {
         let started = Instant::now();
         // Read before the scan: a write that lands during it changes the generation, so the
         // next call scans again.
-        let generation = self.store.generation()?;
+        let generation = (self.store.generation()?, self.store.embedding_stamp()?);
         if *self.embedded_at.lock_unpoisoned() == Some(generation) {
             return Ok(0);
         }

@@ -171,7 +171,10 @@ impl Store {
                 counts[0], counts[1], counts[2], counts[3]
             )));
         }
-        let reader = source.conn();
+        // One read transaction: every table as of one moment, even if another process writes
+        // meanwhile (what it writes after that moment is not copied).
+        let writer = source.conn();
+        let reader = writer.unchecked_transaction()?;
         let mut report = CopyReport::default();
         for &(table, columns) in TABLES {
             let names: Vec<&str> = columns.split(',').map(str::trim).collect();

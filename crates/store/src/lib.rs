@@ -56,6 +56,9 @@ pub enum Error {
     Postgres(#[from] postgres::Error),
     #[error("the database is unreachable: {0}")]
     Unreachable(String),
+    /// Every pooled connection stayed busy for the whole wait.
+    #[error("no free database connection: {0}")]
+    Exhausted(String),
     #[error("{0}")]
     Refused(String),
 }
@@ -70,6 +73,7 @@ impl Error {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
             Error::Postgres(e) => pg::is_busy(e),
+            Error::Exhausted(_) => true,
             _ => false,
         }
     }
@@ -711,7 +715,8 @@ impl Store {
     /// Claims the digest of `subscriber_id` for `local_date`, in one transaction: queues `mail`
     /// (or records the day as skipped when `None`), marks `papers` as sent to the subscriber,
     /// and moves its `since_key` on. Returns false, changing nothing, when that day's digest was
-    /// already claimed or the subscriber is no longer active.
+    /// already claimed, the subscriber is no longer active, or one of `papers` was sent to them
+    /// already (the digest was built from a stale view; build it again).
     pub fn claim_digest(
         &self,
         subscriber_id: i64,

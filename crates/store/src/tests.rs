@@ -1032,3 +1032,91 @@ fn a_failed_copy_leaves_the_database_empty() {
     assert_eq!(target.outbox_stats().unwrap(), OutboxStats::default());
     assert_eq!(target.generation().unwrap(), 0);
 }
+
+on_both_backends! {
+fn a_digest_built_from_a_stale_view_is_refused(store) {
+    let papers: Vec<Paper> = (1..=3)
+        .map(|i| paper(&format!("2408.{i:05}"), &format!("Sent {i}"), "x"))
+        .collect();
+    store.upsert(&papers).unwrap();
+    let keys = store.keys_after(0).unwrap();
+    let s = store
+        .import_subscriber(
+            &Subscription {
+                email: "stale@example.org".into(),
+                interests: String::new(),
+                categories: vec![],
+                hour: 8,
+                timezone: "UTC".into(),
+            },
+            b"stale",
+            0,
+            0,
+        )
+        .unwrap()
+        .unwrap();
+    let m = mail(MailKind::Digest, "stale@example.org");
+    assert!(store.claim_digest(s, "2024-06-01", Some(&m), &keys[..2], keys[1], 10).unwrap());
+    // Another day's digest, built before the first was claimed, lists a paper sent since.
+    assert!(!store.claim_digest(s, "2024-06-02", Some(&m), &keys[1..], keys[2], 11).unwrap());
+    assert!(!store.digest_claimed(s, "2024-06-02").unwrap(), "nothing of it was kept");
+    // Built anew, without it, it goes through.
+    assert!(store.claim_digest(s, "2024-06-02", Some(&m), &keys[2..], keys[2], 12).unwrap());
+    assert_eq!(store.sent_papers(s).unwrap().len(), 3);
+}
+}
+
+on_both_backends! {
+fn a_dropped_embedding_leaves_its_paper_claimable(store) {
+    let original = paper("2409.00001", "Flip", "first text");
+    store.upsert(std::slice::from_ref(&original)).unwrap();
+    let claim = store.claim_embeddings("m", "a", PaperKey::MIN, 10, 0, 60).unwrap();
+    let first = claim.papers[0].clone();
+    // The text changes while it is encoded: the embedding is dropped on write.
+    let mut changed = original.clone();
+    changed.abstract_text = "second text".into();
+    store.upsert(&[changed]).unwrap();
+    let w = store.put_embeddings("m", &[(first.key, first.content_hash.clone(), vec![1.0])]).unwrap();
+    assert_eq!(w.written, 0);
+    // And changes back: the paper is pending with its first content, and can be claimed.
+    store.upsert(&[original]).unwrap();
+    assert_eq!(store.count_pending_embeddings("m").unwrap(), 1);
+    let again = store.claim_embeddings("m", "b", PaperKey::MIN, 10, 61, 120).unwrap();
+    assert_eq!(again.papers.len(), 1);
+}
+}
+
+on_both_backends! {
+fn deleting_embeddings_moves_the_stamp(store) {
+    store.upsert(&[paper("2410.00001", "Stamped", "x")]).unwrap();
+    let p = store.pending_embeddings("m").unwrap().remove(0);
+    store.put_embeddings("m", &[(p.key, p.content_hash, vec![1.0])]).unwrap();
+    let before = store.embedding_stamp().unwrap();
+    assert_eq!(store.delete_embeddings("m").unwrap(), 1);
+    assert!(store.embedding_stamp().unwrap() > before, "other processes look again");
+    assert_eq!(store.count_pending_embeddings("m").unwrap(), 1);
+}
+}
+
+#[test]
+fn a_postgres_store_and_its_roles_can_be_dropped_inside_a_runtime() {
+    // A server's last handle on the engine (and a scheduler's role) may be dropped on a
+    // runtime thread; the client's own drop would panic there ("Cannot start a runtime from
+    // within a runtime"), and a second panic while unwinding aborts the process.
+    let Some(store) = pg_store("tests::dropped_inside_a_runtime") else {
+        return;
+    };
+    store
+        .upsert(&[paper("2411.00001", "Dropped", "x")])
+        .unwrap();
+    assert!(!store.wait_for_change(std::time::Duration::from_millis(10)));
+    let leader = store.lead("digest").unwrap().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        drop(leader);
+        drop(store);
+    });
+}

@@ -18,7 +18,8 @@ impl PgStore {
             &[&HARVEST_LOCK_NAMESPACE, &harvest],
         )?;
         let live = tx.query_opt(
-            "SELECT id FROM harvests WHERE harvest = $1 AND status = 'running' AND heartbeat_at > $2",
+            "SELECT id FROM harvests WHERE harvest = $1 AND status = 'running' AND heartbeat_at > $2
+             LIMIT 1",
             &[&harvest, &(now - HARVEST_STALE_SECS)],
         )?;
         if live.is_some() {
@@ -91,7 +92,7 @@ impl PgStore {
     }
 
     pub fn set_harvest_state(&self, harvest: &str, state: &str, now: i64) -> Result<()> {
-        save_state(&mut *self.conn()?, harvest, state, now)
+        save_state(&mut **self.conn()?, harvest, state, now)
     }
 }
 

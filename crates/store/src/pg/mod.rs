@@ -27,7 +27,6 @@ use paperscout_model::{embedding_text, Paper, PaperId};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{NoTls, Row, Transaction};
 use r2d2::PooledConnection;
-use r2d2_postgres::PostgresConnectionManager;
 
 use crate::common::{self, paper_columns, PaperRow, PaperRows, RawPaper};
 use crate::{
@@ -35,8 +34,70 @@ use crate::{
     DEFAULT_BUSY_TIMEOUT,
 };
 
-type Manager = PostgresConnectionManager<NoTls>;
 type Conn = PooledConnection<Manager>;
+
+/// A `postgres::Client` that may be dropped anywhere. Dropping the client itself runs a
+/// runtime's `block_on` (to say goodbye to the server), which panics on a thread that is
+/// inside a tokio runtime (a server's last `Engine` may be dropped there); so inside one it is
+/// dropped on a thread of its own.
+pub(crate) struct Client(Option<postgres::Client>);
+
+impl std::ops::Deref for Client {
+    type Target = postgres::Client;
+    fn deref(&self) -> &postgres::Client {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        self.0.as_mut().expect("present until dropped")
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let spawned = std::thread::Builder::new()
+                .name("paperscout-pg-close".into())
+                .spawn(move || drop(client));
+            if let Err(e) = spawned {
+                tracing::debug!(error = %e, "could not close a database connection cleanly");
+            }
+        } else {
+            drop(client);
+        }
+    }
+}
+
+/// Makes the pool's connections: [`Client`]s, each told how long to wait for locks.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    config: postgres::Config,
+    lock_wait_ms: std::sync::Arc<AtomicU64>,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Client;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Client, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        // Statements outside a transaction (a vote) wait for locks no longer than writes do.
+        let ms = self.lock_wait_ms.load(Ordering::Relaxed).max(1);
+        client.batch_execute(&format!("SET lock_timeout = {ms}"))?;
+        Ok(Client(Some(client)))
+    }
+
+    fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), postgres::Error> {
+        conn.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Client) -> bool {
+        conn.is_closed()
+    }
+}
 
 /// Connections kept per process: requests on the blocking pool, the upkeep, one stream.
 const POOL_SIZE: u32 = 16;
@@ -52,10 +113,10 @@ pub(crate) struct PgStore {
     config: postgres::Config,
     location: String,
     /// How long a write waits for a lock, in milliseconds (`lock_timeout`).
-    lock_wait_ms: AtomicU64,
+    lock_wait_ms: std::sync::Arc<AtomicU64>,
     /// The connection that `LISTEN`s for other processes' writes (opened on first wait,
     /// reopened after it breaks).
-    listener: std::sync::Mutex<Option<postgres::Client>>,
+    listener: std::sync::Mutex<Option<Client>>,
     /// The schema this store lives in: notifications name it (they are database-wide, and
     /// one database may hold several stores in several schemas).
     schema: String,
@@ -73,7 +134,7 @@ impl std::fmt::Debug for PgStore {
 /// session advisory lock on a connection of its own, released when this is dropped or the
 /// process dies (the server closes the dead session's locks).
 pub(crate) struct PgLeader {
-    client: postgres::Client,
+    client: Client,
 }
 
 impl std::fmt::Debug for PgLeader {
@@ -158,8 +219,18 @@ pub(crate) fn is_unavailable(e: &postgres::Error) -> bool {
                 || *c == SqlState::CRASH_SHUTDOWN
                 || *c == SqlState::CANNOT_CONNECT_NOW
         }
-        // No SQL state: the socket failed (refused, reset, timed out).
-        None => true,
+        // No SQL state: the socket failed (refused, reset, timed out) if an I/O error is the
+        // cause; anything else (a row that does not convert, say) is our own fault.
+        None => {
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                if s.is::<std::io::Error>() {
+                    return true;
+                }
+                source = s.source();
+            }
+            false
+        }
     }
 }
 
@@ -219,25 +290,32 @@ impl PgStore {
         }
         // Migrate on a connection of its own first: a clear error when the server is not
         // there, before a pool retries in the background.
-        let mut client = config
-            .connect(NoTls)
-            .map_err(|e| unreachable(&location, e))?;
+        let mut client = Client(Some(
+            config
+                .connect(NoTls)
+                .map_err(|e| unreachable(&location, e))?,
+        ));
         schema::migrate(&mut client, &location)?;
         let schema: String = get(&client.query_one("SELECT current_schema()", &[])?, 0)?;
         drop(client);
+        let lock_wait_ms =
+            std::sync::Arc::new(AtomicU64::new(DEFAULT_BUSY_TIMEOUT.as_millis() as u64));
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_WAIT)
             .test_on_check_out(true)
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
-            .build(PostgresConnectionManager::new(config.clone(), NoTls))
+            .build(Manager {
+                config: config.clone(),
+                lock_wait_ms: lock_wait_ms.clone(),
+            })
             .map_err(|e| unreachable(&location, e))?;
         Ok(PgStore {
             pool,
             config,
             location,
-            lock_wait_ms: AtomicU64::new(DEFAULT_BUSY_TIMEOUT.as_millis() as u64),
+            lock_wait_ms,
             listener: std::sync::Mutex::new(None),
             schema,
         })
@@ -248,14 +326,24 @@ impl PgStore {
     }
 
     pub(crate) fn conn(&self) -> Result<Conn> {
-        self.pool.get().map_err(|e| unreachable(&self.location, e))
+        self.pool.get().map_err(|e| {
+            // Every connection open and lent out: the pool is exhausted (the server is up).
+            // Fewer open than the pool may hold: it could not open more, the server is not
+            // answering (broken connections are dropped from the pool).
+            if self.pool.state().connections >= self.pool.max_size() {
+                Error::Exhausted(e.to_string())
+            } else {
+                unreachable(&self.location, e)
+            }
+        })
     }
 
     /// A new connection outside the pool, for `LISTEN` and leadership (they must stay open
     /// between calls).
-    fn dedicated(&self) -> Result<postgres::Client> {
+    fn dedicated(&self) -> Result<Client> {
         self.config
             .connect(NoTls)
+            .map(|c| Client(Some(c)))
             .map_err(|e| unreachable(&self.location, e))
     }
 
@@ -313,8 +401,9 @@ impl PgStore {
     /// Takes `role` if no other process holds it.
     pub(crate) fn lead(&self, role: &str) -> Result<Option<PgLeader>> {
         let mut client = self.dedicated()?;
+        // Advisory locks are database-wide; a role is per store (per schema).
         let row = client.query_one(
-            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            "SELECT pg_try_advisory_lock($1, hashtext(current_schema() || ':' || $2))",
             &[&ROLE_LOCK_NAMESPACE, &role],
         )?;
         Ok(get::<bool>(&row, 0)?.then_some(PgLeader { client }))
@@ -444,7 +533,7 @@ impl PgStore {
             let p = raw_paper(r, 0)?.into_stored()?;
             by_key.insert(p.key, p);
         }
-        Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
+        Ok(keys.iter().filter_map(|k| by_key.get(k).cloned()).collect())
     }
 
     pub fn for_each_since(
@@ -526,7 +615,7 @@ impl PgStore {
                   AND (l.paper_key IS NULL OR l.expires_at <= $2 OR l.content_hash != p.content_hash)
                   AND p.key > $3
                 ORDER BY p.key LIMIT $4
-                FOR UPDATE OF p SKIP LOCKED
+                FOR NO KEY UPDATE OF p SKIP LOCKED
              ), leased AS (
                 INSERT INTO embedding_leases (paper_key, model, content_hash, worker, expires_at)
                 SELECT key, $1, content_hash, $5, $6 FROM picked
@@ -584,19 +673,22 @@ impl PgStore {
              ON CONFLICT (paper_key, model) DO UPDATE SET content_hash = excluded.content_hash,
                 vector = excluded.vector, stamp = excluded.stamp",
         )?;
-        let mut written = 0;
-        for (key, hash, vector) in embeddings {
-            written += tx.execute(
-                &stmt,
-                &[key, &model, hash, &common::vector_to_blob(vector), &stamp],
-            )? as usize;
-        }
         let done = tx.prepare(
             "UPDATE embedding_leases SET expires_at = $3
              WHERE paper_key = $1 AND model = $2 AND content_hash = $4",
         )?;
-        for (key, hash, _) in embeddings {
-            tx.execute(&done, &[key, &model, &crate::LEASE_DONE, hash])?;
+        let mut written = 0;
+        for (key, hash, vector) in embeddings {
+            let n = tx.execute(
+                &stmt,
+                &[key, &model, hash, &common::vector_to_blob(vector), &stamp],
+            )?;
+            // Only what was written is done: an embedding of content that changed meanwhile
+            // was dropped, and its paper must stay claimable.
+            if n == 1 {
+                tx.execute(&done, &[key, &model, &crate::LEASE_DONE, hash])?;
+                written += 1;
+            }
         }
         tx.execute(
             "UPDATE meta SET value = $1 WHERE key = 'embedding_stamp'",
@@ -683,6 +775,11 @@ impl PgStore {
         let mut tx = conn.transaction()?;
         tx.execute("DELETE FROM embedding_leases WHERE model = $1", &[&model])?;
         let n = tx.execute("DELETE FROM embeddings WHERE model = $1", &[&model])?;
+        // Every process's "all encoded" cache is keyed on the stamp: they look again.
+        tx.execute(
+            "UPDATE meta SET value = (value::BIGINT + 1)::TEXT WHERE key = 'embedding_stamp'",
+            &[],
+        )?;
         tx.commit()?;
         Ok(n as usize)
     }

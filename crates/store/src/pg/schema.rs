@@ -147,7 +147,7 @@ pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<()> {
     )?;
     let version: i64 = tx
         .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
-        .get(0);
+        .try_get(0)?;
     let supported = MIGRATIONS.len() as i64;
     if version > supported {
         return Err(Error::TooNew {

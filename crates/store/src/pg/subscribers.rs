@@ -210,7 +210,7 @@ impl PgStore {
     }
 
     pub fn subscriber_by_handle(&self, handle: &[u8]) -> Result<Option<Subscriber>> {
-        by_handle(&mut *self.conn()?, handle, "")
+        by_handle(&mut **self.conn()?, handle, "")
     }
 
     pub fn confirm(
@@ -322,6 +322,18 @@ impl PgStore {
             return Ok(false);
         };
         let email: String = get(&row, 0)?;
+        // A paper already sent to this subscriber is never sent again, even by a digest built
+        // from a stale view (a scheduler that lost its role and has not noticed yet): such a
+        // claim is refused, and the next run builds the digest anew.
+        if tx
+            .query_opt(
+                "SELECT 1 FROM digest_papers WHERE subscriber_id = $1 AND paper_key = ANY($2) LIMIT 1",
+                &[&subscriber_id, &papers],
+            )?
+            .is_some()
+        {
+            return Ok(false);
+        }
         let inserted = match mail {
             Some(m) => enqueue(&mut tx, subscriber_id, m, Some(local_date), now)?,
             None => {

@@ -397,23 +397,24 @@ impl SqliteStore {
                  SELECT key, ?2, ?3, ?4, ?5 FROM papers WHERE key = ?1 AND content_hash = ?3
                  ON CONFLICT(paper_key, model) DO UPDATE SET content_hash = excluded.content_hash, vector = excluded.vector, stamp = excluded.stamp",
             )?;
+            let mut done = tx.prepare_cached(
+                "UPDATE embedding_leases SET expires_at = ?3
+                 WHERE paper_key = ?1 AND model = ?2 AND content_hash = ?4",
+            )?;
             for (key, hash, vector) in embeddings {
-                written += stmt.execute(params![
+                let n = stmt.execute(params![
                     key,
                     model,
                     hash,
                     common::vector_to_blob(vector),
                     stamp
                 ])?;
-            }
-        }
-        {
-            let mut done = tx.prepare_cached(
-                "UPDATE embedding_leases SET expires_at = ?3
-                 WHERE paper_key = ?1 AND model = ?2 AND content_hash = ?4",
-            )?;
-            for (key, hash, _) in embeddings {
-                done.execute(params![key, model, crate::LEASE_DONE, hash])?;
+                // Only what was written is done: an embedding of content that changed
+                // meanwhile was dropped, and its paper must stay claimable.
+                if n == 1 {
+                    done.execute(params![key, model, crate::LEASE_DONE, hash])?;
+                    written += 1;
+                }
             }
         }
         meta_set(&tx, EMBEDDING_STAMP, &stamp.to_string())?;
@@ -633,8 +634,16 @@ fn row_raw_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawPaper> {
 
 impl SqliteStore {
     pub fn delete_embeddings(&self, model: &str) -> Result<usize> {
-        let conn = self.conn();
-        conn.execute("DELETE FROM embedding_leases WHERE model = ?1", [model])?;
-        Ok(conn.execute("DELETE FROM embeddings WHERE model = ?1", [model])?)
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM embedding_leases WHERE model = ?1", [model])?;
+        let n = tx.execute("DELETE FROM embeddings WHERE model = ?1", [model])?;
+        // Every process's "all encoded" cache is keyed on the stamp: they look again.
+        let stamp = meta_get(&tx, EMBEDDING_STAMP)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        meta_set(&tx, EMBEDDING_STAMP, &(stamp + 1).to_string())?;
+        tx.commit()?;
+        Ok(n)
     }
 }

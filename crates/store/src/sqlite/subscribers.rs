@@ -313,6 +313,18 @@ impl SqliteStore {
         let Some(email) = active else {
             return Ok(false);
         };
+        // A paper already sent to this subscriber is never sent again, even by a digest built
+        // from a stale view: such a claim is refused, and the next run builds it anew.
+        {
+            let mut sent = tx.prepare_cached(
+                "SELECT 1 FROM digest_papers WHERE subscriber_id = ?1 AND paper_key = ?2",
+            )?;
+            for key in papers {
+                if sent.exists(params![subscriber_id, key])? {
+                    return Ok(false);
+                }
+            }
+        }
         let inserted = match mail {
             Some(m) => enqueue(&tx, subscriber_id, m, Some(local_date), now)?,
             None => tx.execute(
