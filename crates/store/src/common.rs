@@ -81,6 +81,17 @@ pub(crate) trait PaperRows {
     fn insert(&mut self, row: &PaperRow<'_>) -> Result<PaperKey>;
     /// Maps `id` to `key` (nothing when already mapped).
     fn add_id(&mut self, id: &str, key: PaperKey) -> Result<()>;
+
+    /// [`PaperRows::key_by_id`] of each of `ids`, in order. A backend for which each lookup
+    /// is a round trip to a server answers them all at once.
+    fn keys_by_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<PaperKey>>> {
+        ids.iter().map(|id| self.key_by_id(id)).collect()
+    }
+
+    /// [`PaperRows::add_id`] of each of `ids`.
+    fn add_ids(&mut self, ids: &[&str], key: PaperKey) -> Result<()> {
+        ids.iter().try_for_each(|id| self.add_id(id, key))
+    }
 }
 
 /// Adds `paper`, or merges it into the stored paper it is a record of ([`Paper::merge`]): the
@@ -131,16 +142,24 @@ pub(crate) fn put(
             rows.insert(&row)?
         }
     };
-    for id in merged.ids() {
-        rows.add_id(id.as_str(), key)?;
-    }
-    rows.add_id(PaperId::from_title(&merged.title).as_str(), key)
+    let title = PaperId::from_title(&merged.title);
+    let ids: Vec<&str> = merged
+        .ids()
+        .map(PaperId::as_str)
+        .chain([title.as_str()])
+        .collect();
+    rows.add_ids(&ids, key)
 }
 
 /// The stored paper `paper` is a record of, with its key and record hash.
 fn find(rows: &mut impl PaperRows, paper: &Paper) -> Result<Option<(PaperKey, Paper, String)>> {
-    for id in paper.ids().filter(|id| !id.is_title()) {
-        if let Some(key) = rows.key_by_id(id.as_str())? {
+    let strong: Vec<&str> = paper
+        .ids()
+        .filter(|id| !id.is_title())
+        .map(PaperId::as_str)
+        .collect();
+    for key in rows.keys_by_ids(&strong)? {
+        if let Some(key) = key {
             let (stored, hash) = rows.load(key)?;
             // Two different arXiv ids are two papers, even when they share a DOI (a paper and
             // its erratum, a mistake upstream).

@@ -483,6 +483,7 @@ impl PgStore {
             generation: current + 1,
             now: Utc::now().timestamp(),
             report: UpsertReport::default(),
+            statements: std::collections::HashMap::new(),
         });
         let value = f(&mut writer)?;
         let Writer {
@@ -817,6 +818,9 @@ pub(crate) struct Writer<'a> {
     generation: u64,
     now: i64,
     pub(crate) report: UpsertReport,
+    /// Statements prepared once per write: an ingest runs each a million times, and an
+    /// unprepared query costs a second round trip.
+    statements: std::collections::HashMap<&'static str, postgres::Statement>,
 }
 
 impl std::fmt::Debug for Writer<'_> {
@@ -829,6 +833,15 @@ impl std::fmt::Debug for Writer<'_> {
 }
 
 impl Writer<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<postgres::Statement> {
+        if let Some(stmt) = self.statements.get(sql) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.tx.prepare(sql)?;
+        self.statements.insert(sql, stmt.clone());
+        Ok(stmt)
+    }
+
     pub(crate) fn put(&mut self, paper: Paper) -> Result<()> {
         let (generation, now) = (self.generation, self.now);
         let mut report = self.report;
@@ -840,65 +853,84 @@ impl Writer<'_> {
 
 impl PaperRows for Writer<'_> {
     fn key_by_id(&mut self, id: &str) -> Result<Option<PaperKey>> {
+        let stmt = self.statement(
+            "SELECT paper_key FROM paper_ids WHERE id = $1 ORDER BY paper_key LIMIT 1",
+        )?;
         self.tx
-            .query_opt(
-                "SELECT paper_key FROM paper_ids WHERE id = $1 ORDER BY paper_key LIMIT 1",
-                &[&id],
-            )?
+            .query_opt(&stmt, &[&id])?
             .map(|r| get(&r, 0))
             .transpose()
     }
 
     fn key_by_primary_id(&mut self, id: &str) -> Result<Option<PaperKey>> {
+        let stmt = self.statement("SELECT key FROM papers WHERE id = $1")?;
         self.tx
-            .query_opt("SELECT key FROM papers WHERE id = $1", &[&id])?
+            .query_opt(&stmt, &[&id])?
             .map(|r| get(&r, 0))
             .transpose()
     }
 
     fn load(&mut self, key: PaperKey) -> Result<(Paper, String)> {
-        let r = self.tx.query_one(
-            &format!(
-                "SELECT record_hash, {} FROM papers WHERE key = $1",
-                common::COLUMNS
-            ),
-            &[&key],
-        )?;
+        let stmt = self.statement(concat!(
+            "SELECT record_hash, ",
+            paper_columns!(),
+            " FROM papers WHERE key = $1"
+        ))?;
+        let r = self.tx.query_one(&stmt, &[&key])?;
         Ok((raw_paper(&r, 1)?.into_stored()?.paper, get(&r, 0)?))
     }
 
     fn update(&mut self, key: PaperKey, row: &PaperRow<'_>) -> Result<()> {
-        let mut values = values(row, &self.now).to_vec();
-        values.push(&key);
-        self.tx.execute(
+        let stmt = self.statement(
             "UPDATE papers SET id = $1, title = $2, abstract = $3, authors = $4,
                 published = $5, categories = $6, links = $7, source = $8,
                 content_hash = $9, record_hash = $10, generation = $11, updated_at = $12,
                 listed_at = LEAST(listed_at, $13), aliases = $14, version = $15,
                 updated = $16, upvotes = $17
              WHERE key = $18",
-            &values,
         )?;
+        let mut values = values(row, &self.now).to_vec();
+        values.push(&key);
+        self.tx.execute(&stmt, &values)?;
         Ok(())
     }
 
     fn insert(&mut self, row: &PaperRow<'_>) -> Result<PaperKey> {
-        let r = self.tx.query_one(
+        let stmt = self.statement(
             "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
                 source, content_hash, record_hash, generation, added_at, updated_at,
                 listed_at, aliases, version, updated, upvotes)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16, $17)
              RETURNING key",
-            &values(row, &self.now),
         )?;
+        let r = self.tx.query_one(&stmt, &values(row, &self.now))?;
         get(&r, 0)
     }
 
     fn add_id(&mut self, id: &str, key: PaperKey) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO paper_ids (id, paper_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&id, &key],
+        self.add_ids(&[id], key)
+    }
+
+    fn keys_by_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<PaperKey>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = self
+            .statement("SELECT id, MIN(paper_key) FROM paper_ids WHERE id = ANY($1) GROUP BY id")?;
+        let rows = self.tx.query(&stmt, &[&ids])?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            found.insert(get::<String>(r, 0)?, get::<PaperKey>(r, 1)?);
+        }
+        Ok(ids.iter().map(|id| found.get(*id).copied()).collect())
+    }
+
+    fn add_ids(&mut self, ids: &[&str], key: PaperKey) -> Result<()> {
+        let stmt = self.statement(
+            "INSERT INTO paper_ids (id, paper_key) SELECT unnest($1::TEXT[]), $2
+             ON CONFLICT DO NOTHING",
         )?;
+        self.tx.execute(&stmt, &[&ids, &key])?;
         Ok(())
     }
 }
