@@ -158,16 +158,14 @@ fn find(rows: &mut impl PaperRows, paper: &Paper) -> Result<Option<(PaperKey, Pa
         .filter(|id| !id.is_title())
         .map(PaperId::as_str)
         .collect();
-    for key in rows.keys_by_ids(&strong)? {
-        if let Some(key) = key {
-            let (stored, hash) = rows.load(key)?;
-            // Two different arXiv ids are two papers, even when they share a DOI (a paper and
-            // its erratum, a mistake upstream).
-            if arxiv_id(&stored).is_some_and(|s| arxiv_id(paper).is_some_and(|p| p != s)) {
-                continue;
-            }
-            return Ok(Some((key, stored, hash)));
+    for key in rows.keys_by_ids(&strong)?.into_iter().flatten() {
+        let (stored, hash) = rows.load(key)?;
+        // Two different arXiv ids are two papers, even when they share a DOI (a paper and its
+        // erratum, a mistake upstream).
+        if arxiv_id(&stored).is_some_and(|s| arxiv_id(paper).is_some_and(|p| p != s)) {
+            continue;
         }
+        return Ok(Some((key, stored, hash)));
     }
     // Same title: the same paper when one side is known by nothing better. An id-less record
     // matches any paper with its title; a record with an id matches only a paper known by
