@@ -464,7 +464,7 @@ impl Store {
 
     /// Papers with no embedding from `model` for their current content, in key order.
     pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
-        dispatch!(self, pending_embeddings(model))
+        self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
     }
 
     /// At most `limit` of the papers [`Store::pending_embeddings`] lists, with keys above
@@ -533,7 +533,7 @@ impl Store {
 
     /// Calls `f` with every current embedding from `model` (stale ones are skipped).
     pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
-        dispatch!(self, for_each_embedding(model, f))
+        self.for_each_embedding_since(model, 0, f)
     }
 
     /// Like [`Store::for_each_embedding`], for the papers changed after `generation` only.

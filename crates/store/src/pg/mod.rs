@@ -561,10 +561,6 @@ impl PgStore {
         Ok(count(get(&row, 0)?))
     }
 
-    pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
-        self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
-    }
-
     pub fn pending_embeddings_after(
         &self,
         model: &str,
@@ -739,10 +735,6 @@ impl PgStore {
             after as i64,
             f,
         )
-    }
-
-    pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
-        self.for_each_embedding_since(model, 0, f)
     }
 
     pub fn for_each_embedding_since(

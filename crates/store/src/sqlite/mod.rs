@@ -286,10 +286,6 @@ impl SqliteStore {
         )? as usize)
     }
 
-    pub fn pending_embeddings(&self, model: &str) -> Result<Vec<PendingEmbedding>> {
-        self.pending_embeddings_after(model, PaperKey::MIN, usize::MAX)
-    }
-
     pub fn pending_embeddings_after(
         &self,
         model: &str,
@@ -445,10 +441,6 @@ impl SqliteStore {
         )?;
         let rows = stmt.query(params![model, after as i64])?;
         each_embedding(rows, f)
-    }
-
-    pub fn for_each_embedding(&self, model: &str, f: impl FnMut(PaperKey, Vec<f32>)) -> Result<()> {
-        self.for_each_embedding_since(model, 0, f)
     }
 
     pub fn for_each_embedding_since(
