@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,7 @@ use paperscout_encoder::{
     resolve, BertEncoder, Encoder, EncoderHandle, EncoderOptions, EncoderService, ModelSpec,
 };
 use paperscout_index::{
-    fuse, snippet, FlatIndex, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex,
+    dot, fuse, snippet, FlatIndex, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex,
 };
 use paperscout_ingest::{Input, RecordError};
 use paperscout_model::{Hit, Paper, PaperId, SearchMode, Source};
@@ -25,8 +25,9 @@ use paperscout_model::sync::{MutexExt, RwLockExt};
 pub const DEMO_LISTING: &str = include_str!("../../../data/encoder-papers.txt");
 /// Longer queries are refused: nobody types them, and they cost the encoder and BM25 dearly.
 pub const MAX_QUERY_CHARS: usize = 1000;
-/// How many candidates each ranking contributes to hybrid fusion.
-const FUSION_DEPTH: usize = 100;
+/// How many candidates each ranking contributes to hybrid fusion unless told otherwise
+/// (chosen on SciFact train and NFCorpus dev, BENCHMARKS.md).
+pub const FUSION_DEPTH: usize = 100;
 /// How deep a search result list goes: pages past it are empty.
 pub const MAX_RESULTS: usize = 1000;
 const SNIPPET_CHARS: usize = 240;
@@ -60,6 +61,8 @@ pub struct Config {
     /// Whether a new, empty data dir starts with the bundled demo corpus.
     pub demo: bool,
     pub fusion: Fusion,
+    /// How many candidates each side contributes to hybrid fusion.
+    pub fusion_depth: usize,
     /// Texts per encoder forward pass.
     pub batch_size: usize,
     /// How the encoder computes; int8 vectors are kept apart from fp32 ones (own model key).
@@ -102,6 +105,7 @@ impl Config {
             model,
             demo: true,
             fusion: Fusion::DEFAULT,
+            fusion_depth: FUSION_DEPTH,
             batch_size: Self::DEFAULT_BATCH_SIZE,
             precision: Default::default(),
             trending: TrendingParams::default(),
@@ -117,6 +121,9 @@ pub struct IngestOptions {
     pub skip_bad: bool,
     /// Encode new and changed papers now (else on first semantic search or `reindex`).
     pub encode: bool,
+    /// Skip records with no text at all, counting them in [`IngestReport::empty`] (a BEIR
+    /// corpus for `eval` may hold some), while any other bad record still refuses the ingest.
+    pub skip_empty: bool,
 }
 
 /// Wall-clock time per phase.
@@ -139,6 +146,8 @@ pub struct IngestReport {
     pub skipped: Vec<RecordError>,
     /// How many bad records were skipped in all.
     pub skipped_total: usize,
+    /// Records skipped for having no text (with `skip_empty`).
+    pub empty: usize,
     pub timings: Timings,
 }
 
@@ -163,6 +172,7 @@ fn put_records(
         report.records += 1;
         match record {
             Ok(paper) => w.put(paper)?,
+            Err(e) if options.skip_empty && e.is_empty_record() => report.empty += 1,
             Err(e) if options.skip_bad => {
                 report.skipped_total += 1;
                 if report.skipped.len() < MAX_REPORTED_ERRORS {
@@ -1127,7 +1137,8 @@ impl Engine {
     /// `Engine::fuse`, so what eval measures is what users get by construction.
     ///
     /// Lexical and semantic rankings go `depth` deep after the filter; hybrid fuses the top
-    /// `FUSION_DEPTH` (100) of each (after the filter) and keeps the best `depth`.
+    /// `fusion_depth` (100) of each (after the filter), every candidate with its exact
+    /// similarity, and keeps the best `depth`.
     pub fn rank(&self, r: &Ranking) -> Result<Vec<(Key, f32)>> {
         let vector = || {
             r.vector.ok_or_else(|| {
@@ -1144,12 +1155,58 @@ impl Engine {
             }
             SearchMode::Hybrid => {
                 let v = vector()?;
-                let lexical = lexical(FUSION_DEPTH)?;
-                let semantic =
-                    self.ranked_side(r.filter, FUSION_DEPTH, |n| self.vector_search(v, n))?;
+                let depth = self.config.fusion_depth.max(r.depth);
+                let mut lexical = lexical(depth)?;
+                let mut semantic =
+                    self.ranked_side(r.filter, depth, |n| self.vector_search(v, n))?;
+                if r.fusion.uses_scores() {
+                    let found_lexically = lexical.len();
+                    self.complete_bm25(r.text, &semantic, &mut lexical)?;
+                    self.complete_similarities(v, &lexical[..found_lexically], &mut semantic)?;
+                }
                 Self::fuse(&lexical, &semantic, r.fusion, r.depth)
             }
         })
+    }
+
+    /// Adds to `lexical` the exact BM25 score of each `semantic` candidate it lacks.
+    fn complete_bm25(
+        &self,
+        query: &str,
+        semantic: &[(Key, f32)],
+        lexical: &mut Vec<(Key, f32)>,
+    ) -> Result<()> {
+        let have: HashSet<Key> = lexical.iter().map(|s| s.0).collect();
+        let missing: Vec<Key> = semantic
+            .iter()
+            .map(|s| s.0)
+            .filter(|k| !have.contains(k))
+            .collect();
+        lexical.extend(self.lexical.score_keys(query, &missing)?);
+        Ok(())
+    }
+
+    /// Adds to `semantic` the exact similarity of each `lexical` candidate it lacks (a dot
+    /// product per paper), so that score fusion normalises both sides over the same papers.
+    fn complete_similarities(
+        &self,
+        query: &[f32],
+        lexical: &[(Key, f32)],
+        semantic: &mut Vec<(Key, f32)>,
+    ) -> Result<()> {
+        let have: HashSet<Key> = semantic.iter().map(|s| s.0).collect();
+        self.with_vectors(|index| {
+            for &(key, _) in lexical {
+                if !have.contains(&key) {
+                    if let Some(v) = index.get(key) {
+                        semantic.push((key, dot(v, query)));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        semantic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(())
     }
 
     /// How hybrid rankings combine their two sides, best `depth` first: the one fusion step

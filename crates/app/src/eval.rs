@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use paperscout_index::{Fusion, Key};
+use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex};
 use paperscout_model::SearchMode;
 use serde::Serialize;
 
@@ -122,16 +122,12 @@ pub fn mrr(ranked: &[&str], judged: &HashMap<String, i32>, k: usize) -> f64 {
         .map_or(0.0, |i| 1.0 / (i as f64 + 1.0))
 }
 
-/// Scores `engine` (holding a BEIR corpus) on `qrels` for each mode.
-pub fn evaluate(
-    engine: &Engine,
+/// Judged queries with at least one relevant document, in a stable order; an error names a
+/// judged query missing from `queries`.
+fn judged_queries<'q>(
     queries: &HashMap<String, String>,
-    qrels: &Qrels,
-    modes: &[SearchMode],
-    fusion: Fusion,
-    progress: &dyn Progress,
-) -> Result<Vec<ModeMetrics>> {
-    // Judged queries with at least one relevant document, in a stable order.
+    qrels: &'q Qrels,
+) -> Result<Vec<&'q String>> {
     let mut ids: Vec<&String> = qrels
         .iter()
         .filter(|(_, j)| j.values().any(|&r| r > 0))
@@ -143,6 +139,12 @@ pub fn evaluate(
             "the qrels judge query `{missing}`, which is not in the queries file"
         )));
     }
+    Ok(ids)
+}
+
+/// Store key -> BEIR document id for the corpus in `engine`; an error when no judged document
+/// is in it (qrels of another corpus).
+fn corpus_ids(engine: &Engine, qrels: &Qrels) -> Result<HashMap<Key, String>> {
     let mut doc_ids: HashMap<Key, String> = HashMap::new();
     engine.store().for_each_since(0, |p| {
         if p.paper.id.scheme() == "beir" {
@@ -156,6 +158,65 @@ pub fn evaluate(
             "no judged document is in the corpus: do the qrels belong to this corpus?".into(),
         ));
     }
+    Ok(doc_ids)
+}
+
+/// The three metrics summed over queries, then averaged.
+#[derive(Default)]
+struct Totals {
+    ndcg: f64,
+    recall: f64,
+    mrr: f64,
+    queries: usize,
+}
+
+impl Totals {
+    fn add(&mut self, ranked: &[&str], judged: &HashMap<String, i32>) {
+        self.ndcg += ndcg(ranked, judged, 10);
+        self.recall += recall(ranked, judged, 100);
+        self.mrr += mrr(ranked, judged, 10);
+        self.queries += 1;
+    }
+
+    fn metrics(&self, mode: SearchMode) -> ModeMetrics {
+        let count = self.queries.max(1) as f64;
+        ModeMetrics {
+            mode,
+            ndcg_10: self.ndcg / count,
+            recall_100: self.recall / count,
+            mrr_10: self.mrr / count,
+            queries: self.queries,
+        }
+    }
+}
+
+/// Where `evaluate` writes TREC run files (`DIR/MODE.run`), when asked.
+fn write_run(
+    out: &mut impl std::io::Write,
+    query: &str,
+    ranked: &[(&str, f32)],
+    tag: &str,
+) -> std::io::Result<()> {
+    for (rank, (doc, score)) in ranked.iter().enumerate() {
+        writeln!(out, "{query} Q0 {doc} {} {score} {tag}", rank + 1)?;
+    }
+    Ok(())
+}
+
+/// Scores `engine` (holding a BEIR corpus) on `qrels` for each mode. With `runs`, each mode's
+/// rankings (top 100 per query) are also written to `runs/MODE.run` in the TREC run format
+/// (`qid Q0 docid rank score tag`), for trec_eval and its kin.
+pub fn evaluate(
+    engine: &Engine,
+    queries: &HashMap<String, String>,
+    qrels: &Qrels,
+    modes: &[SearchMode],
+    fusion: Fusion,
+    runs: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<Vec<ModeMetrics>> {
+    let ids = judged_queries(queries, qrels)?;
+    let doc_ids = corpus_ids(engine, qrels)?;
 
     let vectors: Vec<Vec<f32>> = if modes.iter().any(|m| m.needs_encoder()) {
         engine.ensure_embeddings()?;
@@ -168,10 +229,23 @@ pub fn evaluate(
     } else {
         Vec::new()
     };
+    if let Some(dir) = runs {
+        std::fs::create_dir_all(dir)
+            .map_err(Error::io(format!("cannot create {}", dir.display())))?;
+    }
 
     let mut out = Vec::new();
     for &mode in modes {
-        let (mut n, mut r, mut m) = (0.0, 0.0, 0.0);
+        let mut totals = Totals::default();
+        let mut run = match runs {
+            Some(dir) => {
+                let path = dir.join(format!("{mode}.run"));
+                let file = std::fs::File::create(&path)
+                    .map_err(Error::io(format!("cannot write {}", path.display())))?;
+                Some((std::io::BufWriter::new(file), path))
+            }
+            None => None,
+        };
         progress.begin(&format!("evaluating {mode}"), ids.len() as u64);
         for (i, q) in ids.iter().enumerate() {
             let text = queries[*q].trim();
@@ -184,24 +258,84 @@ pub fn evaluate(
                 filter: &Filter::default(),
                 fusion,
             })?;
+            let scored: Vec<(&str, f32)> = ranked
+                .iter()
+                .filter_map(|(k, s)| doc_ids.get(k).map(|d| (d.as_str(), *s)))
+                .collect();
+            let docs: Vec<&str> = scored.iter().map(|d| d.0).collect();
+            totals.add(&docs, &qrels[*q]);
+            if let Some((file, path)) = &mut run {
+                write_run(file, q, &scored, &format!("paperscout-{mode}"))
+                    .map_err(Error::io(format!("cannot write {}", path.display())))?;
+            }
+            progress.advance(1);
+        }
+        progress.end();
+        if let Some((mut file, path)) = run {
+            std::io::Write::flush(&mut file)
+                .map_err(Error::io(format!("cannot write {}", path.display())))?;
+        }
+        out.push(totals.metrics(mode));
+    }
+    Ok(out)
+}
+
+/// One lexical analysis measured by [`lexical_ablation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct AblationRow {
+    pub name: String,
+    #[serde(flatten)]
+    pub metrics: ModeMetrics,
+    /// Documents and postings as tantivy stores them in memory (the index's size).
+    pub index_bytes: u64,
+}
+
+/// Lexical quality of each `(name, analysis)`: the corpus in `engine` indexed afresh in memory
+/// with that analysis and searched with each judged query (top 100) — how each cause of the gap
+/// to a standard BM25 was measured (BENCHMARKS.md).
+pub fn lexical_ablation(
+    engine: &Engine,
+    queries: &HashMap<String, String>,
+    qrels: &Qrels,
+    variants: &[(&str, Analysis)],
+    progress: &dyn Progress,
+) -> Result<Vec<AblationRow>> {
+    let ids = judged_queries(queries, qrels)?;
+    let doc_ids = corpus_ids(engine, qrels)?;
+    let mut out = Vec::new();
+    for (name, analysis) in variants {
+        let index = LexicalIndex::in_memory_with(*analysis)?;
+        let mut batch = index.batch()?;
+        engine.store().for_each_since(0, |p| {
+            batch
+                .add(LexicalDoc {
+                    key: p.key,
+                    title: &p.paper.title,
+                    abstract_text: &p.paper.abstract_text,
+                    authors: &p.paper.authors,
+                })
+                .map_err(|e| paperscout_store::Error::Corrupt {
+                    key: p.key,
+                    message: e.to_string(),
+                })
+        })?;
+        batch.commit(1)?;
+        let mut totals = Totals::default();
+        progress.begin(&format!("lexical: {name}"), ids.len() as u64);
+        for q in &ids {
+            let ranked = index.search(queries[*q].trim(), 100)?;
             let docs: Vec<&str> = ranked
                 .iter()
                 .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
                 .collect();
-            let judged = &qrels[*q];
-            n += ndcg(&docs, judged, 10);
-            r += recall(&docs, judged, 100);
-            m += mrr(&docs, judged, 10);
+            totals.add(&docs, &qrels[*q]);
             progress.advance(1);
         }
         progress.end();
-        let count = ids.len().max(1) as f64;
-        out.push(ModeMetrics {
-            mode,
-            ndcg_10: n / count,
-            recall_100: r / count,
-            mrr_10: m / count,
-            queries: ids.len(),
+        out.push(AblationRow {
+            name: name.to_string(),
+            metrics: totals.metrics(SearchMode::Lexical),
+            index_bytes: index.size_bytes()?,
         });
     }
     Ok(out)

@@ -12,7 +12,7 @@ mod progress;
 
 pub use engine::{
     Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, QueueStats, Ranking,
-    SearchPage, Status, Timings, DEMO_LISTING, MAX_QUERY_CHARS, MAX_RESULTS,
+    SearchPage, Status, Timings, DEMO_LISTING, FUSION_DEPTH, MAX_QUERY_CHARS, MAX_RESULTS,
 };
 pub use error::{error_chain, Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
@@ -21,7 +21,7 @@ pub use progress::{NoProgress, Progress};
 pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
 pub use harvest::{HarvestConfig, HarvestPlan, HarvestReport, HarvestSchedule, HarvestSpec};
 pub use paperscout_encoder::{ModelSpec, Precision, DEFAULT_REPO};
-pub use paperscout_index::Fusion;
+pub use paperscout_index::{self as index, Fusion};
 pub use paperscout_ingest::{Format, Input};
 pub use paperscout_model::{sync, Hit, Paper, PaperId, SearchMode, Snippet};
 pub use paperscout_store::{self as store, redact_url, DatabaseUrl, Leader};

@@ -76,12 +76,16 @@ pub struct Global {
         value_name = "P"
     )]
     pub precision: Precision,
-    /// How hybrid search fuses the rankings: convex[:ALPHA] or rrf[:K]
+    /// How hybrid search fuses the rankings: zscore[:ALPHA], convex[:ALPHA] (min-max),
+    /// dbsf[:ALPHA] or rrf[:K]; ALPHA is the similarity side's weight
     // This doc comment is `--help` text, where the brackets mean "optional"; escaping them for
     // rustdoc would print the backslashes in the help.
     #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, env = "PAPERSCOUT_FUSION", global = true, default_value_t = Fusion::DEFAULT, value_name = "F")]
     pub fusion: Fusion,
+    /// How many candidates each side (BM25, similarity) gives hybrid fusion
+    #[arg(long, env = "PAPERSCOUT_FUSION_DEPTH", global = true, default_value_t = paperscout_app::FUSION_DEPTH, value_name = "N")]
+    pub fusion_depth: usize,
     /// The config file (TOML) [default: ~/.config/paperscout/config.toml, if it exists]
     #[arg(
         long = "config",
@@ -128,6 +132,12 @@ impl Global {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
+        if !(1..=10_000).contains(&self.fusion_depth) {
+            bail!(
+                "--fusion-depth {} is out of range: 1 to 10000 candidates per side",
+                self.fusion_depth
+            );
+        }
         if self.encode_lease == 0 {
             bail!("--encode-lease must be at least 1 second");
         }
@@ -136,6 +146,7 @@ impl Global {
             encode_lease: Duration::from_secs(self.encode_lease),
             demo: demo && !self.no_demo,
             fusion: self.fusion,
+            fusion_depth: self.fusion_depth,
             batch_size: self.batch_size,
             precision: self.precision,
             ..Config::new(data_dir, model)

@@ -37,6 +37,7 @@ pub fn scratch_engine(
             g.cache_dir()?.join("eval").join(digest)
         }
     };
+    let corpus_path = corpus.path.clone();
     let engine = Engine::open(
         g.engine_config(Some(scratch), false)?,
         Arc::new(Bars::new()),
@@ -46,8 +47,16 @@ pub fn scratch_engine(
         IngestOptions {
             skip_bad: false,
             encode,
+            skip_empty: true,
         },
     )?;
+    if report.empty > 0 {
+        eprintln!(
+            "skipped {} empty document(s) (neither title nor text) in {}",
+            report.empty,
+            corpus_path.display()
+        );
+    }
     tracing::info!(
         added = report.added,
         unchanged = report.unchanged,

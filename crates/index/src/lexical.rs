@@ -3,21 +3,67 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, Scorer, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+};
+use tantivy::{DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::query::{self, Clause, Scope};
 use crate::{Error, Key, Result};
 
-/// How much more a query term matching the title counts than one matching the abstract.
-/// Tuned on SciFact train (BENCHMARKS.md): titles are short and dense with topic words.
-pub const TITLE_BOOST: f32 = 2.0;
 const WRITER_MEMORY: usize = 64 << 20;
-const TOKENIZER: &str = "en_stem";
+
+/// How text is analysed and how a query's words are matched: each switch is one of the causes
+/// measured against a standard BM25 (BENCHMARKS.md, "The lexical side against bm25s"); the
+/// shipped choice is [`Analysis::DEFAULT`]. Only the ablation benchmark builds others.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Analysis {
+    /// A clause without a field prefix searches one field holding title and abstract together
+    /// (one BM25 over the paper's text, as standard BM25 does), plus the title alone times
+    /// `title_boost` when that is above 0; otherwise it searches title (times `title_boost`)
+    /// and abstract as two BM25 fields and adds their scores.
+    pub combined: bool,
+    pub title_boost: f32,
+    /// Drop English stop words (Lucene's list) from documents and queries.
+    pub stopwords: bool,
+    /// Drop one-character words ("6" of "IL-6", "b" of "B cells"), as scikit-learn's and
+    /// bm25s's `\w\w+` tokenisation does; only with `stopwords`.
+    pub drop_single: bool,
+    /// A bare word the analyzer splits ("IL-6", "0-dimensional", "BERT-based") counts as its
+    /// separate words; otherwise as a phrase (its words in order), as quoted text does.
+    pub split_joined: bool,
+}
+
+impl Analysis {
+    pub const DEFAULT: Analysis = Analysis {
+        combined: true,
+        title_boost: 0.2,
+        stopwords: true,
+        drop_single: false,
+        split_joined: true,
+    };
+    /// What paperscout shipped before issue 16.
+    pub const BEFORE: Analysis = Analysis {
+        combined: false,
+        title_boost: 2.0,
+        stopwords: false,
+        drop_single: false,
+        split_joined: false,
+    };
+
+    fn tokenizer(&self) -> &'static str {
+        match (self.stopwords, self.drop_single) {
+            (false, _) => "en_stem",
+            (true, false) => "en_stem_stop",
+            (true, true) => "en_stem_stop2",
+        }
+    }
+}
 
 /// What the lexical index needs of a paper.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +80,8 @@ struct Fields {
     key: Field,
     title: Field,
     abstract_text: Field,
+    /// Title and abstract as one text: what a clause without a field prefix searches.
+    text: Field,
     authors: Field,
 }
 
@@ -44,6 +92,7 @@ pub struct LexicalIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    analysis: Analysis,
     location: Option<PathBuf>,
 }
 
@@ -55,16 +104,17 @@ impl std::fmt::Debug for LexicalIndex {
     }
 }
 
-fn schema() -> (Schema, Fields) {
+fn schema(analysis: Analysis) -> (Schema, Fields) {
     let mut b = Schema::builder();
     let key = b.add_i64_field("key", NumericOptions::default().set_indexed().set_fast());
-    let text = TextOptions::default().set_indexing_options(
+    let words = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(TOKENIZER)
+            .set_tokenizer(analysis.tokenizer())
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    let title = b.add_text_field("title", text.clone());
-    let abstract_text = b.add_text_field("abstract", text);
+    let title = b.add_text_field("title", words.clone());
+    let abstract_text = b.add_text_field("abstract", words.clone());
+    let text = b.add_text_field("text", words);
     // Names are not stemmed: lower-cased words, so `author:hinton` finds "Geoffrey Hinton".
     let names = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
@@ -78,9 +128,37 @@ fn schema() -> (Schema, Fields) {
             key,
             title,
             abstract_text,
+            text,
             authors,
         },
     )
+}
+
+/// Lucene's English stop words, as tantivy and bm25s list them.
+const STOP_WORDS: [&str; 33] = [
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with",
+];
+
+/// Lower-cased words of at most 40 bytes, English (Porter2) stems, without stop words (and,
+/// with `drop_single`, without one-character ASCII words): Lucene's `EnglishAnalyzer` less
+/// its possessive filter, which the tokenizer's split on `'` covers.
+fn english(stopwords: bool, drop_single: bool) -> TextAnalyzer {
+    let base = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser);
+    if stopwords {
+        let mut words: Vec<String> = STOP_WORDS.iter().map(|w| w.to_string()).collect();
+        if drop_single {
+            words.extend(('a'..='z').chain('0'..='9').map(String::from));
+        }
+        base.filter(StopWordFilter::remove(words))
+            .filter(Stemmer::new(Language::English))
+            .build()
+    } else {
+        base.filter(Stemmer::new(Language::English)).build()
+    }
 }
 
 impl LexicalIndex {
@@ -93,11 +171,12 @@ impl LexicalIndex {
             message: e.to_string(),
         };
         std::fs::create_dir_all(dir).map_err(open_error)?;
-        let (schema, _) = schema();
+        let analysis = Analysis::DEFAULT;
+        let (schema, _) = schema(analysis);
         if dir.join("meta.json").exists() {
             let index = Index::open_in_dir(dir)?;
             if index.schema() == schema {
-                return Self::with_index(index, Some(dir.to_path_buf()));
+                return Self::with_index(index, analysis, Some(dir.to_path_buf()));
             }
             drop(index);
             tracing::warn!(dir = %dir.display(), "the lexical index has an older schema; rebuilding it from the store");
@@ -108,16 +187,31 @@ impl LexicalIndex {
             let _ = std::fs::remove_dir_all(&old);
         }
         let index = Index::create_in_dir(dir, schema)?;
-        Self::with_index(index, Some(dir.to_path_buf()))
+        Self::with_index(index, analysis, Some(dir.to_path_buf()))
     }
 
     /// An index in memory (for scratch work and tests).
     pub fn in_memory() -> Result<Self> {
-        Self::with_index(Index::create_in_ram(schema().0), None)
+        Self::in_memory_with(Analysis::DEFAULT)
     }
 
-    fn with_index(index: Index, location: Option<PathBuf>) -> Result<Self> {
-        let fields = schema().1;
+    /// An index in memory analysing text as `analysis` says (the ablation benchmark's).
+    #[doc(hidden)]
+    pub fn in_memory_with(analysis: Analysis) -> Result<Self> {
+        Self::with_index(Index::create_in_ram(schema(analysis).0), analysis, None)
+    }
+
+    fn with_index(index: Index, analysis: Analysis, location: Option<PathBuf>) -> Result<Self> {
+        let fields = schema(analysis).1;
+        index
+            .tokenizers()
+            .register("en_stem", english(false, false));
+        index
+            .tokenizers()
+            .register("en_stem_stop", english(true, false));
+        index
+            .tokenizers()
+            .register("en_stem_stop2", english(true, true));
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -126,6 +220,7 @@ impl LexicalIndex {
             index,
             reader,
             fields,
+            analysis,
             location,
         })
     }
@@ -140,6 +235,16 @@ impl LexicalIndex {
     pub fn reload(&self) -> Result<()> {
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// Bytes the index's segments take (postings, positions, norms, fast fields).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let usage = self
+            .reader
+            .searcher()
+            .space_usage()
+            .map_err(|e| tantivy::TantivyError::from(e))?;
+        Ok(usage.total().get_bytes())
     }
 
     pub fn num_docs(&self) -> u64 {
@@ -229,6 +334,11 @@ impl LexicalIndex {
         doc.add_i64(f.key, d.key);
         doc.add_text(f.title, d.title);
         doc.add_text(f.abstract_text, d.abstract_text);
+        if self.analysis.combined {
+            // Two values of one field: positions do not run from the title into the abstract.
+            doc.add_text(f.text, d.title);
+            doc.add_text(f.text, d.abstract_text);
+        }
         for a in d.authors {
             doc.add_text(f.authors, a);
         }
@@ -279,17 +389,73 @@ impl LexicalIndex {
 }
 
 impl LexicalIndex {
+    /// The BM25 score of each of `keys` for `query` (0 for a paper it does not match, or that
+    /// the index lacks), as [`LexicalIndex::search`] would score it: what hybrid fusion uses
+    /// for candidates found by similarity alone, so both sides are normalised over the same
+    /// papers. One term lookup per key, then each segment's scorer walked forward once.
+    pub fn score_keys(&self, query: &str, keys: &[Key]) -> Result<Vec<(Key, f32)>> {
+        let mut out: Vec<(Key, f32)> = keys.iter().map(|&k| (k, 0.0)).collect();
+        if keys.is_empty() || query.trim().is_empty() {
+            return Ok(out);
+        }
+        let Some(query) = self.build(&query::parse(query))? else {
+            return Ok(out);
+        };
+        let searcher = self.reader.searcher();
+        let weight = query.weight(tantivy::query::EnableScoring::enabled_from_searcher(
+            &searcher,
+        ))?;
+        for segment in searcher.segment_readers() {
+            let postings = segment.inverted_index(self.fields.key)?;
+            // (doc, slot in `out`) for the keys this segment holds, in doc order.
+            let mut docs: Vec<(tantivy::DocId, usize)> = Vec::new();
+            for (slot, &key) in keys.iter().enumerate() {
+                let term = Term::from_field_i64(self.fields.key, key);
+                if let Some(p) = postings
+                    .read_postings(&term, IndexRecordOption::Basic)
+                    .map_err(tantivy::TantivyError::from)?
+                {
+                    let doc = p.doc();
+                    if doc != tantivy::TERMINATED && !segment.is_deleted(doc) {
+                        docs.push((doc, slot));
+                    }
+                }
+            }
+            if docs.is_empty() {
+                continue;
+            }
+            docs.sort_unstable();
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            for (doc, slot) in docs {
+                let at = if scorer.doc() < doc {
+                    scorer.seek(doc)
+                } else {
+                    scorer.doc()
+                };
+                if at == doc {
+                    out[slot].1 = scorer.score();
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The tantivy query for `clauses`: a flat boolean query (one level of nesting per clause,
     /// whatever the input), or `None` when no clause has a word to search for.
     fn build(&self, clauses: &[Clause<'_>]) -> Result<Option<Box<dyn Query>>> {
         let f = self.fields;
+        let a = self.analysis;
         let mut stem = self.index.tokenizer_for_field(f.title)?;
         let mut names = self.index.tokenizer_for_field(f.authors)?;
         let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut positive = false;
+        let separate = [(f.title, a.title_boost), (f.abstract_text, 1.0)];
+        let combined = [(f.text, 1.0), (f.title, a.title_boost)];
+        let combined = &combined[..if a.title_boost > 0.0 { 2 } else { 1 }];
         for c in clauses {
             let fields: &[(Field, f32)] = match c.scope {
-                Scope::Default => &[(f.title, TITLE_BOOST), (f.abstract_text, 1.0)],
+                Scope::Default if a.combined => combined,
+                Scope::Default => &separate,
                 Scope::Title => &[(f.title, 1.0)],
                 Scope::Abstract => &[(f.abstract_text, 1.0)],
                 Scope::Author => &[(f.authors, 1.0)],
@@ -303,20 +469,33 @@ impl LexicalIndex {
             if words.is_empty() {
                 continue;
             }
+            // Quoted words must come in order; a word the analyzer splits ("IL-6") too,
+            // unless `split_joined`, when each part is a term of its own.
+            let in_order = words.len() > 1 && (c.phrase || !a.split_joined);
+            let term = |field: Field, w: &str| -> Box<dyn Query> {
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, w),
+                    IndexRecordOption::WithFreqs,
+                ))
+            };
             let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for &(field, boost) in fields {
-                // Quoted words, or one word the analyzer splits ("BERT-based"): in order.
-                let q: Box<dyn Query> = if words.len() > 1 {
+                let q: Box<dyn Query> = if in_order {
+                    // Positions as analysed: a dropped stop word leaves its gap.
+                    let first = words[0].0;
                     let terms = words
                         .iter()
-                        .map(|w| Term::from_field_text(field, w))
+                        .map(|(pos, w)| (pos - first, Term::from_field_text(field, w)))
                         .collect();
-                    Box::new(PhraseQuery::new(terms))
+                    Box::new(PhraseQuery::new_with_offset(terms))
+                } else if words.len() > 1 {
+                    let parts = words
+                        .iter()
+                        .map(|(_, w)| (Occur::Should, term(field, w)))
+                        .collect();
+                    Box::new(BooleanQuery::new(parts))
                 } else {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(field, &words[0]),
-                        IndexRecordOption::WithFreqs,
-                    ))
+                    term(field, &words[0].1)
                 };
                 let q: Box<dyn Query> = if boost == 1.0 {
                     q
@@ -346,11 +525,12 @@ impl LexicalIndex {
     }
 }
 
-fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+/// The words of `text` as `analyzer` indexes them, with their positions.
+fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     analyzer
         .token_stream(text)
-        .process(&mut |t| out.push(t.text.clone()));
+        .process(&mut |t| out.push((t.position, t.text.clone())));
     out
 }
 
@@ -432,6 +612,69 @@ mod tests {
         assert_eq!(keys[0], 1);
         assert_eq!(keys.len(), 3);
         assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn score_keys_gives_the_scores_search_gives_and_zero_elsewhere() {
+        let idx = LexicalIndex::in_memory().unwrap();
+        idx.apply(docs(), 1).unwrap();
+        // A replaced paper: its old, deleted copy must not be scored.
+        idx.apply(
+            [LexicalDoc {
+                key: 2,
+                title: "Sparse lexical models",
+                abstract_text: "BM25 remains strong for retrieving documents.",
+                authors: &[],
+            }],
+            2,
+        )
+        .unwrap();
+        for q in ["retrieval dual", "bm25 -pixels", "\"dual encoder\" masks"] {
+            let found = idx.search(q, 10).unwrap();
+            let scored = idx.score_keys(q, &[3, 1, 2, 42]).unwrap();
+            assert_eq!(
+                scored.iter().map(|s| s.0).collect::<Vec<_>>(),
+                [3, 1, 2, 42]
+            );
+            for (key, score) in scored {
+                match found.iter().find(|f| f.0 == key) {
+                    Some(&(_, s)) => assert!((s - score).abs() < 1e-6, "{q}: {key}"),
+                    None => assert_eq!(score, 0.0, "{q}: {key}"),
+                }
+            }
+        }
+        assert!(idx.score_keys("", &[1]).unwrap()[0].1 == 0.0);
+    }
+
+    #[test]
+    fn stop_words_and_joined_words_match_as_standard_bm25_does() {
+        let idx = LexicalIndex::in_memory().unwrap();
+        idx.apply(
+            [
+                LexicalDoc {
+                    key: 1,
+                    title: "IL-6 levels in sepsis",
+                    abstract_text: "Interleukin 6 rises.",
+                    authors: &[],
+                },
+                LexicalDoc {
+                    key: 2,
+                    title: "The role of the microbiome",
+                    abstract_text: "Gut bacteria and 6 diets.",
+                    authors: &[],
+                },
+            ],
+            1,
+        )
+        .unwrap();
+        // Stop words match nothing: a query of only stop words finds nothing.
+        assert!(keys(&idx, "the of and").is_empty());
+        // "IL-6" is two words: a paper with either matches, the one with both ranks first.
+        assert_eq!(keys(&idx, "IL-6"), [1, 2]);
+        // Quoted, they must come in order; a dropped stop word keeps its place.
+        assert_eq!(keys(&idx, "\"IL-6\""), [1]);
+        assert_eq!(keys(&idx, "\"role of the microbiome\""), [2]);
+        assert!(keys(&idx, "\"role microbiome\"").is_empty());
     }
 
     #[test]

@@ -8,11 +8,11 @@ mod lexical;
 pub mod query;
 mod vector;
 
-pub use fusion::{fuse, Fusion};
+pub use fusion::{fuse, Fusion, Norm};
 pub use highlight::snippet;
-pub use lexical::{LexicalDoc, LexicalIndex};
+pub use lexical::{Analysis, LexicalDoc, LexicalIndex};
 pub use tantivy::TantivyError;
-pub use vector::{FlatIndex, VectorIndex};
+pub use vector::{dot, FlatIndex, VectorIndex};
 
 /// A paper's key in the store.
 pub type Key = i64;

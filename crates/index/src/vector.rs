@@ -62,8 +62,10 @@ impl Ord for Candidate {
     }
 }
 
+/// The inner product of two vectors of one length (cosine, for unit vectors): how every
+/// similarity in paperscout is computed, so that all of them agree to the bit.
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight independent accumulators let the compiler vectorise without reassociating floats.
     let mut acc = [0f32; 8];
     let (ac, ar) = a.split_at(a.len() / 8 * 8);

@@ -43,7 +43,7 @@ fn record(text: &str, source: Source) -> Result<Paper, FieldError> {
         |(field, message)| field_err(if field == "abstract" { "text" } else { field }, &message),
     )?;
     if title.is_empty() && body.is_empty() {
-        return Err(field_err("text", "both `title` and `text` are empty"));
+        return Err(field_err("text", crate::error::EMPTY_RECORD));
     }
     Ok(Paper::new(id, title, body, source))
 }

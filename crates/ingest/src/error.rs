@@ -31,7 +31,16 @@ pub struct RecordError {
     pub message: String,
 }
 
+/// What a record with neither title nor text is told (see [`RecordError::is_empty_record`]).
+pub(crate) const EMPTY_RECORD: &str = "both `title` and `text` are empty";
+
 impl RecordError {
+    /// Whether the record was refused only for having no text at all (a BEIR corpus may hold
+    /// such documents; `eval` skips and counts them).
+    pub fn is_empty_record(&self) -> bool {
+        self.message == EMPTY_RECORD
+    }
+
     pub fn new(file: &str, line: usize, message: impl Into<String>) -> RecordError {
         RecordError {
             file: file.to_string(),

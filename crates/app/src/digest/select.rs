@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperscout_index::{Key, VectorIndex};
+use paperscout_index::{dot, Key, VectorIndex};
 use paperscout_model::Paper;
 use paperscout_store::{Facets, Subscriber};
 
@@ -332,8 +332,4 @@ impl<'a> Context<'a> {
             .map(|(k, (_, topics))| (k, Reason::Matches(topics)))
             .collect())
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -272,6 +272,7 @@ impl Job<'_> {
         self.engine.index_new(IngestOptions {
             skip_bad: true,
             encode: self.encode,
+            ..Default::default()
         })?;
         Ok(())
     }

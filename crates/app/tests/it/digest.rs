@@ -82,6 +82,7 @@ fn subscribe_confirm_receive_the_right_papers_and_unsubscribe_in_one_click() {
             IngestOptions {
                 skip_bad: false,
                 encode: true,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -162,6 +163,7 @@ fn subscribe_confirm_receive_the_right_papers_and_unsubscribe_in_one_click() {
             IngestOptions {
                 skip_bad: false,
                 encode: true,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -294,6 +296,7 @@ fn subscribers_in_two_time_zones_get_their_digest_at_their_own_hour() {
             IngestOptions {
                 skip_bad: false,
                 encode: false,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -2,6 +2,7 @@
 
 mod digest;
 mod encode;
+mod lexical;
 mod query;
 mod snapshot;
 mod threshold;
@@ -26,6 +27,9 @@ pub enum Bench {
     /// Query latency per mode: each judged query searched alone, end to end (encoding
     /// included); then each query's encoding alone (mode `encode`)
     Query(query::BenchQueryCmd),
+    /// Lexical quality of each text analysis (the causes of the gap to a standard BM25, one at
+    /// a time), each indexed afresh in memory
+    Lexical(lexical::BenchLexicalCmd),
 }
 
 impl Bench {
@@ -36,6 +40,7 @@ impl Bench {
             Bench::Snapshot(cmd) => cmd.run(),
             Bench::Encode(cmd) => cmd.run(g),
             Bench::Query(cmd) => cmd.run(g),
+            Bench::Lexical(cmd) => cmd.run(g),
         }
     }
 }

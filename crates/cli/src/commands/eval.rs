@@ -29,6 +29,10 @@ pub struct EvalCmd {
     /// One JSON object per mode
     #[arg(long)]
     json: bool,
+    /// Also write each mode's rankings (top 100 per query) as TREC run files, DIR/MODE.run,
+    /// for trec_eval and compatible tools
+    #[arg(long, value_name = "DIR")]
+    runs: Option<PathBuf>,
 }
 
 impl EvalCmd {
@@ -49,7 +53,15 @@ impl EvalCmd {
         };
         let needs_encoder = modes.iter().any(|m| m.needs_encoder());
         let engine = scratch_engine(g, corpus, self.scratch_dir, needs_encoder)?;
-        let metrics = evaluate(&engine, &queries, &qrels, &modes, g.fusion, &Bars::new())?;
+        let metrics = evaluate(
+            &engine,
+            &queries,
+            &qrels,
+            &modes,
+            g.fusion,
+            self.runs.as_deref(),
+            &Bars::new(),
+        )?;
         for m in &metrics {
             if self.json {
                 print_json_line(m)?;

@@ -38,6 +38,7 @@ impl IngestCmd {
             IngestOptions {
                 skip_bad: self.skip_bad,
                 encode: !self.no_encode,
+                ..Default::default()
             },
         )?;
         for e in &r.skipped {
