@@ -1170,7 +1170,7 @@ impl Engine {
     }
 
     /// Adds to `lexical` the exact BM25 score of each `semantic` candidate it lacks.
-    fn complete_bm25(
+    pub(crate) fn complete_bm25(
         &self,
         query: &str,
         semantic: &[(Key, f32)],

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex};
+use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex};
 use paperscout_model::SearchMode;
 use serde::Serialize;
 
@@ -341,6 +341,271 @@ pub fn lexical_ablation(
     Ok(out)
 }
 
+/// One setting of pseudo-relevance feedback measured by [`feedback_ablation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackRow {
+    /// Papers of the first ranking taken as relevant (0: no feedback).
+    pub top: usize,
+    /// Weight of their mean vector added to the query's (Rocchio's β; the query's α is 1).
+    pub beta: f32,
+    pub hybrid: ModeMetrics,
+    pub semantic: ModeMetrics,
+}
+
+/// Rocchio feedback on the query vector: rank (hybrid), take the top `top` papers' vectors,
+/// move the query towards their mean by `beta`, normalise, and rank again. Measured for each
+/// `(top, beta)` through [`Engine::rank`], the one ranking path.
+pub fn feedback_ablation(
+    engine: &Engine,
+    queries: &HashMap<String, String>,
+    qrels: &Qrels,
+    fusion: Fusion,
+    settings: &[(usize, f32)],
+    progress: &dyn Progress,
+) -> Result<Vec<FeedbackRow>> {
+    let ids = judged_queries(queries, qrels)?;
+    let doc_ids = corpus_ids(engine, qrels)?;
+    engine.ensure_embeddings()?;
+    let texts: Vec<String> = ids.iter().map(|q| queries[*q].clone()).collect();
+    progress.begin("encoding queries", texts.len() as u64);
+    let vectors = engine.encoder()?.embed_owned(texts)?;
+    progress.end();
+    let rank = |text: &str, vector: &[f32], mode| {
+        engine.rank(&Ranking {
+            text,
+            vector: Some(vector),
+            mode,
+            depth: 100,
+            filter: &Filter::default(),
+            fusion,
+        })
+    };
+    let mut out = Vec::new();
+    for &(top, beta) in settings {
+        let (mut hybrid, mut semantic) = (Totals::default(), Totals::default());
+        progress.begin(&format!("feedback top {top} beta {beta}"), ids.len() as u64);
+        for (q, v) in ids.iter().zip(&vectors) {
+            let text = queries[*q].trim();
+            let first = rank(text, v, SearchMode::Hybrid)?;
+            let moved = engine.with_vectors(|index| {
+                let mut sum = v.clone();
+                let taken: Vec<&[f32]> = first
+                    .iter()
+                    .take(top)
+                    .filter_map(|(k, _)| index.get(*k))
+                    .collect();
+                for d in &taken {
+                    for (s, x) in sum.iter_mut().zip(d.iter()) {
+                        *s += beta * x / taken.len() as f32;
+                    }
+                }
+                let norm = sum
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::EPSILON);
+                sum.iter_mut().for_each(|x| *x /= norm);
+                Ok(sum)
+            })?;
+            for (mode, totals) in [
+                (SearchMode::Hybrid, &mut hybrid),
+                (SearchMode::Semantic, &mut semantic),
+            ] {
+                let ranked = rank(text, &moved, mode)?;
+                let docs: Vec<&str> = ranked
+                    .iter()
+                    .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
+                    .collect();
+                totals.add(&docs, &qrels[*q]);
+            }
+            progress.advance(1);
+        }
+        progress.end();
+        out.push(FeedbackRow {
+            top,
+            beta,
+            hybrid: hybrid.metrics(SearchMode::Hybrid),
+            semantic: semantic.metrics(SearchMode::Semantic),
+        });
+    }
+    Ok(out)
+}
+
+/// The sentences of an abstract: split after `.`, `?` or `!` followed by white space and an
+/// upper-case letter, a digit or an opening bracket; pieces under four words join the next.
+pub fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 2 < bytes.len() {
+        if matches!(bytes[i], b'.' | b'?' | b'!') && bytes[i + 1] == b' ' {
+            let next = text[i + 2..].chars().next().unwrap_or(' ');
+            if next.is_uppercase() || next.is_ascii_digit() || next == '(' || next == '[' {
+                let piece = text[start..=i].trim();
+                if piece.split_whitespace().count() >= 4 {
+                    out.push(piece);
+                    start = i + 2;
+                }
+            }
+        }
+        i += 1;
+    }
+    let rest = text[start..].trim();
+    if !rest.is_empty() {
+        if rest.split_whitespace().count() < 4 && !out.is_empty() {
+            // A short tail: part of the last sentence.
+            let last = out.pop().expect("one");
+            let from = last.as_ptr() as usize - text.as_ptr() as usize;
+            out.push(text[from..].trim());
+        } else {
+            out.push(rest);
+        }
+    }
+    out
+}
+
+/// One way of scoring papers by similarity, measured by [`sentence_ablation`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SentenceRow {
+    pub name: String,
+    pub semantic: ModeMetrics,
+    pub hybrid: ModeMetrics,
+}
+
+/// What [`sentence_ablation`] measured, and what it cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct SentenceReport {
+    pub rows: Vec<SentenceRow>,
+    pub papers: usize,
+    pub sentences: usize,
+    pub encode_seconds: f64,
+}
+
+/// Multi-vector papers: each abstract sentence (after the title) embedded on its own, a paper
+/// scored by its best sentence, alone or averaged with its whole-abstract vector; each
+/// semantic ranking then fused with BM25 as hybrid search fuses (exact scores filled in for
+/// both sides' candidates, the engine's fusion).
+pub fn sentence_ablation(
+    engine: &Engine,
+    queries: &HashMap<String, String>,
+    qrels: &Qrels,
+    fusion: Fusion,
+    progress: &dyn Progress,
+) -> Result<SentenceReport> {
+    let ids = judged_queries(queries, qrels)?;
+    let doc_ids = corpus_ids(engine, qrels)?;
+    engine.ensure_embeddings()?;
+    let mut owners: Vec<Key> = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    engine.store().for_each_since(0, |p| {
+        for s in sentences(&p.paper.abstract_text) {
+            owners.push(p.key);
+            texts.push(if p.paper.title.is_empty() {
+                s.to_string()
+            } else {
+                format!("{} {s}", p.paper.title)
+            });
+        }
+        Ok(())
+    })?;
+    let sentence_count = texts.len();
+    let encoder = engine.encoder()?;
+    progress.begin("encoding sentences", sentence_count as u64);
+    let t = std::time::Instant::now();
+    let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(sentence_count);
+    for chunk in texts.chunks(1024) {
+        vectors.extend(encoder.embed_owned(chunk.to_vec())?);
+        progress.advance(chunk.len() as u64);
+    }
+    let encode_seconds = t.elapsed().as_secs_f64();
+    progress.end();
+    let query_vectors = encoder.embed_owned(ids.iter().map(|q| queries[*q].clone()).collect())?;
+    let keys: Vec<Key> = doc_ids.keys().copied().collect();
+    let names = [
+        "whole abstract",
+        "best sentence",
+        "mean of whole and best sentence",
+    ];
+    let mut totals: Vec<(Totals, Totals)> = names.iter().map(|_| Default::default()).collect();
+    progress.begin("scoring", ids.len() as u64);
+    for (q, v) in ids.iter().zip(&query_vectors) {
+        let text = queries[*q].trim();
+        let mut best: HashMap<Key, f32> = HashMap::with_capacity(keys.len());
+        for (owner, s) in owners.iter().zip(&vectors) {
+            let sim = paperscout_index::dot(s, v);
+            let e = best.entry(*owner).or_insert(f32::NEG_INFINITY);
+            *e = e.max(sim);
+        }
+        let whole: HashMap<Key, f32> = engine.with_vectors(|index| {
+            Ok(keys
+                .iter()
+                .filter_map(|k| index.get(*k).map(|x| (*k, paperscout_index::dot(x, v))))
+                .collect())
+        })?;
+        let lexical = engine.lexical.search(text, 100)?;
+        for (i, (sem_totals, hyb_totals)) in totals.iter_mut().enumerate() {
+            let score = |k: &Key| -> f32 {
+                let w = whole.get(k).copied().unwrap_or(f32::NEG_INFINITY);
+                let b = best.get(k).copied().unwrap_or(w);
+                match i {
+                    0 => w,
+                    1 => b,
+                    _ => (w + b) / 2.0,
+                }
+            };
+            let mut all: Vec<(Key, f32)> = keys.iter().map(|k| (*k, score(k))).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            all.truncate(100);
+            let docs: Vec<&str> = all
+                .iter()
+                .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
+                .collect();
+            sem_totals.add(&docs, &qrels[*q]);
+            // Both sides over the same candidates, as Engine::rank does.
+            let mut lex = lexical.clone();
+            let have: HashSet<Key> = lex.iter().map(|l| l.0).collect();
+            let missing: Vec<Key> = all
+                .iter()
+                .map(|a| a.0)
+                .filter(|k| !have.contains(k))
+                .collect();
+            lex.extend(engine.lexical.score_keys(text, &missing)?);
+            let in_sem: HashSet<Key> = all.iter().map(|a| a.0).collect();
+            let mut sem = all.clone();
+            sem.extend(
+                lexical
+                    .iter()
+                    .filter(|l| !in_sem.contains(&l.0))
+                    .map(|l| (l.0, score(&l.0))),
+            );
+            let fused = paperscout_index::fuse(&lex, &sem, fusion, 100);
+            let docs: Vec<&str> = fused
+                .iter()
+                .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
+                .collect();
+            hyb_totals.add(&docs, &qrels[*q]);
+        }
+        progress.advance(1);
+    }
+    progress.end();
+    Ok(SentenceReport {
+        rows: names
+            .iter()
+            .zip(&totals)
+            .map(|(n, (s, h))| SentenceRow {
+                name: n.to_string(),
+                semantic: s.metrics(SearchMode::Semantic),
+                hybrid: h.metrics(SearchMode::Hybrid),
+            })
+            .collect(),
+        papers: keys.len(),
+        sentences: sentence_count,
+        encode_seconds,
+    })
+}
+
 /// How one similarity threshold separates judged-relevant papers from the rest.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdRow {
@@ -434,6 +699,22 @@ mod tests {
 
     fn judged(pairs: &[(&str, i32)]) -> HashMap<String, i32> {
         pairs.iter().map(|(d, r)| (d.to_string(), *r)).collect()
+    }
+
+    #[test]
+    fn abstracts_split_into_sentences() {
+        let text =
+            "We study X. It works well (p < 0.05). Fig. 2 shows e.g. this. 3 tests pass! Ok.";
+        assert_eq!(
+            sentences(text),
+            [
+                "We study X. It works well (p < 0.05).",
+                "Fig. 2 shows e.g. this.",
+                "3 tests pass! Ok."
+            ]
+        );
+        assert_eq!(sentences("One short line"), ["One short line"]);
+        assert!(sentences("").is_empty());
     }
 
     #[test]

@@ -312,12 +312,16 @@ impl<'a> Context<'a> {
             }
             semantic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let passing: HashSet<Key> = semantic.iter().map(|s| s.0).collect();
-            let lexical: Vec<(Key, f32)> = interest
+            let mut lexical: Vec<(Key, f32)> = interest
                 .lexical
                 .iter()
                 .copied()
                 .filter(|(k, _)| passing.contains(k))
                 .collect();
+            // As in search: both sides scored over the same papers before they are fused.
+            if fusion.uses_scores() {
+                self.engine.complete_bm25(topic, &semantic, &mut lexical)?;
+            }
             for (key, score) in Engine::fuse(&lexical, &semantic, fusion, semantic.len()) {
                 let entry = found.entry(key).or_insert((f32::MIN, Vec::new()));
                 entry.0 = entry.0.max(score);

@@ -2,8 +2,10 @@
 
 mod digest;
 mod encode;
+mod feedback;
 mod lexical;
 mod query;
+mod sentences;
 mod snapshot;
 mod threshold;
 
@@ -30,6 +32,12 @@ pub enum Bench {
     /// Lexical quality of each text analysis (the causes of the gap to a standard BM25, one at
     /// a time), each indexed afresh in memory
     Lexical(lexical::BenchLexicalCmd),
+    /// Pseudo-relevance feedback: Rocchio on the query vector, per setting, hybrid and
+    /// semantic
+    Feedback(feedback::BenchFeedbackCmd),
+    /// Multi-vector papers: each abstract sentence embedded (with the title), a paper scored
+    /// by its best sentence, against one vector per paper
+    Sentences(sentences::BenchSentencesCmd),
 }
 
 impl Bench {
@@ -41,6 +49,8 @@ impl Bench {
             Bench::Encode(cmd) => cmd.run(g),
             Bench::Query(cmd) => cmd.run(g),
             Bench::Lexical(cmd) => cmd.run(g),
+            Bench::Feedback(cmd) => cmd.run(g),
+            Bench::Sentences(cmd) => cmd.run(g),
         }
     }
 }

@@ -1,0 +1,64 @@
+//! `bench sentences`: multi-vector papers (each abstract sentence embedded), against one vector per paper.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use paperscout_app::eval::{load_qrels, load_queries, sentence_ablation};
+use paperscout_app::{Format, Input};
+
+use crate::args::Global;
+use crate::output::print_json_line;
+use crate::progress::Bars;
+use crate::scratch::scratch_engine;
+
+#[derive(Args, Debug)]
+pub struct BenchSentencesCmd {
+    #[arg(long, value_name = "DIR")]
+    beir: PathBuf,
+    /// The relevance judgements (TSV) [default: DIR/qrels/test.tsv]
+    #[arg(long, value_name = "FILE")]
+    qrels: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    scratch_dir: Option<PathBuf>,
+    /// One JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+impl BenchSentencesCmd {
+    pub fn run(self, g: &Global) -> Result<()> {
+        let beir = &self.beir;
+        let corpus = Input::resolve(beir, Some(Format::Beir))?;
+        let qrels_path = self
+            .qrels
+            .unwrap_or_else(|| beir.join("qrels").join("test.tsv"));
+        let qrels = load_qrels(&qrels_path)?;
+        let queries = load_queries(&beir.join("queries.jsonl"))?;
+        let engine = scratch_engine(g, corpus, self.scratch_dir, true)?;
+        let report = sentence_ablation(&engine, &queries, &qrels, g.fusion, &Bars::new())?;
+        if self.json {
+            print_json_line(&report)?;
+        } else {
+            println!(
+                "{} papers, {} sentences ({:.1} per paper), sentences encoded in {:.0} s",
+                report.papers,
+                report.sentences,
+                report.sentences as f64 / report.papers.max(1) as f64,
+                report.encode_seconds
+            );
+            for r in &report.rows {
+                println!(
+                    "{:<34} semantic nDCG@10 {:.4} R@100 {:.4} | hybrid nDCG@10 {:.4} R@100 {:.4} MRR@10 {:.4}",
+                    r.name,
+                    r.semantic.ndcg_10,
+                    r.semantic.recall_100,
+                    r.hybrid.ndcg_10,
+                    r.hybrid.recall_100,
+                    r.hybrid.mrr_10
+                );
+            }
+        }
+        Ok(())
+    }
+}
