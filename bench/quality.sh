@@ -31,8 +31,8 @@ for set in "scifact train" "nfcorpus dev"; do
     fi
     if has fusion; then
         echo "== fusion: normalisation x weight (eval --mode hybrid), default depth"
-        for f in zscore:0.45 zscore:0.5 zscore:0.55 zscore:0.6 zscore:0.7 \
-                 convex:0.5 convex:0.6 convex:0.7 dbsf:0.5 dbsf:0.6 dbsf:0.7 rrf:60; do
+        for f in zscore:0.45 zscore:0.5 zscore:0.55 zscore:0.6 zscore:0.7 convex:0.4 convex:0.45 \
+                 convex:0.5 convex:0.55 convex:0.6 convex:0.7 dbsf:0.5 dbsf:0.6 dbsf:0.7 rrf:60; do
             echo "-- $f $(run --fusion "$f" eval --mode hybrid | grep hybrid)"
         done
         for d in 200 500; do

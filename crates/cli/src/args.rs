@@ -76,7 +76,7 @@ pub struct Global {
         value_name = "P"
     )]
     pub precision: Precision,
-    /// How hybrid search fuses the rankings: zscore[:ALPHA], convex[:ALPHA] (min-max),
+    /// How hybrid search fuses the rankings: convex[:ALPHA] (min-max), zscore[:ALPHA],
     /// dbsf[:ALPHA] or rrf[:K]; ALPHA is the similarity side's weight
     // This doc comment is `--help` text, where the brackets mean "optional"; escaping them for
     // rustdoc would print the backslashes in the help.

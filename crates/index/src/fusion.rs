@@ -19,7 +19,8 @@ pub enum Fusion {
 /// How each side's scores are put on one scale before they are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Norm {
-    /// `(s - min) / (max - min)` over the side's list.
+    /// `(s - min) / (max - min)` over the side's list (with the engine's fill-ins: over the
+    /// candidates).
     MinMax,
     /// `(s - mean) / std` over the candidates (both lists' papers).
     ZScore,
@@ -42,8 +43,8 @@ impl Fusion {
     /// The default, chosen on SciFact train judgements and checked on NFCorpus dev (see
     /// BENCHMARKS.md).
     pub const DEFAULT: Fusion = Fusion::Convex {
-        alpha: 0.55,
-        norm: Norm::ZScore,
+        alpha: 0.5,
+        norm: Norm::MinMax,
     };
 
     /// Whether this fusion uses scores (and so wants the semantic side's score for every
@@ -94,7 +95,7 @@ impl std::str::FromStr for Fusion {
                 }
                 Ok(Fusion::Rrf { k })
             }
-            "convex" | "minmax" => convex(Norm::MinMax, 0.6),
+            "convex" | "minmax" => convex(Norm::MinMax, 0.5),
             "zscore" => convex(Norm::ZScore, 0.55),
             "dbsf" => convex(Norm::Dbsf, 0.7),
             other => Err(format!(
@@ -308,7 +309,7 @@ mod tests {
         assert!(fuse(&[], &[], Fusion::DEFAULT, 5).is_empty());
         assert_eq!(fuse(&[(7, 3.0)], &[], Fusion::DEFAULT, 5).len(), 1);
         assert_eq!("rrf:10".parse::<Fusion>().unwrap(), Fusion::Rrf { k: 10.0 });
-        assert_eq!("convex".parse::<Fusion>().unwrap(), minmax(0.6));
+        assert_eq!("convex".parse::<Fusion>().unwrap(), Fusion::DEFAULT);
         assert_eq!(
             "zscore:0.25".parse::<Fusion>().unwrap(),
             Fusion::Convex {
