@@ -1083,7 +1083,7 @@ impl Engine {
     }
 
     /// Results `offset..offset+limit` for `query` by `mode`, filtered: [`Engine::rank`]
-    /// [`MAX_RESULTS`] deep (hybrid fuses the top `FUSION_DEPTH` (100) of each side, so its list
+    /// [`MAX_RESULTS`] deep (hybrid fuses the top `fusion_depth` (100) of each side, so its list
     /// is shorter), then the page's papers with snippets.
     pub fn search_page(
         &self,
@@ -1155,7 +1155,9 @@ impl Engine {
             }
             SearchMode::Hybrid => {
                 let v = vector()?;
-                let depth = self.config.fusion_depth.max(r.depth);
+                // The same candidates whatever the page's depth: the site's top results are
+                // eval's.
+                let depth = self.config.fusion_depth;
                 let mut lexical = lexical(depth)?;
                 let mut semantic =
                     self.ranked_side(r.filter, depth, |n| self.vector_search(v, n))?;

@@ -190,15 +190,23 @@ impl Totals {
     }
 }
 
-/// Where `evaluate` writes TREC run files (`DIR/MODE.run`), when asked.
+/// One query's lines of a TREC run file (`qid Q0 docid rank score tag`). trec_eval ignores
+/// the rank and sorts by score (ties by document id), so tied scores are written strictly
+/// decreasing (each a hair below the previous) to keep paperscout's order.
 fn write_run(
     out: &mut impl std::io::Write,
     query: &str,
     ranked: &[(&str, f32)],
     tag: &str,
 ) -> std::io::Result<()> {
+    let mut previous = f64::INFINITY;
     for (rank, (doc, score)) in ranked.iter().enumerate() {
-        writeln!(out, "{query} Q0 {doc} {} {score} {tag}", rank + 1)?;
+        let mut s = f64::from(*score);
+        if s >= previous {
+            s = previous - 1e-6 * previous.abs().max(1.0);
+        }
+        previous = s;
+        writeln!(out, "{query} Q0 {doc} {} {s:.9} {tag}", rank + 1)?;
     }
     Ok(())
 }
@@ -544,18 +552,21 @@ pub fn sentence_ablation(
                 .filter_map(|k| index.get(*k).map(|x| (*k, paperscout_index::dot(x, v))))
                 .collect())
         })?;
-        let lexical = engine.lexical.search(text, 100)?;
+        let depth = engine.config.fusion_depth;
+        let lexical = engine.lexical.search(text, depth)?;
         for (i, (sem_totals, hyb_totals)) in totals.iter_mut().enumerate() {
-            let score = |k: &Key| -> f32 {
-                let w = whole.get(k).copied().unwrap_or(f32::NEG_INFINITY);
+            // Papers without a vector have no similarity: left out, as the vector index does.
+            let score = |k: &Key| -> Option<f32> {
+                let w = *whole.get(k)?;
                 let b = best.get(k).copied().unwrap_or(w);
-                match i {
+                Some(match i {
                     0 => w,
                     1 => b,
                     _ => (w + b) / 2.0,
-                }
+                })
             };
-            let mut all: Vec<(Key, f32)> = keys.iter().map(|k| (*k, score(k))).collect();
+            let mut all: Vec<(Key, f32)> =
+                keys.iter().filter_map(|k| Some((*k, score(k)?))).collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             all.truncate(100);
             let docs: Vec<&str> = all
@@ -565,22 +576,19 @@ pub fn sentence_ablation(
             sem_totals.add(&docs, &qrels[*q]);
             // Both sides over the same candidates, as Engine::rank does.
             let mut lex = lexical.clone();
-            let have: HashSet<Key> = lex.iter().map(|l| l.0).collect();
-            let missing: Vec<Key> = all
-                .iter()
-                .map(|a| a.0)
-                .filter(|k| !have.contains(k))
-                .collect();
-            lex.extend(engine.lexical.score_keys(text, &missing)?);
-            let in_sem: HashSet<Key> = all.iter().map(|a| a.0).collect();
-            let mut sem = all.clone();
-            sem.extend(
-                lexical
+            let mut sem: Vec<(Key, f32)> = all.iter().copied().take(depth).collect();
+            if fusion.uses_scores() {
+                engine.complete_bm25(text, &sem, &mut lex)?;
+                let in_sem: HashSet<Key> = sem.iter().map(|a| a.0).collect();
+                let extra: Vec<(Key, f32)> = lexical
                     .iter()
                     .filter(|l| !in_sem.contains(&l.0))
-                    .map(|l| (l.0, score(&l.0))),
-            );
-            let fused = paperscout_index::fuse(&lex, &sem, fusion, 100);
+                    .filter_map(|l| Some((l.0, score(&l.0)?)))
+                    .collect();
+                sem.extend(extra);
+                sem.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            }
+            let fused = Engine::fuse(&lex, &sem, fusion, 100);
             let docs: Vec<&str> = fused
                 .iter()
                 .filter_map(|(k, _)| doc_ids.get(k).map(String::as_str))
@@ -714,6 +722,20 @@ mod tests {
             ]
         );
         assert_eq!(sentences("One short line"), ["One short line"]);
+        let mut run = Vec::new();
+        write_run(
+            &mut run,
+            "q1",
+            &[("d1", 0.5), ("d2", 0.5), ("d3", 0.25)],
+            "t",
+        )
+        .unwrap();
+        let scores: Vec<f64> = String::from_utf8(run)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(' ').nth(4).unwrap().parse().unwrap())
+            .collect();
+        assert!(scores[0] > scores[1] && scores[1] > scores[2], "{scores:?}");
         assert!(sentences("").is_empty());
     }
 

@@ -174,6 +174,11 @@ pub fn fuse(
     fusion: Fusion,
     limit: usize,
 ) -> Vec<(Key, f32)> {
+    // A score that is not a number (a caller's bug) would poison every normalised score.
+    let finite = |list: &[(Key, f32)]| -> Vec<(Key, f32)> {
+        list.iter().copied().filter(|s| s.1.is_finite()).collect()
+    };
+    let (lexical, semantic) = (&finite(lexical)[..], &finite(semantic)[..]);
     let mut out: Vec<(Key, f32)> = match fusion {
         Fusion::Rrf { k } => {
             let mut scores: HashMap<Key, f32> =
@@ -295,6 +300,14 @@ mod tests {
         // One side empty, or all its scores equal: no NaN, the other side decides.
         let one = fuse(&[], &sem, Fusion::DEFAULT, 10);
         assert_eq!(one.iter().map(|h| h.0).collect::<Vec<_>>(), [3, 2, 4]);
+        // A score that is not a number is left out, never spread to the others.
+        let odd = fuse(
+            &[(1, f32::NAN), (2, 1.0)],
+            &[(1, f32::NEG_INFINITY), (2, 0.5), (3, 0.2)],
+            Fusion::DEFAULT,
+            10,
+        );
+        assert!(odd.iter().all(|h| h.1.is_finite()), "{odd:?}");
         let flat = fuse(
             &[(1, 2.0), (2, 2.0)],
             &[(2, 0.5), (1, 0.4)],

@@ -17,6 +17,10 @@ use crate::{Error, Key, Result};
 
 const WRITER_MEMORY: usize = 64 << 20;
 
+/// The most words one query searches (clauses' words together; later ones are ignored), so
+/// that no query builds more than this many term queries per field.
+pub const MAX_QUERY_WORDS: usize = 256;
+
 /// How text is analysed and how a query's words are matched: each switch is one of the causes
 /// measured against a standard BM25 (BENCHMARKS.md, "The lexical side against bm25s"); the
 /// shipped choice is [`Analysis::DEFAULT`]. Only the ablation benchmark builds others.
@@ -85,7 +89,8 @@ struct Fields {
     authors: Field,
 }
 
-/// BM25 over title (boosted) and abstract, English stemming. Each commit records the store
+/// BM25 over title and abstract as one text (plus a small title bonus), English stems without
+/// stop words (see [`Analysis`]). Each commit records the store
 /// generation it reflects (in tantivy's commit payload), so an index left behind by a crash
 /// is found stale and caught up on open.
 pub struct LexicalIndex {
@@ -141,7 +146,7 @@ const STOP_WORDS: [&str; 33] = [
     "they", "this", "to", "was", "will", "with",
 ];
 
-/// Lower-cased words of at most 40 bytes, English (Porter2) stems, without stop words (and,
+/// Lower-cased words shorter than 40 bytes, English (Porter2) stems, without stop words (and,
 /// with `drop_single`, without one-character ASCII words): Lucene's `EnglishAnalyzer` less
 /// its possessive filter, which the tokenizer's split on `'` covers.
 fn english(stopwords: bool, drop_single: bool) -> TextAnalyzer {
@@ -335,7 +340,8 @@ impl LexicalIndex {
         doc.add_text(f.title, d.title);
         doc.add_text(f.abstract_text, d.abstract_text);
         if self.analysis.combined {
-            // Two values of one field: positions do not run from the title into the abstract.
+            // Two values of one field, one position apart: as in the single text a standard
+            // BM25 indexes, a phrase can match from the title's end into the abstract's start.
             doc.add_text(f.text, d.title);
             doc.add_text(f.text, d.abstract_text);
         }
@@ -392,7 +398,8 @@ impl LexicalIndex {
     /// The BM25 score of each of `keys` for `query` (0 for a paper it does not match, or that
     /// the index lacks), as [`LexicalIndex::search`] would score it: what hybrid fusion uses
     /// for candidates found by similarity alone, so both sides are normalised over the same
-    /// papers. One term lookup per key, then each segment's scorer walked forward once.
+    /// papers. One term lookup per key and segment, then each segment's scorer walked forward
+    /// once.
     pub fn score_keys(&self, query: &str, keys: &[Key]) -> Result<Vec<(Key, f32)>> {
         let mut out: Vec<(Key, f32)> = keys.iter().map(|&k| (k, 0.0)).collect();
         if keys.is_empty() || query.trim().is_empty() {
@@ -411,12 +418,16 @@ impl LexicalIndex {
             let mut docs: Vec<(tantivy::DocId, usize)> = Vec::new();
             for (slot, &key) in keys.iter().enumerate() {
                 let term = Term::from_field_i64(self.fields.key, key);
-                if let Some(p) = postings
+                if let Some(mut p) = postings
                     .read_postings(&term, IndexRecordOption::Basic)
                     .map_err(tantivy::TantivyError::from)?
                 {
-                    let doc = p.doc();
-                    if doc != tantivy::TERMINATED && !segment.is_deleted(doc) {
+                    // A replaced paper's deleted copy may come before its live one.
+                    let mut doc = p.doc();
+                    while doc != tantivy::TERMINATED && segment.is_deleted(doc) {
+                        doc = p.advance();
+                    }
+                    if doc != tantivy::TERMINATED {
                         docs.push((doc, slot));
                     }
                 }
@@ -449,10 +460,14 @@ impl LexicalIndex {
         let mut names = self.index.tokenizer_for_field(f.authors)?;
         let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut positive = false;
+        let mut budget = MAX_QUERY_WORDS;
         let separate = [(f.title, a.title_boost), (f.abstract_text, 1.0)];
         let combined = [(f.text, 1.0), (f.title, a.title_boost)];
         let combined = &combined[..if a.title_boost > 0.0 { 2 } else { 1 }];
         for c in clauses {
+            if budget == 0 {
+                break;
+            }
             let fields: &[(Field, f32)] = match c.scope {
                 Scope::Default if a.combined => combined,
                 Scope::Default => &separate,
@@ -465,13 +480,21 @@ impl LexicalIndex {
             } else {
                 &mut stem
             };
-            let words = tokens(analyzer, c.text);
+            let mut words = tokens(analyzer, c.text);
             if words.is_empty() {
                 continue;
             }
+            // Joined words ("1-1-1-…") can hold hundreds of parts: the query's cost is bounded
+            // by its words, not only its clauses.
+            if words.len() > budget {
+                words.truncate(budget);
+            }
+            budget -= words.len();
             // Quoted words must come in order; a word the analyzer splits ("IL-6") too,
-            // unless `split_joined`, when each part is a term of its own.
-            let in_order = words.len() > 1 && (c.phrase || !a.split_joined);
+            // unless `split_joined`, when each part of an optional word is a term of its own
+            // (`-COVID-19` must still exclude the phrase, not every paper with a "19").
+            let in_order =
+                words.len() > 1 && (c.phrase || !a.split_joined || c.occur != query::Occur::Should);
             let term = |field: Field, w: &str| -> Box<dyn Query> {
                 Box::new(TermQuery::new(
                     Term::from_field_text(field, w),
@@ -629,6 +652,21 @@ mod tests {
             2,
         )
         .unwrap();
+        // One batch replacing key 1 twice: a deleted copy comes before the live one in the
+        // same segment.
+        let mut batch = idx.batch().unwrap();
+        for _ in 0..2 {
+            batch
+                .add(LexicalDoc {
+                    key: 1,
+                    title: "Dense passage retrieval",
+                    abstract_text: "We embed passages with a dual encoder.",
+                    authors: &[],
+                })
+                .unwrap();
+        }
+        batch.commit(3).unwrap();
+        assert!(idx.score_keys("dual", &[1]).unwrap()[0].1 > 0.0);
         for q in ["retrieval dual", "bm25 -pixels", "\"dual encoder\" masks"] {
             let found = idx.search(q, 10).unwrap();
             let scored = idx.score_keys(q, &[3, 1, 2, 42]).unwrap();
@@ -671,6 +709,10 @@ mod tests {
         assert!(keys(&idx, "the of and").is_empty());
         // "IL-6" is two words: a paper with either matches, the one with both ranks first.
         assert_eq!(keys(&idx, "IL-6"), [1, 2]);
+        // Required or excluded, a joined word is its phrase: `-IL-6` keeps the paper with a
+        // lone "6", `+IL-6` does not take it.
+        assert_eq!(keys(&idx, "sepsis OR microbiome -IL-6"), [2]);
+        assert_eq!(keys(&idx, "+IL-6 microbiome"), [1]);
         // Quoted, they must come in order; a dropped stop word keeps its place.
         assert_eq!(keys(&idx, "\"IL-6\""), [1]);
         assert_eq!(keys(&idx, "\"role of the microbiome\""), [2]);

@@ -13,7 +13,9 @@
 //! ```
 //! - A clause without `+`/`-` is optional (scored when it matches); `+` requires it; `-`
 //!   excludes papers that match it.
-//! - Without a field, a clause searches title (boosted) and abstract.
+//! - Without a field, a clause searches title and abstract as one text (plus a small title
+//!   bonus); a word the analyzer splits ("IL-6") searches its parts, in order only when quoted
+//!   or required/excluded.
 //! - A quoted phrase matches its words in order; an unclosed quote runs to the end.
 //! - Anything else — parentheses, brackets, `AND`/`OR`, `*`, `^`, a `word:` that names no
 //!   field — is plain text, and the analyzer keeps only its words.
@@ -47,7 +49,8 @@ pub struct Clause<'a> {
 }
 
 /// The most clauses one query keeps; later ones are ignored (a pasted abstract still searches
-/// by its first 128 words, and no query costs more than 128 clauses on every field).
+/// by its first 128 words; the words of all clauses together are capped as well, see
+/// `lexical::MAX_QUERY_WORDS`).
 pub const MAX_CLAUSES: usize = 128;
 
 fn scope(name: &str) -> Option<Scope> {
