@@ -248,7 +248,7 @@ impl LexicalIndex {
             .reader
             .searcher()
             .space_usage()
-            .map_err(|e| tantivy::TantivyError::from(e))?;
+            .map_err(tantivy::TantivyError::from)?;
         Ok(usage.total().get_bytes())
     }
 
