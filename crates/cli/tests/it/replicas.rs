@@ -311,7 +311,9 @@ fn a_worker_killed_mid_batch_loses_its_claim_and_every_paper_gets_one_embedding(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
+    // (The line ends in a newline: trimmed, or the last part never matches.)
     let taken_over: f64 = out
+        .trim()
         .split(", ")
         .find_map(|p| p.strip_suffix(" taken over from encoders that died"))
         .and_then(|n| n.parse().ok())
