@@ -655,7 +655,10 @@ mod tests {
         // One batch replacing key 1 twice: the deleted copy (matching "dual" far more) must
         // not be the one scored, whichever segment it lands in.
         let mut batch = idx.batch().unwrap();
-        for text in ["Dual dual dual dual.", "We embed passages with a dual encoder."] {
+        for text in [
+            "Dual dual dual dual.",
+            "We embed passages with a dual encoder.",
+        ] {
             batch
                 .add(LexicalDoc {
                     key: 1,
