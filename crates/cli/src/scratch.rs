@@ -65,3 +65,38 @@ pub fn scratch_engine(
     );
     Ok(engine)
 }
+
+/// A BEIR folder, its judgements and a scratch data dir: what the quality benchmarks take.
+#[derive(clap::Args, Debug)]
+pub struct Judged {
+    #[arg(long, value_name = "DIR")]
+    beir: PathBuf,
+    /// The relevance judgements (TSV) [default: DIR/qrels/test.tsv]
+    #[arg(long, value_name = "FILE")]
+    qrels: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    scratch_dir: Option<PathBuf>,
+}
+
+impl Judged {
+    /// The corpus in its scratch engine (encoded if `encode`), the queries and the judgements.
+    pub fn open(
+        self,
+        g: &Global,
+        encode: bool,
+    ) -> Result<(
+        Engine,
+        std::collections::HashMap<String, String>,
+        paperscout_app::eval::Qrels,
+    )> {
+        let corpus = Input::resolve(&self.beir, Some(paperscout_app::Format::Beir))
+            .map_err(paperscout_app::Error::from)?;
+        let qrels_path = self
+            .qrels
+            .unwrap_or_else(|| self.beir.join("qrels").join("test.tsv"));
+        let qrels = paperscout_app::eval::load_qrels(&qrels_path)?;
+        let queries = paperscout_app::eval::load_queries(&self.beir.join("queries.jsonl"))?;
+        let engine = scratch_engine(g, corpus, self.scratch_dir, encode)?;
+        Ok((engine, queries, qrels))
+    }
+}

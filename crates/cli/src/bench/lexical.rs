@@ -1,27 +1,19 @@
 //! `bench lexical`: the causes of the lexical side's gap to a standard BM25, one at a time.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
-use paperscout_app::eval::{lexical_ablation, load_qrels, load_queries};
+use paperscout_app::eval::lexical_ablation;
 use paperscout_app::index::Analysis;
-use paperscout_app::{Format, Input};
 
 use crate::args::Global;
 use crate::output::print_json_line;
 use crate::progress::Bars;
-use crate::scratch::scratch_engine;
+use crate::scratch::Judged;
 
 #[derive(Args, Debug)]
 pub struct BenchLexicalCmd {
-    #[arg(long, value_name = "DIR")]
-    beir: PathBuf,
-    /// The relevance judgements (TSV) [default: DIR/qrels/test.tsv]
-    #[arg(long, value_name = "FILE")]
-    qrels: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
-    scratch_dir: Option<PathBuf>,
+    #[command(flatten)]
+    judged: Judged,
     /// One JSON object per analysis
     #[arg(long)]
     json: bool,
@@ -126,14 +118,7 @@ fn variants() -> Vec<(&'static str, Analysis)> {
 
 impl BenchLexicalCmd {
     pub fn run(self, g: &Global) -> Result<()> {
-        let beir = &self.beir;
-        let corpus = Input::resolve(beir, Some(Format::Beir))?;
-        let qrels_path = self
-            .qrels
-            .unwrap_or_else(|| beir.join("qrels").join("test.tsv"));
-        let qrels = load_qrels(&qrels_path)?;
-        let queries = load_queries(&beir.join("queries.jsonl"))?;
-        let engine = scratch_engine(g, corpus, self.scratch_dir, false)?;
+        let (engine, queries, qrels) = self.judged.open(g, false)?;
         let rows = lexical_ablation(&engine, &queries, &qrels, &variants(), &Bars::new())?;
         for r in &rows {
             if self.json {

@@ -1,26 +1,18 @@
 //! `bench sentences`: multi-vector papers (each abstract sentence embedded), against one vector per paper.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
-use paperscout_app::eval::{load_qrels, load_queries, sentence_ablation};
-use paperscout_app::{Format, Input};
+use paperscout_app::eval::sentence_ablation;
 
 use crate::args::Global;
 use crate::output::print_json_line;
 use crate::progress::Bars;
-use crate::scratch::scratch_engine;
+use crate::scratch::Judged;
 
 #[derive(Args, Debug)]
 pub struct BenchSentencesCmd {
-    #[arg(long, value_name = "DIR")]
-    beir: PathBuf,
-    /// The relevance judgements (TSV) [default: DIR/qrels/test.tsv]
-    #[arg(long, value_name = "FILE")]
-    qrels: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
-    scratch_dir: Option<PathBuf>,
+    #[command(flatten)]
+    judged: Judged,
     /// One JSON object
     #[arg(long)]
     json: bool,
@@ -28,14 +20,7 @@ pub struct BenchSentencesCmd {
 
 impl BenchSentencesCmd {
     pub fn run(self, g: &Global) -> Result<()> {
-        let beir = &self.beir;
-        let corpus = Input::resolve(beir, Some(Format::Beir))?;
-        let qrels_path = self
-            .qrels
-            .unwrap_or_else(|| beir.join("qrels").join("test.tsv"));
-        let qrels = load_qrels(&qrels_path)?;
-        let queries = load_queries(&beir.join("queries.jsonl"))?;
-        let engine = scratch_engine(g, corpus, self.scratch_dir, true)?;
+        let (engine, queries, qrels) = self.judged.open(g, true)?;
         let report = sentence_ablation(&engine, &queries, &qrels, g.fusion, &Bars::new())?;
         if self.json {
             print_json_line(&report)?;

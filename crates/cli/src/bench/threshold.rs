@@ -1,37 +1,21 @@
 //! `bench threshold`: how well similarity thresholds separate judged-relevant papers.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
-use paperscout_app::eval::{load_qrels, load_queries};
-use paperscout_app::{Format, Input};
 
 use crate::args::Global;
 use crate::progress::Bars;
-use crate::scratch::scratch_engine;
+use crate::scratch::Judged;
 
 #[derive(Args, Debug)]
 pub struct BenchThresholdCmd {
-    #[arg(long, value_name = "DIR")]
-    beir: PathBuf,
-    /// The relevance judgements (TSV) [default: DIR/qrels/test.tsv]
-    #[arg(long, value_name = "FILE")]
-    qrels: Option<PathBuf>,
-    #[arg(long, value_name = "DIR")]
-    scratch_dir: Option<PathBuf>,
+    #[command(flatten)]
+    judged: Judged,
 }
 
 impl BenchThresholdCmd {
     pub fn run(self, g: &Global) -> Result<()> {
-        let beir = &self.beir;
-        let corpus = Input::resolve(beir, Some(Format::Beir))?;
-        let qrels_path = self
-            .qrels
-            .unwrap_or_else(|| beir.join("qrels").join("test.tsv"));
-        let qrels = load_qrels(&qrels_path)?;
-        let queries = load_queries(&beir.join("queries.jsonl"))?;
-        let engine = scratch_engine(g, corpus, self.scratch_dir, true)?;
+        let (engine, queries, qrels) = self.judged.open(g, true)?;
         let thresholds: Vec<f32> = (4..=14).map(|i| i as f32 * 0.05).collect();
         let rows = paperscout_app::eval::similarity_thresholds(
             &engine,
