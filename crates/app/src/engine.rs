@@ -10,7 +10,7 @@ use paperscout_encoder::{
     resolve, BertEncoder, Encoder, EncoderHandle, EncoderOptions, EncoderService, ModelSpec,
 };
 use paperscout_index::{
-    dot, fuse, snippet, FlatIndex, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex,
+    dot, fuse, snippet, AnnIndex, FlatIndex, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex,
 };
 use paperscout_ingest::{Input, RecordError};
 use paperscout_model::{Hit, Paper, PaperId, SearchMode, Source};
@@ -18,6 +18,7 @@ use paperscout_store::{Facets, Store, StoredPaper};
 use serde::Serialize;
 
 use crate::feed::TrendingParams;
+use crate::vectors::{saved_path, VectorChoice, Vectors};
 use crate::{Error, Progress, Result};
 use paperscout_model::sync::{MutexExt, RwLockExt};
 
@@ -43,6 +44,10 @@ const LEXICAL_CHUNK: usize = 10_000;
 const UPKEEP_ENCODE_BUDGET: Duration = Duration::from_secs(2);
 /// How long opening an engine waits for the database server to answer.
 const DATABASE_CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// The approximate vector index is saved after this many changes...
+const SAVE_VECTORS_AFTER: usize = 20_000;
+/// ...or when this much time passed since the last save with any change.
+const SAVE_VECTORS_EVERY: Duration = Duration::from_secs(300);
 
 fn is_lock_failure(e: &paperscout_index::TantivyError) -> bool {
     matches!(e, paperscout_index::TantivyError::LockFailure(..))
@@ -74,6 +79,10 @@ pub struct Config {
     /// Whether opening the engine brings the lexical index up to date (a `worker` that only
     /// encodes needs no index).
     pub sync_index_on_open: bool,
+    /// Which vector index serves semantic search (exact, approximate, or by corpus size).
+    pub vector_index: VectorChoice,
+    /// Query embeddings kept for repeated queries and paging (0: none).
+    pub query_cache: usize,
 }
 
 /// What one ranking asks for (see [`Engine::rank`]).
@@ -95,6 +104,8 @@ impl Config {
     pub const DEFAULT_BATCH_SIZE: usize = 32;
     /// A claim lasts this long unless told otherwise: many chunks' worth of encoding.
     pub const DEFAULT_ENCODE_LEASE: Duration = Duration::from_secs(60);
+    /// Query embeddings cached unless told otherwise (~1.6 KB each).
+    pub const DEFAULT_QUERY_CACHE: usize = 4096;
 
     /// The defaults for a data dir: the bundled demo corpus on a new one, the default fusion,
     /// batch size, precision and trending; change the public fields for anything else.
@@ -111,6 +122,8 @@ impl Config {
             trending: TrendingParams::default(),
             encode_lease: Self::DEFAULT_ENCODE_LEASE,
             sync_index_on_open: true,
+            vector_index: VectorChoice::Auto,
+            query_cache: Self::DEFAULT_QUERY_CACHE,
         }
     }
 }
@@ -192,7 +205,12 @@ pub struct Engine {
     /// Serialises index catch-up so two callers don't both apply the same changes.
     lexical_sync: Mutex<()>,
     encoder: Mutex<Option<EncoderHandle>>,
-    vectors: RwLock<Option<FlatIndex>>,
+    vectors: RwLock<Option<Vectors>>,
+    /// Changes to the vector index since it was last saved (approximate index only).
+    vectors_unsaved: std::sync::atomic::AtomicUsize,
+    vectors_saved_at: Mutex<Instant>,
+    /// Recent query embeddings by model and normalised query.
+    query_cache: Mutex<lru::LruCache<(String, String), Vec<f32>>>,
     /// The store generation and embedding stamp at which every paper was last seen to have a
     /// current embedding: while the store stays at them, the scan for pending embeddings is
     /// skipped (a re-encode elsewhere deletes embeddings and moves the stamp).
@@ -227,6 +245,8 @@ struct QueueCounters {
     claims: std::sync::atomic::AtomicU64,
     claimed: std::sync::atomic::AtomicU64,
     taken_over: std::sync::atomic::AtomicU64,
+    cache_hits: std::sync::atomic::AtomicU64,
+    cache_misses: std::sync::atomic::AtomicU64,
 }
 
 /// The encoding queue as one process sees it (see [`Engine::queue_stats`]).
@@ -348,7 +368,8 @@ impl std::fmt::Debug for Engine {
 /// Adds embeddings read from the store to the vector index a piece at a time, taking the
 /// index's write lock only while it adds a piece.
 struct VectorAdder<'a> {
-    vectors: &'a RwLock<Option<FlatIndex>>,
+    vectors: &'a RwLock<Option<Vectors>>,
+    unsaved: &'a std::sync::atomic::AtomicUsize,
     pending: Vec<(Key, Vec<f32>)>,
     bad: Option<paperscout_index::Error>,
 }
@@ -356,9 +377,13 @@ struct VectorAdder<'a> {
 impl<'a> VectorAdder<'a> {
     const PIECE: usize = 1024;
 
-    fn new(vectors: &'a RwLock<Option<FlatIndex>>) -> Self {
+    fn new(
+        vectors: &'a RwLock<Option<Vectors>>,
+        unsaved: &'a std::sync::atomic::AtomicUsize,
+    ) -> Self {
         VectorAdder {
             vectors,
+            unsaved,
             pending: Vec::with_capacity(Self::PIECE),
             bad: None,
         }
@@ -375,6 +400,8 @@ impl<'a> VectorAdder<'a> {
         let mut slot = self.vectors.write_unpoisoned();
         // (Dropped meanwhile by `reindex --reencode`: the next load reads everything.)
         if let Some(index) = slot.as_mut() {
+            self.unsaved
+                .fetch_add(self.pending.len(), Ordering::Relaxed);
             for (key, vector) in self.pending.drain(..) {
                 if let Err(e) = index.upsert(key, &vector) {
                     self.bad.get_or_insert(e);
@@ -412,6 +439,9 @@ impl Engine {
             None => Store::open(&config.data_dir.join("papers.sqlite"))?,
         };
         let lexical = LexicalIndex::open(&config.data_dir.join("index").join("lexical"))?;
+        let query_cache = lru::LruCache::new(
+            std::num::NonZeroUsize::new(config.query_cache.max(1)).expect("at least 1"),
+        );
         let engine = Engine {
             config,
             store,
@@ -419,6 +449,9 @@ impl Engine {
             lexical_sync: Mutex::new(()),
             encoder: Mutex::new(None),
             vectors: RwLock::new(None),
+            vectors_unsaved: Default::default(),
+            vectors_saved_at: Mutex::new(Instant::now()),
+            query_cache: Mutex::new(query_cache),
             embedded_at: Mutex::new(None),
             model_state: Mutex::new(ModelState::NotLoaded),
             seen_at: Mutex::new(None),
@@ -635,7 +668,16 @@ impl Engine {
         let _encoding = self.encoding.lock_unpoisoned();
         // A bounded round: the next one catches up with other processes' writes first, so a
         // long backlog never keeps a replica from serving what another just ingested.
-        self.encode_pending(&encoder, Some(UPKEEP_ENCODE_BUDGET))
+        let encoded = self.encode_pending(&encoder, Some(UPKEEP_ENCODE_BUDGET))?;
+        if self.is_stopping() {
+            // The last round: keep what changed for the next start.
+            if self.vectors_unsaved.load(Ordering::Relaxed) > 0 {
+                self.save_vectors()?;
+            }
+        } else {
+            self.maintain_vectors()?;
+        }
+        Ok(encoded)
     }
 
     /// Catches up with other processes' writes, unless a server's upkeep does it.
@@ -766,6 +808,8 @@ impl Engine {
                     for (key, _, v) in &rows {
                         index.upsert(*key, v)?;
                     }
+                    self.vectors_unsaved
+                        .fetch_add(rows.len(), Ordering::Relaxed);
                     true
                 }
                 None => false,
@@ -861,7 +905,7 @@ impl Engine {
         if let (true, Some(seen_stamp_value)) = (loaded, *seen_stamp) {
             let model = self.encoder()?.model_key().to_string();
             // Read in pieces and add each under a short write lock: searches go on meanwhile.
-            let mut adder = VectorAdder::new(&self.vectors);
+            let mut adder = VectorAdder::new(&self.vectors, &self.vectors_unsaved);
             if papers_changed {
                 self.store
                     .for_each_embedding_since(&model, since, |key, v| adder.add(key, v))?;
@@ -914,9 +958,11 @@ impl Engine {
         self.vectors.read_unpoisoned().is_some()
     }
 
-    /// Loads the vector index from the stored embeddings, once. The scan runs without the
-    /// index lock (searches never wait for it); an embedding written during it is added by
-    /// the next catch-up, as its stamp is newer than the one read before the scan.
+    /// Loads the vector index once: the saved approximate index when there is a usable one
+    /// (caught up with embeddings written after it was saved), else every stored embedding.
+    /// The scan runs without the index lock (searches never wait for it); an embedding
+    /// written during it is added by the next catch-up, as its stamp is newer than the one
+    /// read before the scan.
     fn load_vectors(&self, encoder: &EncoderHandle) -> Result<()> {
         if self.vectors_loaded() {
             return Ok(());
@@ -927,25 +973,206 @@ impl Engine {
         if self.vectors_loaded() {
             return Ok(());
         }
+        let t = Instant::now();
         let stamp = self.store.embedding_stamp()?;
-        let mut index = FlatIndex::new(encoder.dim());
+        let model = encoder.model_key();
+        let mut vectors = match self.load_saved_vectors(model, encoder.dim(), stamp)? {
+            Some(saved) => saved,
+            None => {
+                let mut index = FlatIndex::new(encoder.dim());
+                let mut bad = None;
+                self.store.for_each_embedding(model, |key, v| {
+                    if let Err(e) = index.upsert(key, &v) {
+                        bad.get_or_insert(e);
+                    }
+                })?;
+                if let Some(e) = bad {
+                    return Err(e.into());
+                }
+                Vectors::Exact(index)
+            }
+        };
+        if vectors.rebalance(self.config.vector_index)? {
+            self.vectors_unsaved
+                .fetch_add(vectors.len().max(1), Ordering::Relaxed);
+        }
+        tracing::info!(
+            papers = vectors.len(),
+            index = vectors.kind(),
+            seconds = t.elapsed().as_secs_f64(),
+            "vector index ready"
+        );
+        *self.vectors.write_unpoisoned() = Some(vectors);
+        *seen_stamp = Some(stamp);
+        drop(seen_stamp);
+        // A freshly built approximate index is saved at once: the next start loads it.
+        if self.vectors_unsaved.load(Ordering::Relaxed) > 0 {
+            if let Err(e) = self.save_vectors() {
+                tracing::warn!("could not save the vector index: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The saved approximate index of `model`, caught up with the store, or `None` (with a
+    /// warning when there was one) when there is none or it does not fit this store.
+    fn load_saved_vectors(&self, model: &str, dim: usize, stamp: u64) -> Result<Option<Vectors>> {
+        if self.config.vector_index == VectorChoice::Exact {
+            return Ok(None);
+        }
+        let path = saved_path(&self.config.data_dir, model);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let (mut ann, saved_stamp) = match AnnIndex::load(&path) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::warn!("{e}; rebuilding the vector index from the store");
+                return Ok(None);
+            }
+        };
+        let misfit = |why: &str| {
+            tracing::warn!(
+                "the saved vector index {} {why}; rebuilding it from the store",
+                path.display()
+            );
+            Ok(None)
+        };
+        if ann.dim() != dim {
+            return misfit("is for another model");
+        }
+        if saved_stamp > stamp {
+            return misfit("is ahead of the store (another database?)");
+        }
+        let mut caught_up = 0;
         let mut bad = None;
         self.store
-            .for_each_embedding(encoder.model_key(), |key, v| {
-                if let Err(e) = index.upsert(key, &v) {
+            .for_each_embedding_stamped_after(model, saved_stamp, |key, v| {
+                caught_up += 1;
+                if let Err(e) = ann.upsert(key, &v) {
                     bad.get_or_insert(e);
                 }
             })?;
         if let Some(e) = bad {
             return Err(e.into());
         }
-        *self.vectors.write_unpoisoned() = Some(index);
-        *seen_stamp = Some(stamp);
+        // Every current embedding, and at most one (maybe stale) vector per paper.
+        let papers = self.store.count()?;
+        let current = papers.saturating_sub(self.store.count_pending_embeddings(model)?);
+        if ann.len() > papers || ann.len() < current {
+            return misfit(&format!(
+                "holds {} vectors where the store has {current} embeddings of {papers} papers",
+                ann.len()
+            ));
+        }
+        self.vectors_unsaved.fetch_add(caught_up, Ordering::Relaxed);
+        tracing::info!(
+            papers = ann.len(),
+            caught_up,
+            "loaded the saved vector index"
+        );
+        Ok(Some(Vectors::Ann(ann)))
+    }
+
+    /// Saves the approximate vector index next to the data (atomically: a crash meanwhile
+    /// leaves the previous file), so that the next start loads it instead of rebuilding.
+    /// Returns false when there is nothing to save (an exact index is rebuilt from the store
+    /// in moments and is never saved).
+    pub fn save_vectors(&self) -> Result<bool> {
+        let Some(model) = self
+            .encoder
+            .lock_unpoisoned()
+            .as_ref()
+            .map(|e| e.model_key().to_string())
+        else {
+            return Ok(false);
+        };
+        let seen = self.vectors_stamp.lock_unpoisoned();
+        let Some(tag) = *seen else {
+            return Ok(false);
+        };
+        let guard = self.vectors.read_unpoisoned();
+        let Some(Vectors::Ann(ann)) = guard.as_ref() else {
+            return Ok(false);
+        };
+        let unsaved = self.vectors_unsaved.swap(0, Ordering::Relaxed);
+        let path = saved_path(&self.config.data_dir, &model);
+        let t = Instant::now();
+        let saved = std::fs::create_dir_all(path.parent().expect("a file in a folder"))
+            .map_err(Error::io(format!("cannot create {}", path.display())))
+            .and_then(|()| Ok(ann.save(&path, tag)?));
+        match saved {
+            Ok(bytes) => {
+                *self.vectors_saved_at.lock_unpoisoned() = Instant::now();
+                tracing::info!(
+                    papers = ann.len(),
+                    bytes,
+                    seconds = t.elapsed().as_secs_f64(),
+                    "saved the vector index"
+                );
+                Ok(true)
+            }
+            Err(e) => {
+                self.vectors_unsaved.fetch_add(unsaved, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Switches between the exact and the approximate index when the corpus crosses
+    /// [`crate::ANN_FROM`] (with `auto`), and saves the approximate index when enough changed
+    /// or enough time passed since it was last saved.
+    fn maintain_vectors(&self) -> Result<()> {
+        let choice = self.config.vector_index;
+        let switch = self.vectors.read_unpoisoned().as_ref().is_some_and(|v| {
+            let has_ann = matches!(v, Vectors::Ann(_));
+            choice.wants_ann(v.len(), has_ann) != has_ann
+        });
+        if switch {
+            let _stamp = self.vectors_stamp.lock_unpoisoned();
+            let mut slot = self.vectors.write_unpoisoned();
+            if let Some(v) = slot.as_mut() {
+                if v.rebalance(choice)? {
+                    match v {
+                        Vectors::Ann(_) => {
+                            self.vectors_unsaved
+                                .fetch_add(v.len().max(1), Ordering::Relaxed);
+                        }
+                        Vectors::Exact(_) => {
+                            self.vectors_unsaved.store(0, Ordering::Relaxed);
+                            if let Some(e) = self.encoder.lock_unpoisoned().as_ref() {
+                                let _ = std::fs::remove_file(saved_path(
+                                    &self.config.data_dir,
+                                    e.model_key(),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let unsaved = self.vectors_unsaved.load(Ordering::Relaxed);
+        let due = self.vectors_saved_at.lock_unpoisoned().elapsed() >= SAVE_VECTORS_EVERY;
+        if unsaved >= SAVE_VECTORS_AFTER || (unsaved > 0 && due) {
+            self.save_vectors()?;
+        }
         Ok(())
     }
 
+    /// Which vector index serves now ("exact", "ann"), and how many papers it holds and
+    /// bytes it takes; `None` before it is loaded.
+    pub fn vector_index(&self) -> Option<(&'static str, usize, usize)> {
+        self.vectors
+            .read_unpoisoned()
+            .as_ref()
+            .map(|v| (v.kind(), v.len(), v.memory_bytes()))
+    }
+
     /// Runs `f` on the vector index, loading it (and encoding pending papers) first.
-    pub(crate) fn with_vectors<T>(&self, f: impl FnOnce(&FlatIndex) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_vectors<T>(
+        &self,
+        f: impl FnOnce(&dyn VectorIndex) -> Result<T>,
+    ) -> Result<T> {
         self.ensure_vectors()?;
         let guard = self.vectors.read_unpoisoned();
         match guard.as_ref() {
@@ -959,6 +1186,34 @@ impl Engine {
 
     pub(crate) fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
         self.with_vectors(|index| Ok(index.search(query, k)?))
+    }
+
+    /// The semantic side of a ranking, `depth` deep after `filter`. The filter is applied to
+    /// the top [`MAX_RESULTS`] first; when too few of those pass (a selective filter), the
+    /// store names the papers that pass and the index searches among them alone, so that
+    /// pages stay full however selective the filter.
+    fn semantic_side(
+        &self,
+        query: &[f32],
+        filter: &Filter,
+        depth: usize,
+    ) -> Result<Vec<(Key, f32)>> {
+        let ranked = self.ranked_side(filter, depth, |n| self.vector_search(query, n))?;
+        if filter.is_empty() || ranked.len() >= depth {
+            return Ok(ranked);
+        }
+        let mut passing = HashSet::new();
+        self.store.for_each_facets(|key, facets| {
+            if filter.accepts(&facets) {
+                passing.insert(key);
+            }
+        })?;
+        if passing.len() <= ranked.len() {
+            return Ok(ranked);
+        }
+        self.with_vectors(|index| {
+            Ok(index.search_filtered(query, depth, &|k| passing.contains(&k))?)
+        })
     }
 
     /// Streams every input into the store in one transaction (constant memory, whatever the
@@ -1124,12 +1379,40 @@ impl Engine {
     }
 
     /// The query's embedding.
+    /// The query's embedding: from the query cache when this model embedded the same query
+    /// (up to white space) recently, else from the encoder.
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
-        Ok(self
-            .request_encoder()?
-            .embed(&[query])?
+        let encoder = self.request_encoder()?;
+        let normal = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        let key = (encoder.model_key().to_string(), normal);
+        if self.config.query_cache > 0 {
+            if let Some(v) = self.query_cache.lock_unpoisoned().get(&key) {
+                self.queue.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(v.clone());
+            }
+            self.queue.cache_misses.fetch_add(1, Ordering::Relaxed);
+        }
+        let vector = encoder
+            .embed(&[key.1.as_str()])?
             .pop()
-            .expect("one vector per text"))
+            .expect("one vector per text");
+        if self.config.query_cache > 0 {
+            self.query_cache.lock_unpoisoned().put(key, vector.clone());
+        }
+        Ok(vector)
+    }
+
+    /// The key the engine's model stores its embeddings under (loads the model).
+    pub fn model_key(&self) -> Result<String> {
+        Ok(self.encoder()?.model_key().to_string())
+    }
+
+    /// Query-embedding cache (hits, misses) since start.
+    pub fn query_cache_stats(&self) -> (u64, u64) {
+        (
+            self.queue.cache_hits.load(Ordering::Relaxed),
+            self.queue.cache_misses.load(Ordering::Relaxed),
+        )
     }
 
     /// The one ranking path: the site's searches ([`Engine::search_page`]), `eval` and the
@@ -1149,18 +1432,14 @@ impl Engine {
             |depth| self.ranked_side(r.filter, depth, |n| Ok(self.lexical.search(r.text, n)?));
         Ok(match r.mode {
             SearchMode::Lexical => lexical(r.depth)?,
-            SearchMode::Semantic => {
-                let v = vector()?;
-                self.ranked_side(r.filter, r.depth, |n| self.vector_search(v, n))?
-            }
+            SearchMode::Semantic => self.semantic_side(vector()?, r.filter, r.depth)?,
             SearchMode::Hybrid => {
                 let v = vector()?;
                 // The same candidates whatever the page's depth: the site's top results are
                 // eval's.
                 let depth = self.config.fusion_depth;
                 let mut lexical = lexical(depth)?;
-                let mut semantic =
-                    self.ranked_side(r.filter, depth, |n| self.vector_search(v, n))?;
+                let mut semantic = self.semantic_side(v, r.filter, depth)?;
                 if r.fusion.uses_scores() {
                     let found_lexically = lexical.len();
                     self.complete_bm25(r.text, &semantic, &mut lexical)?;
@@ -1201,7 +1480,7 @@ impl Engine {
             for &(key, _) in lexical {
                 if !have.contains(&key) {
                     if let Some(v) = index.get(key) {
-                        semantic.push((key, dot(v, query)));
+                        semantic.push((key, dot(&v, query)));
                     }
                 }
             }
@@ -1268,14 +1547,20 @@ impl Engine {
     pub fn similar(&self, id: &PaperId, limit: usize) -> Result<Vec<Hit>> {
         self.refresh_for_request()?;
         let paper = self.paper(id)?;
+        // The paper's stored (f32) embedding, as the index may hold it quantised.
+        let model = self.request_encoder()?.model_key().to_string();
+        let stored = self.store.embedding(&model, paper.key)?;
         let ranked: Vec<(Key, f32)> = self.with_vectors(|index| {
-            let vector = index.get(paper.key).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "paper {id} has no embedding yet; run `paperscout reindex`"
-                ))
-            })?;
+            let vector = stored
+                .map(std::borrow::Cow::Owned)
+                .or_else(|| index.get(paper.key))
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "paper {id} has no embedding yet; run `paperscout reindex`"
+                    ))
+                })?;
             Ok(index
-                .search(vector, limit + 1)?
+                .search(&vector, limit + 1)?
                 .into_iter()
                 .filter(|r| r.0 != paper.key)
                 .take(limit)

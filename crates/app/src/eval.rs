@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex};
+use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex};
 use paperscout_model::SearchMode;
 use serde::Serialize;
 
@@ -397,7 +397,7 @@ pub fn feedback_ablation(
             let first = rank(text, v, SearchMode::Hybrid)?;
             let moved = engine.with_vectors(|index| {
                 let mut sum = v.clone();
-                let taken: Vec<&[f32]> = first
+                let taken: Vec<_> = first
                     .iter()
                     .take(top)
                     .filter_map(|(k, _)| index.get(*k))
@@ -549,7 +549,7 @@ pub fn sentence_ablation(
         let whole: HashMap<Key, f32> = engine.with_vectors(|index| {
             Ok(keys
                 .iter()
-                .filter_map(|k| index.get(*k).map(|x| (*k, paperscout_index::dot(x, v))))
+                .filter_map(|k| index.get(*k).map(|x| (*k, paperscout_index::dot(&x, v))))
                 .collect())
         })?;
         let depth = engine.config.fusion_depth;

@@ -9,6 +9,7 @@ pub mod eval;
 mod feed;
 pub mod harvest;
 mod progress;
+mod vectors;
 
 pub use engine::{
     Activity, Config, Engine, Filter, IngestOptions, IngestReport, ModelState, QueueStats, Ranking,
@@ -17,6 +18,7 @@ pub use engine::{
 pub use error::{error_chain, Error, ErrorKind, Result};
 pub use feed::{FeedItem, TrendingParams, VoteState, Window};
 pub use progress::{NoProgress, Progress};
+pub use vectors::{VectorChoice, ANN_FROM};
 
 pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
 pub use harvest::{HarvestConfig, HarvestPlan, HarvestReport, HarvestSchedule, HarvestSpec};

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 use paperscout_app::{
-    Config, DatabaseUrl, DigestConfig, Engine, Fusion, ModelSpec, Precision, DEFAULT_REPO,
+    Config, DatabaseUrl, DigestConfig, Engine, Fusion, ModelSpec, Precision, VectorChoice,
+    DEFAULT_REPO,
 };
 
 use crate::config;
@@ -86,6 +87,14 @@ pub struct Global {
     /// How many candidates each side (BM25, similarity) gives hybrid fusion
     #[arg(long, env = "PAPERSCOUT_FUSION_DEPTH", global = true, default_value_t = paperscout_app::FUSION_DEPTH, value_name = "N")]
     pub fusion_depth: usize,
+    /// Which vector index serves semantic search: exact (a scan of every vector), ann
+    /// (approximate: HNSW over int8 vectors, saved next to the data), or auto (ann from
+    /// 50,000 papers on)
+    #[arg(long, env = "PAPERSCOUT_VECTOR_INDEX", global = true, default_value_t = VectorChoice::Auto, value_name = "I")]
+    pub vector_index: VectorChoice,
+    /// How many query embeddings to cache for repeated queries and paging (0: none)
+    #[arg(long, env = "PAPERSCOUT_QUERY_CACHE", global = true, default_value_t = Config::DEFAULT_QUERY_CACHE, value_name = "N")]
+    pub query_cache: usize,
     /// The config file (TOML) [default: ~/.config/paperscout/config.toml, if it exists]
     #[arg(
         long = "config",
@@ -149,6 +158,8 @@ impl Global {
             fusion_depth: self.fusion_depth,
             batch_size: self.batch_size,
             precision: self.precision,
+            vector_index: self.vector_index,
+            query_cache: self.query_cache,
             ..Config::new(data_dir, model)
         })
     }

@@ -2,17 +2,19 @@
 //! and the fusion of their rankings. This crate takes query vectors, never an encoder, and
 //! papers by their store key ([`Key`]), never the store itself.
 
+mod ann;
 mod fusion;
 mod highlight;
 mod lexical;
 pub mod query;
 mod vector;
 
+pub use ann::{AnnIndex, AnnParams};
 pub use fusion::{fuse, Fusion, Norm};
 pub use highlight::snippet;
 pub use lexical::{Analysis, LexicalDoc, LexicalIndex};
 pub use tantivy::TantivyError;
-pub use vector::{dot, FlatIndex, VectorIndex};
+pub use vector::{dot, Filter, FlatIndex, VectorIndex};
 
 /// A paper's key in the store.
 pub type Key = i64;
@@ -28,6 +30,8 @@ pub enum Error {
         path: std::path::PathBuf,
         message: String,
     },
+    #[error("vector index: {0}")]
+    Ann(String),
     #[error("vector of dimension {found} given to an index of dimension {expected}")]
     Dimension { expected: usize, found: usize },
 }

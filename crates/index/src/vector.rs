@@ -1,11 +1,15 @@
+use std::borrow::Cow;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::{Error, Key, Result};
 
+/// A predicate on keys: which papers a filtered search may return.
+pub type Filter<'a> = &'a (dyn Fn(Key) -> bool + Sync);
+
 /// Nearest-neighbour search over unit-length embeddings by inner product (= cosine).
 ///
-/// [`FlatIndex`] answers exactly; an approximate index (HNSW, IVF) can implement this trait
-/// later without the rest of paperscout changing.
+/// [`FlatIndex`] answers exactly; [`crate::AnnIndex`] approximately (HNSW), for corpora where
+/// a scan of every vector per query is too slow.
 pub trait VectorIndex: Send + Sync {
     fn dim(&self) -> usize;
     fn len(&self) -> usize;
@@ -14,9 +18,55 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Adds or replaces the vector of `key`.
     fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()>;
-    fn get(&self, key: Key) -> Option<&[f32]>;
+    /// `key`'s vector (borrowed where the index holds f32, decoded where it holds less).
+    fn get(&self, key: Key) -> Option<Cow<'_, [f32]>>;
     /// The `k` keys with the highest inner product with `query`, best first.
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>>;
+    /// The `k` best keys among those `filter` accepts, best first: a full page as long as
+    /// that many keys pass, however selective the filter.
+    fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Filter<'_>,
+    ) -> Result<Vec<(Key, f32)>>;
+    /// Exact search over every vector the index holds (the reference an approximate index is
+    /// measured against), optionally filtered.
+    fn exact(&self, query: &[f32], k: usize, filter: Option<Filter<'_>>)
+        -> Result<Vec<(Key, f32)>>;
+}
+
+/// The best `k` of a stream of candidates.
+pub(crate) struct TopK {
+    k: usize,
+    heap: BinaryHeap<Candidate>,
+}
+
+impl TopK {
+    pub(crate) fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, c: Candidate) {
+        if self.heap.len() < self.k {
+            self.heap.push(c);
+        } else if let Some(worst) = self.heap.peek() {
+            if c.0 > worst.0 {
+                self.heap.pop();
+                self.heap.push(c);
+            }
+        }
+    }
+
+    pub(crate) fn into_sorted(self) -> Vec<(Key, f32)> {
+        let mut out: Vec<(Key, f32)> = self.heap.into_iter().map(|c| (c.1, c.0)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
 }
 
 /// Exact search: every vector in one contiguous matrix, scanned per query.
@@ -42,7 +92,7 @@ impl FlatIndex {
 /// A (score, key) pair ordered so that a `BinaryHeap` of them is a min-heap on score: the
 /// worst of the current top k sits on top and is cheap to replace.
 #[derive(PartialEq)]
-struct Candidate(f32, Key);
+pub(crate) struct Candidate(pub(crate) f32, pub(crate) Key);
 
 impl Eq for Candidate {}
 
@@ -109,13 +159,31 @@ impl VectorIndex for FlatIndex {
         Ok(())
     }
 
-    fn get(&self, key: Key) -> Option<&[f32]> {
+    fn get(&self, key: Key) -> Option<Cow<'_, [f32]>> {
         self.rows
             .get(&key)
-            .map(|&row| &self.data[row * self.dim..(row + 1) * self.dim])
+            .map(|&row| Cow::Borrowed(&self.data[row * self.dim..(row + 1) * self.dim]))
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
+        self.exact(query, k, None)
+    }
+
+    fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Filter<'_>,
+    ) -> Result<Vec<(Key, f32)>> {
+        self.exact(query, k, Some(filter))
+    }
+
+    fn exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<Filter<'_>>,
+    ) -> Result<Vec<(Key, f32)>> {
         if query.len() != self.dim {
             return Err(Error::Dimension {
                 expected: self.dim,
@@ -125,21 +193,29 @@ impl VectorIndex for FlatIndex {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let mut heap = BinaryHeap::with_capacity(k + 1);
+        let mut top = TopK::new(k);
         for (row, &key) in self.data.chunks_exact(self.dim).zip(&self.keys) {
-            let score = dot(query, row);
-            if heap.len() < k {
-                heap.push(Candidate(score, key));
-            } else if let Some(worst) = heap.peek() {
-                if score > worst.0 {
-                    heap.pop();
-                    heap.push(Candidate(score, key));
-                }
+            if filter.is_some_and(|f| !f(key)) {
+                continue;
             }
+            top.push(Candidate(dot(query, row), key));
         }
-        let mut out: Vec<(Key, f32)> = heap.into_iter().map(|c| (c.1, c.0)).collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(out)
+        Ok(top.into_sorted())
+    }
+}
+
+impl FlatIndex {
+    /// Bytes held: the vectors, their keys and the key map.
+    pub fn memory_bytes(&self) -> usize {
+        self.data.len() * 4 + self.keys.len() * (8 + 8 + 16)
+    }
+
+    /// Every key with its vector.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (Key, &[f32])> {
+        self.keys
+            .iter()
+            .copied()
+            .zip(self.data.chunks_exact(self.dim))
     }
 }
 
@@ -194,7 +270,7 @@ mod tests {
         idx.upsert(2, &[0.0, 1.0]).unwrap();
         idx.upsert(1, &[0.0, -1.0]).unwrap();
         assert_eq!(idx.len(), 2);
-        assert_eq!(idx.get(1), Some(&[0.0, -1.0][..]));
+        assert_eq!(idx.get(1).as_deref(), Some(&[0.0, -1.0][..]));
         assert_eq!(
             idx.search(&[0.0, 1.0], 2).unwrap(),
             vec![(2, 1.0), (1, -1.0)]

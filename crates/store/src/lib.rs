@@ -597,6 +597,12 @@ impl Store {
         dispatch!(self, facets(keys))
     }
 
+    /// Calls `f` with every paper's filterable fields (a scan: for filters too selective to
+    /// answer from the top of a ranking).
+    pub fn for_each_facets(&self, f: impl FnMut(PaperKey, Facets)) -> Result<()> {
+        dispatch!(self, for_each_facets(f))
+    }
+
     /// Records the start of a run of `harvest` at `now`, or `None` when another run of it is
     /// going on (written to within [`HARVEST_STALE_SECS`]). A stale run is marked failed as
     /// interrupted.

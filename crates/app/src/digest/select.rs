@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperscout_index::{dot, Key, VectorIndex};
+use paperscout_index::{dot, Key};
 use paperscout_model::Paper;
 use paperscout_store::{Facets, Subscriber};
 
@@ -295,7 +295,7 @@ impl<'a> Context<'a> {
                 self.engine.with_vectors(|index| {
                     Ok(candidates
                         .iter()
-                        .filter_map(|&k| index.get(k).map(|v| (k, dot(v, &interest.vector))))
+                        .filter_map(|&k| index.get(k).map(|v| (k, dot(&v, &interest.vector))))
                         .collect())
                 })?
             } else {

@@ -8,6 +8,7 @@ mod query;
 mod sentences;
 mod snapshot;
 mod threshold;
+mod vectors;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -38,6 +39,9 @@ pub enum Bench {
     /// Multi-vector papers: each abstract sentence embedded (with the title), a paper scored
     /// by its best sentence, against one vector per paper
     Sentences(sentences::BenchSentencesCmd),
+    /// Exact against approximate vector search on N synthetic vectors shaped like real
+    /// embeddings: build time, size, memory, recall@10, latency alone and concurrent
+    Vectors(vectors::BenchVectorsCmd),
 }
 
 impl Bench {
@@ -51,6 +55,7 @@ impl Bench {
             Bench::Lexical(cmd) => cmd.run(g),
             Bench::Feedback(cmd) => cmd.run(g),
             Bench::Sentences(cmd) => cmd.run(g),
+            Bench::Vectors(cmd) => cmd.run(g),
         }
     }
 }

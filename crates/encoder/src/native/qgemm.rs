@@ -172,14 +172,71 @@ pub fn gemm(a: &QuantRows, w: I8Panels<'_>, bias: &[f32], c: &mut [f32], ldc: us
         "C is shorter than m rows"
     );
     assert!(bias.len() >= w.scale.len(), "bias not padded");
-    #[cfg(target_arch = "x86_64")]
-    if super::gemm::avx2() {
-        // SAFETY: AVX2 is present (checked at run time); the asserts above bound every row
-        // and panel the kernel touches.
-        unsafe { x86::gemm(a, w, bias, c, ldc) };
-        return;
+    match path() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512 F/BW/VNNI are present (checked at run time); the asserts above
+        // bound every row and panel the kernel touches.
+        Path::Avx512Vnni => unsafe { x86::gemm_vnni(a, w, bias, c, ldc) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX2 is present (checked at run time); as above for the bounds.
+        Path::Avx2 => unsafe { x86::gemm(a, w, bias, c, ldc) },
+        _ => portable::gemm(a, w, bias, c, ldc),
     }
-    portable::gemm(a, w, bias, c, ldc);
+}
+
+/// The int8 kernels, best last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Path {
+    Portable,
+    /// 16-bit multiply-adds (`vpmaddwd`) and adds, 8 columns per register.
+    Avx2,
+    /// `vpdpwssd`: the multiply-add and the accumulation in one instruction, 16 columns per
+    /// register.
+    Avx512Vnni,
+}
+
+impl Path {
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Portable => "portable",
+            Path::Avx2 => "avx2",
+            Path::Avx512Vnni => "avx512-vnni",
+        }
+    }
+
+    /// The best kernel this CPU runs.
+    pub fn available() -> Path {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vnni")
+                && super::gemm::avx2()
+            {
+                return Path::Avx512Vnni;
+            }
+        }
+        if super::gemm::avx2() {
+            Path::Avx2
+        } else {
+            Path::Portable
+        }
+    }
+}
+
+/// The kernel [`gemm`] runs: the best available, or a lesser one named by
+/// `PAPERSCOUT_KERNEL` (`portable`, `avx2`, `avx512-vnni`) to compare them.
+pub fn path() -> Path {
+    static PATH: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| {
+        let best = Path::available();
+        let asked = std::env::var("PAPERSCOUT_KERNEL").ok().and_then(|v| {
+            [Path::Portable, Path::Avx2, Path::Avx512Vnni]
+                .into_iter()
+                .find(|p| p.name() == v.trim())
+        });
+        asked.map_or(best, |a| a.min(best))
+    })
 }
 
 #[inline(always)]
@@ -235,6 +292,65 @@ mod x86 {
 
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gemm(a: &QuantRows, w: I8Panels<'_>, bias: &[f32], c: &mut [f32], ldc: usize) {
+        // SAFETY: as the caller's: AVX2 is present.
+        unsafe {
+            drive(
+                a,
+                w,
+                bias,
+                c,
+                ldc,
+                |rows, k2, a, panel, c, ldc, cols, epi| match rows {
+                    6 => kernel::<6>(k2, a, panel, c, ldc, cols, epi),
+                    5 => kernel::<5>(k2, a, panel, c, ldc, cols, epi),
+                    4 => kernel::<4>(k2, a, panel, c, ldc, cols, epi),
+                    3 => kernel::<3>(k2, a, panel, c, ldc, cols, epi),
+                    2 => kernel::<2>(k2, a, panel, c, ldc, cols, epi),
+                    _ => kernel::<1>(k2, a, panel, c, ldc, cols, epi),
+                },
+            )
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+    pub unsafe fn gemm_vnni(
+        a: &QuantRows,
+        w: I8Panels<'_>,
+        bias: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        // SAFETY: as the caller's: AVX-512 F/BW/VNNI are present.
+        unsafe {
+            drive(
+                a,
+                w,
+                bias,
+                c,
+                ldc,
+                |rows, k2, a, panel, c, ldc, cols, epi| match rows {
+                    6 => kernel_vnni::<6>(k2, a, panel, c, ldc, cols, epi),
+                    5 => kernel_vnni::<5>(k2, a, panel, c, ldc, cols, epi),
+                    4 => kernel_vnni::<4>(k2, a, panel, c, ldc, cols, epi),
+                    3 => kernel_vnni::<3>(k2, a, panel, c, ldc, cols, epi),
+                    2 => kernel_vnni::<2>(k2, a, panel, c, ldc, cols, epi),
+                    _ => kernel_vnni::<1>(k2, a, panel, c, ldc, cols, epi),
+                },
+            )
+        }
+    }
+
+    /// The blocking both kernels share: `kernel(rows, k2, a, panel, c, ldc, cols, epilogue)`
+    /// per block of rows and panel.
+    #[inline(always)]
+    unsafe fn drive(
+        a: &QuantRows,
+        w: I8Panels<'_>,
+        bias: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        kernel: impl Fn(usize, usize, *const i16, *const i16, *mut f32, usize, usize, &Epilogue),
+    ) {
         let k2 = w.k2;
         let (ap, wp, cp) = (a.data.as_ptr(), w.data.as_ptr(), c.as_mut_ptr());
         blocks(a.scale.len(), w, |rows, i, p| {
@@ -252,14 +368,7 @@ mod x86 {
                 let a = ap.add(i * k2 * 2);
                 let panel = wp.add(p * k2 * 2 * NR);
                 let c = cp.add(i * ldc + p * NR);
-                match rows {
-                    6 => kernel::<6>(k2, a, panel, c, ldc, cols, &epi),
-                    5 => kernel::<5>(k2, a, panel, c, ldc, cols, &epi),
-                    4 => kernel::<4>(k2, a, panel, c, ldc, cols, &epi),
-                    3 => kernel::<3>(k2, a, panel, c, ldc, cols, &epi),
-                    2 => kernel::<2>(k2, a, panel, c, ldc, cols, &epi),
-                    _ => kernel::<1>(k2, a, panel, c, ldc, cols, &epi),
-                }
+                kernel(rows, k2, a, panel, c, ldc, cols, &epi);
             }
         });
     }
@@ -319,6 +428,46 @@ mod x86 {
             }
         }
     }
+    /// The AVX2 kernel's arithmetic in one instruction per row and depth pair: `vpdpwssd`
+    /// multiplies the 16-bit pairs and adds them into the i32 accumulator, over all 16
+    /// columns of a panel at once. Integer sums are exact either way, and the epilogue is the
+    /// same float operations lane by lane, so the result is bit-identical.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+    #[inline]
+    unsafe fn kernel_vnni<const R: usize>(
+        k2: usize,
+        a: *const i16,
+        w: *const i16,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        epi: &Epilogue,
+    ) {
+        unsafe {
+            let mut acc = [_mm512_setzero_si512(); R];
+            let row = k2 * 2;
+            for g in 0..k2 {
+                let wv = _mm512_loadu_si512(w.add(g * 32) as *const __m512i);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x =
+                        _mm512_set1_epi32((a.add(r * row + g * 2) as *const i32).read_unaligned());
+                    *acc = _mm512_dpwssd_epi32(*acc, x, wv);
+                }
+            }
+            let sw = _mm512_loadu_ps(epi.scale);
+            let cs = _mm512_loadu_si512(epi.colsum as *const __m512i);
+            let bias = _mm512_loadu_ps(epi.bias);
+            for (r, acc) in acc.iter().enumerate() {
+                let za = _mm512_set1_epi32(*epi.row_zero.add(r));
+                let sa = _mm512_set1_ps(*epi.row_scale.add(r));
+                let v = _mm512_cvtepi32_ps(_mm512_sub_epi32(*acc, _mm512_mullo_epi32(za, cs)));
+                let v = _mm512_fmadd_ps(_mm512_mul_ps(v, sw), sa, bias);
+                let mut out = [0f32; NR];
+                _mm512_storeu_ps(out.as_mut_ptr(), v);
+                std::ptr::copy_nonoverlapping(out.as_ptr(), c.add(r * ldc), cols);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,6 +477,8 @@ mod tests {
 
     #[test]
     fn both_kernels_agree_exactly_and_dequantize_close_to_fp32() {
+        #[cfg(target_arch = "x86_64")]
+        let paths = simd_paths();
         for &(m, n, k) in &[
             (1, 1, 1),
             (5, 17, 7),
@@ -350,6 +501,24 @@ mod tests {
                 fast, plain,
                 "{m}x{n}x{k}: the SIMD and plain kernels differ"
             );
+            // Every SIMD kernel this CPU runs, each against the portable twin.
+            #[cfg(target_arch = "x86_64")]
+            for &path in &paths {
+                let mut out = vec![f32::NAN; m * n];
+                // SAFETY: `simd_paths` lists only kernels this CPU runs; the shapes are valid.
+                unsafe {
+                    match path {
+                        Path::Avx512Vnni => x86::gemm_vnni(&q, packed.all(), &padded, &mut out, n),
+                        _ => x86::gemm(&q, packed.all(), &padded, &mut out, n),
+                    }
+                }
+                assert_eq!(
+                    out,
+                    plain,
+                    "{m}x{n}x{k}: {} differs from portable",
+                    path.name()
+                );
+            }
             // Against fp32: each product carries at most half a step of error on each side.
             for i in 0..m {
                 for j in 0..n {
@@ -364,6 +533,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The SIMD kernels this CPU runs, named on the test's output (`--nocapture`), with the
+    /// ones it lacks said to be untested here.
+    #[cfg(target_arch = "x86_64")]
+    fn simd_paths() -> Vec<Path> {
+        let best = Path::available();
+        let ran: Vec<Path> = [Path::Avx2, Path::Avx512Vnni]
+            .into_iter()
+            .filter(|p| *p <= best)
+            .collect();
+        let missing: Vec<&str> = [Path::Avx2, Path::Avx512Vnni]
+            .into_iter()
+            .filter(|p| *p > best)
+            .map(Path::name)
+            .collect();
+        eprintln!(
+            "int8 kernels tested against portable: {}; not on this CPU, so not tested here: {}",
+            ran.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+            if missing.is_empty() {
+                "none".to_string()
+            } else {
+                missing.join(", ")
+            }
+        );
+        ran
     }
 
     #[test]

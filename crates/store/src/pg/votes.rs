@@ -121,4 +121,16 @@ impl PgStore {
         }
         Ok(out)
     }
+
+    pub fn for_each_facets(&self, mut f: impl FnMut(PaperKey, Facets)) -> Result<()> {
+        let rows = self
+            .conn()?
+            .query("SELECT key, published, categories FROM papers", &[])?;
+        for r in &rows {
+            let key: PaperKey = get(r, 0)?;
+            let categories: String = get(r, 2)?;
+            f(key, crate::common::facets(key, get(r, 1)?, &categories)?);
+        }
+        Ok(())
+    }
 }

@@ -154,4 +154,16 @@ impl SqliteStore {
         }
         Ok(out)
     }
+
+    pub fn for_each_facets(&self, mut f: impl FnMut(PaperKey, Facets)) -> Result<()> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare("SELECT key, published, categories FROM papers")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key: PaperKey = r.get(0)?;
+            let categories: String = r.get(2)?;
+            f(key, crate::common::facets(key, r.get(1)?, &categories)?);
+        }
+        Ok(())
+    }
 }
