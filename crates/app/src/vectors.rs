@@ -10,10 +10,9 @@ use paperscout_index::{AnnIndex, AnnParams, Filter, FlatIndex, Key, VectorIndex}
 /// From this many papers on, `auto` serves from the approximate index: below it an exact scan
 /// answers within a few milliseconds on two cores and nothing is approximate
 /// (`paperscout bench vectors`, BENCHMARKS.md "Vector search at scale").
+/// `auto` goes back to exact search only below three quarters of it, so that a corpus near
+/// the crossover does not flip at every change.
 pub const ANN_FROM: usize = 50_000;
-/// `auto` goes back to exact search when the corpus shrinks below this (a margin, so that a
-/// corpus near the crossover does not flip at every change).
-pub const EXACT_BELOW: usize = ANN_FROM * 3 / 4;
 
 /// The `--vector-index` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,11 +34,16 @@ impl VectorChoice {
 
     /// Which index a corpus of `len` papers gets, given the one it has.
     pub(crate) fn wants_ann(self, len: usize, has_ann: bool) -> bool {
+        self.wants_ann_from(len, has_ann, ANN_FROM)
+    }
+
+    /// As [`VectorChoice::wants_ann`] with the crossover at `ann_from`.
+    fn wants_ann_from(self, len: usize, has_ann: bool, ann_from: usize) -> bool {
         match self {
             VectorChoice::Exact => false,
             VectorChoice::Ann => true,
-            VectorChoice::Auto if has_ann => len >= EXACT_BELOW,
-            VectorChoice::Auto => len >= ANN_FROM,
+            VectorChoice::Auto if has_ann => len >= ann_from * 3 / 4,
+            VectorChoice::Auto => len >= ann_from,
         }
     }
 }
@@ -89,8 +93,12 @@ impl Vectors {
     /// Switches between exact and approximate when `choice` asks for the other one at this
     /// size; true when it switched (the caller then saves or drops the saved file).
     pub(crate) fn rebalance(&mut self, choice: VectorChoice) -> crate::Result<bool> {
+        self.rebalance_from(choice, ANN_FROM)
+    }
+
+    fn rebalance_from(&mut self, choice: VectorChoice, ann_from: usize) -> crate::Result<bool> {
         let has_ann = matches!(self, Vectors::Ann(_));
-        let want_ann = choice.wants_ann(self.len(), has_ann);
+        let want_ann = choice.wants_ann_from(self.len(), has_ann, ann_from);
         if want_ann == has_ann {
             return Ok(false);
         }
@@ -186,4 +194,78 @@ pub(crate) fn saved_path(data_dir: &Path, model: &str) -> PathBuf {
         })
         .collect();
     data_dir.join("vectors").join(format!("{name}.ann"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectors(n: usize) -> Vec<(Key, Vec<f32>)> {
+        (0..n)
+            .map(|i| {
+                let mut v: Vec<f32> = (0..16)
+                    .map(|d| ((i * 31 + d * 7) % 13) as f32 - 6.0)
+                    .collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                (i as Key, v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn auto_switches_to_the_approximate_index_at_the_crossover_and_back() {
+        let all = vectors(120);
+        let mut v = Vectors::Exact(FlatIndex::new(16));
+        for (k, x) in &all[..99] {
+            v.upsert(*k, x).unwrap();
+        }
+        assert!(!v.rebalance_from(VectorChoice::Auto, 100).unwrap());
+        assert_eq!(v.kind(), "exact");
+        let before = v.search(&all[5].1, 5).unwrap();
+        v.upsert(all[99].0, &all[99].1).unwrap();
+        assert!(v.rebalance_from(VectorChoice::Auto, 100).unwrap());
+        assert_eq!((v.kind(), v.len()), ("ann", 100));
+        // Same papers, same answers (to f16).
+        let after = v.search(&all[5].1, 5).unwrap();
+        assert_eq!(after[0].0, before[0].0);
+        assert!((after[0].1 - before[0].1).abs() < 2e-3);
+        // A margin below the crossover: no flip back at 99 papers...
+        let Vectors::Ann(ann) = &mut v else {
+            unreachable!()
+        };
+        ann.remove(99).unwrap();
+        assert!(!v.rebalance_from(VectorChoice::Auto, 100).unwrap());
+        // ...but below three quarters of it, exact again, holding every vector.
+        let Vectors::Ann(ann) = &mut v else {
+            unreachable!()
+        };
+        for k in 74..99 {
+            ann.remove(k).unwrap();
+        }
+        assert!(v.rebalance_from(VectorChoice::Auto, 100).unwrap());
+        assert_eq!((v.kind(), v.len()), ("exact", 74));
+        assert!(v.get(73).is_some() && v.get(80).is_none());
+        // The explicit choices hold at any size.
+        assert!(v.rebalance_from(VectorChoice::Ann, 100).unwrap());
+        assert_eq!(v.kind(), "ann");
+        assert!(v.rebalance_from(VectorChoice::Exact, 100).unwrap());
+        assert_eq!(v.kind(), "exact");
+        assert!(!v.rebalance_from(VectorChoice::Exact, 1).unwrap());
+    }
+
+    #[test]
+    fn the_setting_parses_and_names_what_is_wrong() {
+        assert_eq!("ANN".parse::<VectorChoice>().unwrap(), VectorChoice::Ann);
+        assert_eq!(
+            " exact ".parse::<VectorChoice>().unwrap(),
+            VectorChoice::Exact
+        );
+        let e = "hnsw".parse::<VectorChoice>().unwrap_err();
+        assert!(
+            e.contains("\"hnsw\"") && e.contains("exact, ann or auto"),
+            "{e}"
+        );
+        assert_eq!(VectorChoice::default().to_string(), "auto");
+    }
 }

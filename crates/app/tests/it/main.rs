@@ -718,3 +718,113 @@ fn under_a_server_concurrent_searches_never_find_the_loaded_encoder_busy() {
     }
     assert_eq!(busy.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
+
+#[test]
+fn the_approximate_index_answers_as_the_exact_one_does_and_is_saved_for_the_next_start() {
+    use paperscout_app::VectorChoice;
+    let with = |dir: &Path, choice| {
+        Engine::open(
+            Config {
+                vector_index: choice,
+                ..config(dir, true)
+            },
+            Arc::new(NoProgress),
+        )
+        .unwrap()
+    };
+    let (exact_dir, ann_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let exact = with(exact_dir.path(), VectorChoice::Exact);
+    let ann = with(ann_dir.path(), VectorChoice::Ann);
+    let queries = [
+        "contrastive learning of sentence embeddings",
+        "dense passage retrieval for open-domain question answering",
+        "speech recognition with self-supervised pretraining",
+        "protein language models",
+        "vision transformers for image classification",
+        "multilingual machine translation",
+        "code search with neural encoders",
+        "knowledge distillation of large models",
+    ];
+    let (mut found, mut wanted) = (0, 0);
+    for q in queries {
+        let want = exact.search(q, SearchMode::Semantic, 10).unwrap();
+        let got = ann.search(q, SearchMode::Semantic, 10).unwrap();
+        assert_eq!(got.len(), 10, "{q}");
+        for g in &got {
+            if let Some(w) = want.iter().find(|w| w.id == g.id) {
+                found += 1;
+                assert!(
+                    (w.score - g.score).abs() < 2e-3,
+                    "{q}: {} vs {}",
+                    w.score,
+                    g.score
+                );
+            }
+        }
+        wanted += want.len();
+    }
+    let recall = found as f64 / wanted as f64;
+    eprintln!("recall@10 of the approximate index against exact on the demo corpus: {recall:.3}");
+    assert!(recall >= 0.9, "recall@10 {recall}");
+    assert_eq!(ann.vector_index().unwrap().0, "ann");
+    assert_eq!(exact.vector_index().unwrap().0, "exact");
+    // Similar papers: the same neighbours from either index.
+    let first = exact
+        .search("sentence embeddings", SearchMode::Lexical, 1)
+        .unwrap();
+    let id = &first[0].id;
+    let ids = |hits: Vec<paperscout_app::Hit>| hits.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(exact.similar(id, 5).unwrap()),
+        ids(ann.similar(id, 5).unwrap())
+    );
+
+    // Saved when built; the next start loads it, and catches it up with a paper encoded
+    // while it was down.
+    let saved: Vec<_> = std::fs::read_dir(ann_dir.path().join("vectors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(saved[0].extension().is_some_and(|e| e == "ann"));
+    drop(ann);
+    {
+        let other = with(ann_dir.path(), VectorChoice::Exact);
+        let file = jsonl(
+            ann_dir.path(),
+            "new.jsonl",
+            &[paper_line(
+                "2612.00001",
+                "Octopus camouflage as a model of adaptive texture synthesis",
+                "Cephalopods change the texture and colour of their skin within milliseconds.",
+            )],
+        );
+        other
+            .ingest(
+                &[input(&file)],
+                IngestOptions {
+                    encode: true,
+                    ..IngestOptions::default()
+                },
+            )
+            .unwrap();
+    }
+    let ann = with(ann_dir.path(), VectorChoice::Ann);
+    let hits = ann
+        .search("octopus skin camouflage", SearchMode::Semantic, 3)
+        .unwrap();
+    assert_eq!(hits[0].id.to_string(), "arxiv:2612.00001");
+    assert_eq!(ann.vector_index().unwrap().1, 229);
+    // A damaged saved index is rebuilt from the store, not trusted and not fatal.
+    drop(ann);
+    std::fs::write(&saved[0], b"PSANN001 and then nothing").unwrap();
+    let ann = with(ann_dir.path(), VectorChoice::Ann);
+    let hits = ann
+        .search("octopus skin camouflage", SearchMode::Semantic, 3)
+        .unwrap();
+    assert_eq!(hits[0].id.to_string(), "arxiv:2612.00001");
+    assert_eq!(
+        ann.vector_index().unwrap(),
+        ("ann", 229, ann.vector_index().unwrap().2)
+    );
+}

@@ -251,9 +251,9 @@ impl BenchVectorsCmd {
         // The noise scale whose synthetic set, at the real set's size, has the real set's
         // nearest-neighbour similarities (median).
         let probe = synth.real.len().min(3000);
-        let real_probe: Vec<Vec<f32>> = (0..probe)
-            .map(|_| synth.real[rng.below(synth.real.len())].clone())
-            .collect();
+        // Distinct papers (every probe-th), so that no vector meets itself.
+        let step = synth.real.len() / probe;
+        let real_probe: Vec<Vec<f32>> = (0..probe).map(|i| synth.real[i * step].clone()).collect();
         let (real_nn, real_mean) = geometry(&real_probe, &mut rng);
         let mut best = (f32::INFINITY, 0.0f32, [0f32; 3], 0f32);
         for sigma in [0.2f32, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0] {
