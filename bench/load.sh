@@ -4,6 +4,9 @@
 # same way. Prints wrk's figures and the serving process's memory.
 #   bench/load.sh DATA_DIR [SCIFACT_DIR]
 # DATA_DIR must hold SciFact, ingested and encoded (bench/run.sh makes target/bench/scifact-data).
+# QUERY_CACHE=N sets the server's query-embedding cache (default 4096; 0: off, every request
+# encodes its query). The queries cycle, so with the cache on most semantic/hybrid requests
+# after the first ~1,100 skip the encoder: run both to see each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="$1"
@@ -40,7 +43,9 @@ mem() {
     echo
 }
 
-$PS --data-dir "$DATA" serve --addr "127.0.0.1:$PORT" --reads-per-minute 0 2> "$OUT/serve.log" &
+QUERY_CACHE="${QUERY_CACHE:-4096}"
+echo "query-embedding cache: $QUERY_CACHE entries$([ "$QUERY_CACHE" = 0 ] && echo ' (off)')"
+$PS --data-dir "$DATA" --query-cache "$QUERY_CACHE" serve --addr "127.0.0.1:$PORT" --reads-per-minute 0 2> "$OUT/serve.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 wait_up $PORT

@@ -44,6 +44,9 @@ const LEXICAL_CHUNK: usize = 10_000;
 const UPKEEP_ENCODE_BUDGET: Duration = Duration::from_secs(2);
 /// How long opening an engine waits for the database server to answer.
 const DATABASE_CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// A filter that lets at most this many papers through has them scored one by one; more, and
+/// the vector index searches with the filter.
+const SCORE_PASSING_UP_TO: usize = 20_000;
 /// The approximate vector index is saved after this many changes...
 const SAVE_VECTORS_AFTER: usize = 20_000;
 /// ...or when this much time passed since the last save with any change.
@@ -671,9 +674,7 @@ impl Engine {
         let encoded = self.encode_pending(&encoder, Some(UPKEEP_ENCODE_BUDGET))?;
         if self.is_stopping() {
             // The last round: keep what changed for the next start.
-            if self.vectors_unsaved.load(Ordering::Relaxed) > 0 {
-                self.save_vectors()?;
-            }
+            self.save_vectors_if_changed()?;
         } else {
             self.maintain_vectors()?;
         }
@@ -1119,6 +1120,14 @@ impl Engine {
         }
     }
 
+    /// Saves the approximate vector index if it changed since it was last saved.
+    pub fn save_vectors_if_changed(&self) -> Result<bool> {
+        if self.vectors_unsaved.load(Ordering::Relaxed) == 0 {
+            return Ok(false);
+        }
+        self.save_vectors()
+    }
+
     /// Switches between the exact and the approximate index when the corpus crosses
     /// [`crate::ANN_FROM`] (with `auto`), and saves the approximate index when enough changed
     /// or enough time passed since it was last saved.
@@ -1171,7 +1180,7 @@ impl Engine {
     /// Runs `f` on the vector index, loading it (and encoding pending papers) first.
     pub(crate) fn with_vectors<T>(
         &self,
-        f: impl FnOnce(&dyn VectorIndex) -> Result<T>,
+        f: impl FnOnce(&Vectors) -> Result<T>,
     ) -> Result<T> {
         self.ensure_vectors()?;
         let guard = self.vectors.read_unpoisoned();
@@ -1184,8 +1193,49 @@ impl Engine {
         }
     }
 
+    /// The `k` papers most similar to `query`: the approximate index's candidates
+    /// ([`paperscout_index::rescore_depth`] of them) re-scored exactly from the stored f32
+    /// embeddings, so that scores and order are exact for what the graph found.
     pub(crate) fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
-        self.with_vectors(|index| Ok(index.search(query, k)?))
+        let (found, rescore) = self.with_vectors(|index| {
+            if index.rescores_from_store() {
+                Ok((index.search(query, paperscout_index::rescore_depth(k))?, true))
+            } else {
+                Ok((index.search(query, k)?, false))
+            }
+        })?;
+        if rescore {
+            self.rescore_from_store(query, found, k)
+        } else {
+            Ok(found)
+        }
+    }
+
+    /// `found`'s exact similarities to `query` from the stored embeddings (a paper whose
+    /// embedding is stale keeps its index score), best `k` first.
+    fn rescore_from_store(
+        &self,
+        query: &[f32],
+        found: Vec<(Key, f32)>,
+        k: usize,
+    ) -> Result<Vec<(Key, f32)>> {
+        let Some(model) = self
+            .encoder
+            .lock_unpoisoned()
+            .as_ref()
+            .map(|e| e.model_key().to_string())
+        else {
+            return Ok(found);
+        };
+        let keys: Vec<Key> = found.iter().map(|f| f.0).collect();
+        let stored = self.store.embeddings(&model, &keys)?;
+        let mut out: Vec<(Key, f32)> = found
+            .into_iter()
+            .map(|(key, s)| (key, stored.get(&key).map_or(s, |v| dot(v, query))))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
+        Ok(out)
     }
 
     /// The semantic side of a ranking, `depth` deep after `filter`. The filter is applied to
@@ -1211,9 +1261,32 @@ impl Engine {
         if passing.len() <= ranked.len() {
             return Ok(ranked);
         }
-        self.with_vectors(|index| {
-            Ok(index.search_filtered(query, depth, &|k| passing.contains(&k))?)
-        })
+        let (mut found, rescore) = self.with_vectors(|index| {
+            let rescore = index.rescores_from_store();
+            if passing.len() <= SCORE_PASSING_UP_TO {
+                // Few enough to score each: faster than a filtered graph search that must
+                // walk past the many papers the filter refuses (`bench vectors`).
+                let scored: Vec<(Key, f32)> = passing
+                    .iter()
+                    .filter_map(|&k| index.get(k).map(|v| (k, dot(&v, query))))
+                    .collect();
+                return Ok((scored, rescore));
+            }
+            let n = if rescore {
+                paperscout_index::rescore_depth(depth)
+            } else {
+                depth
+            };
+            Ok((index.search_filtered(query, n, &|k| passing.contains(&k))?, rescore))
+        })?;
+        found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if rescore {
+            // (Only the best candidates by the index's scores are read back exactly.)
+            found.truncate(paperscout_index::rescore_depth(depth));
+            return self.rescore_from_store(query, found, depth);
+        }
+        found.truncate(depth);
+        Ok(found)
     }
 
     /// Streams every input into the store in one transaction (constant memory, whatever the
@@ -1476,16 +1549,26 @@ impl Engine {
         semantic: &mut Vec<(Key, f32)>,
     ) -> Result<()> {
         let have: HashSet<Key> = semantic.iter().map(|s| s.0).collect();
-        self.with_vectors(|index| {
-            for &(key, _) in lexical {
-                if !have.contains(&key) {
-                    if let Some(v) = index.get(key) {
-                        semantic.push((key, dot(&v, query)));
-                    }
-                }
-            }
-            Ok(())
+        let missing: Vec<Key> = lexical
+            .iter()
+            .map(|l| l.0)
+            .filter(|k| !have.contains(k))
+            .collect();
+        let (filled, from_store) = self.with_vectors(|index| {
+            let filled: Vec<(Key, f32)> = missing
+                .iter()
+                .filter_map(|&k| index.get(k).map(|v| (k, dot(&v, query))))
+                .collect();
+            Ok((filled, index.rescores_from_store()))
         })?;
+        if from_store {
+            // The approximate index holds int8 vectors: the exact similarity comes from the
+            // stored embedding (the int8 one where that is stale).
+            let n = filled.len();
+            semantic.extend(self.rescore_from_store(query, filled, n)?);
+        } else {
+            semantic.extend(filled);
+        }
         semantic.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(())
     }
@@ -1550,7 +1633,7 @@ impl Engine {
         // The paper's stored (f32) embedding, as the index may hold it quantised.
         let model = self.request_encoder()?.model_key().to_string();
         let stored = self.store.embedding(&model, paper.key)?;
-        let ranked: Vec<(Key, f32)> = self.with_vectors(|index| {
+        let ranked: Vec<f32> = self.with_vectors(|index| {
             let vector = stored
                 .map(std::borrow::Cow::Owned)
                 .or_else(|| index.get(paper.key))
@@ -1559,13 +1642,14 @@ impl Engine {
                         "paper {id} has no embedding yet; run `paperscout reindex`"
                     ))
                 })?;
-            Ok(index
-                .search(&vector, limit + 1)?
-                .into_iter()
-                .filter(|r| r.0 != paper.key)
-                .take(limit)
-                .collect())
+            Ok(vector.into_owned())
         })?;
+        let ranked: Vec<(Key, f32)> = self
+            .vector_search(&ranked, limit + 1)?
+            .into_iter()
+            .filter(|r| r.0 != paper.key)
+            .take(limit)
+            .collect();
         // No query terms to highlight: the snippet is the start of each abstract.
         self.hits("", &ranked)
     }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex};
+use paperscout_index::{Analysis, Fusion, Key, LexicalDoc, LexicalIndex, VectorIndex};
 use paperscout_model::SearchMode;
 use serde::Serialize;
 

@@ -22,7 +22,7 @@ pub use vectors::{VectorChoice, ANN_FROM};
 
 pub use digest::{paper_path, DigestConfig, Digests, SmtpUrl, SubscriptionRequest};
 pub use harvest::{HarvestConfig, HarvestPlan, HarvestReport, HarvestSchedule, HarvestSpec};
-pub use paperscout_encoder::{ModelSpec, Precision, DEFAULT_REPO};
+pub use paperscout_encoder::{kernel_path, ModelSpec, Precision, DEFAULT_REPO};
 pub use paperscout_index::{self as index, Fusion};
 pub use paperscout_ingest::{Format, Input};
 pub use paperscout_model::{sync, Hit, Paper, PaperId, SearchMode, Snippet};

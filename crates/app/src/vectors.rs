@@ -136,6 +136,12 @@ impl Vectors {
         Ok(true)
     }
 
+    /// Whether results are to be re-scored from the store's f32 embeddings (an approximate
+    /// index that keeps no full-precision copies scores by int8).
+    pub(crate) fn rescores_from_store(&self) -> bool {
+        matches!(self, Vectors::Ann(a) if a.params().rescore == 0)
+    }
+
     pub(crate) fn memory_bytes(&self) -> usize {
         match self {
             Vectors::Exact(i) => i.memory_bytes(),

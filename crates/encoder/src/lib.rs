@@ -17,6 +17,18 @@ pub use bert::{BertEncoder, EncoderOptions, Pooling};
 pub use resolve::{resolve, ModelSpec, ResolvedModel, DEFAULT_REPO};
 pub use service::{EncoderHandle, EncoderService};
 
+/// The matrix-multiply kernel `precision` runs on this CPU: for int8 the best of portable,
+/// avx2 and avx512-vnni the CPU has (or a lesser one named by `PAPERSCOUT_KERNEL`), for fp32
+/// avx2 or portable.
+pub fn kernel_path(precision: Precision) -> &'static str {
+    match precision {
+        Precision::Int8 => native::qgemm::path().name(),
+        Precision::Fp32 if native::gemm::avx2() => "avx2",
+        Precision::Fp32 => "portable",
+        Precision::Candle => "candle",
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]

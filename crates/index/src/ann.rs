@@ -31,7 +31,9 @@ pub struct AnnParams {
     pub expansion_add: usize,
     /// Candidate list while searching (ef); raised to the number of candidates asked for.
     pub expansion_search: usize,
-    /// Candidates re-scored exactly per result asked for.
+    /// Candidates re-scored from the index's own f16 copies per result asked for; 0 keeps no
+    /// copies (the default: half the memory), and the caller re-scores from its f32 vectors
+    /// (see [`rescore_depth`]).
     pub rescore: usize,
 }
 
@@ -41,9 +43,16 @@ impl Default for AnnParams {
             connectivity: 16,
             expansion_add: 128,
             expansion_search: 96,
-            rescore: 4,
+            rescore: 0,
         }
     }
+}
+
+/// How many candidates to take from the graph for `k` results when the caller re-scores them
+/// exactly from full-precision vectors held elsewhere (paperscout's store): the graph's int8
+/// distances misorder near-ties, and four times the page (at most 300 more) recovers them.
+pub fn rescore_depth(k: usize) -> usize {
+    k + (3 * k).min(300)
 }
 
 /// The magic and format version at the start of a saved index.
@@ -58,6 +67,7 @@ pub struct AnnIndex {
     rows: Vec<u16>,
     keys: Vec<Key>,
     row_of: HashMap<Key, usize>,
+    slots: Slots,
 }
 
 impl std::fmt::Debug for AnnIndex {
@@ -77,6 +87,35 @@ fn ann_error(what: &str, e: impl std::fmt::Display) -> Error {
 /// Threads that may search or add at once; usearch keeps a small context per thread.
 const THREADS: usize = 64;
 
+/// Admits at most [`THREADS`] callers into the graph at once. usearch hands each call one of
+/// its per-thread contexts, and a call that finds none left would index past them (its C++
+/// returns an invalid context id instead of waiting), so the wait happens here.
+#[derive(Debug, Default)]
+struct Slots {
+    busy: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn take(&self) -> Slot<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy >= THREADS {
+            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy += 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 impl AnnIndex {
     pub fn new(dim: usize, params: AnnParams) -> Result<Self> {
         let graph = Self::graph(dim, params)?;
@@ -87,6 +126,7 @@ impl AnnIndex {
             rows: Vec::new(),
             keys: Vec::new(),
             row_of: HashMap::new(),
+            slots: Slots::default(),
         })
     }
 
@@ -119,17 +159,23 @@ impl AnnIndex {
         index.grow(n)?;
         for (key, v) in vectors {
             index.check_dim(v)?;
-            index.push_row(key, v);
+            index.push_row(key, v, true);
         }
-        let threads = threads.max(1);
+        let threads = threads.clamp(1, THREADS);
         let chunk = index.keys.len().div_ceil(threads).max(1);
         let first_error = std::sync::Mutex::new(None);
         std::thread::scope(|s| {
             for (t, keys) in index.keys.chunks(chunk).enumerate() {
-                let (graph, rows, dim, first_error) =
-                    (&index.graph, &index.rows, index.dim, &first_error);
+                let (graph, rows, dim, first_error, slots) = (
+                    &index.graph,
+                    &index.rows,
+                    index.dim,
+                    &first_error,
+                    &index.slots,
+                );
                 s.spawn(move || {
                     let mut buf = vec![0f32; dim];
+                    let _slot = slots.take();
                     for (i, &key) in keys.iter().enumerate() {
                         let row = t * chunk + i;
                         to_f32(&rows[row * dim..(row + 1) * dim], &mut buf);
@@ -146,7 +192,12 @@ impl AnnIndex {
         });
         match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(e) => Err(e),
-            None => Ok(index),
+            None => {
+                if !index.keeps_rows() {
+                    index.rows = Vec::new();
+                }
+                Ok(index)
+            }
         }
     }
 
@@ -187,20 +238,49 @@ impl AnnIndex {
         Ok(())
     }
 
-    fn push_row(&mut self, key: Key, v: &[f32]) -> usize {
+    /// Whether f16 copies are kept for the re-score (`rescore` > 0).
+    fn keeps_rows(&self) -> bool {
+        self.params.rescore > 0
+    }
+
+    fn push_row(&mut self, key: Key, v: &[f32], building: bool) -> usize {
+        let keep = building || self.keeps_rows();
         match self.row_of.get(&key) {
             Some(&row) => {
-                write_f16(&mut self.rows[row * self.dim..(row + 1) * self.dim], v);
+                if keep {
+                    write_f16(&mut self.rows[row * self.dim..(row + 1) * self.dim], v);
+                }
                 row
             }
             None => {
                 let row = self.keys.len();
                 self.keys.push(key);
                 self.row_of.insert(key, row);
-                self.rows
-                    .extend(v.iter().map(|&x| f16::from_f32(x).to_bits()));
+                if keep {
+                    self.rows
+                        .extend(v.iter().map(|&x| f16::from_f32(x).to_bits()));
+                }
                 row
             }
+        }
+    }
+
+    /// `key`'s vector (at `row`) into `buf`: the f16 copy, or without one the graph's int8
+    /// vector, dequantised and normalised.
+    fn vector(&self, row: usize, key: Key, buf: &mut [f32]) -> bool {
+        if self.keeps_rows() {
+            to_f32(&self.rows[row * self.dim..(row + 1) * self.dim], buf);
+            return true;
+        }
+        match self.graph.get(key as u64, buf) {
+            Ok(1..) => {
+                let n = dot(buf, buf).sqrt();
+                if n > 0.0 {
+                    buf.iter_mut().for_each(|x| *x /= n);
+                }
+                true
+            }
+            _ => false,
         }
     }
 
@@ -218,11 +298,15 @@ impl AnnIndex {
             let moved = self.keys[last];
             self.keys[row] = moved;
             self.row_of.insert(moved, row);
-            let (head, tail) = self.rows.split_at_mut(last * self.dim);
-            head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            if self.keeps_rows() {
+                let (head, tail) = self.rows.split_at_mut(last * self.dim);
+                head[row * self.dim..(row + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+            }
         }
         self.keys.pop();
-        self.rows.truncate(last * self.dim);
+        if self.keeps_rows() {
+            self.rows.truncate(last * self.dim);
+        }
         Ok(true)
     }
 
@@ -233,9 +317,23 @@ impl AnnIndex {
         Some(dot(query, buf))
     }
 
-    fn finish(&self, query: &[f32], found: &[u64], k: usize) -> Vec<(Key, f32)> {
+    /// The best `k` of what the graph found: re-scored from the f16 copies when kept, else
+    /// by the graph's own (int8) distances.
+    fn finish(&self, query: &[f32], found: &usearch::ffi::Matches, k: usize) -> Vec<(Key, f32)> {
+        if !self.keeps_rows() {
+            let mut out: Vec<(Key, f32)> = found
+                .keys
+                .iter()
+                .zip(&found.distances)
+                .map(|(&key, &d)| (key as Key, 1.0 - d))
+                .collect();
+            out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            out.truncate(k);
+            return out;
+        }
         let mut buf = vec![0f32; self.dim];
         let mut out: Vec<(Key, f32)> = found
+            .keys
             .iter()
             .filter_map(|&key| {
                 let key = key as Key;
@@ -248,7 +346,7 @@ impl AnnIndex {
     }
 
     fn fetch(&self, k: usize) -> usize {
-        (k * self.params.rescore.max(1)).max(k).min(self.keys.len())
+        (k * self.params.rescore.max(1)).min(self.keys.len())
     }
 
     /// Writes the index to `path` atomically: a temporary file next to it, synced, then
@@ -344,8 +442,9 @@ impl AnnIndex {
             .chunks_exact(8)
             .map(|c| Key::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect();
+        let row_values = if rescore > 0 { count } else { 0 };
         let rows: Vec<u16> = take(
-            count
+            row_values
                 .checked_mul(dim * 2)
                 .ok_or_else(|| bad("its header is damaged"))?,
         )?
@@ -378,17 +477,19 @@ impl AnnIndex {
                 rows,
                 keys,
                 row_of,
+                slots: Slots::default(),
             },
             tag,
         ))
     }
 
-    /// Every key with its vector (f16 precision), in row order.
+    /// Every key with its vector (f16, or int8 without the f16 copies), in row order.
     pub fn for_each(&self, mut f: impl FnMut(Key, &[f32])) {
         let mut buf = vec![0f32; self.dim];
         for (row, &key) in self.keys.iter().enumerate() {
-            to_f32(&self.rows[row * self.dim..(row + 1) * self.dim], &mut buf);
-            f(key, &buf);
+            if self.vector(row, key, &mut buf) {
+                f(key, &buf);
+            }
         }
     }
 }
@@ -416,6 +517,7 @@ impl VectorIndex for AnnIndex {
 
     fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()> {
         self.check_dim(vector)?;
+        // (`&mut self`: no search runs meanwhile, every usearch thread context is free.)
         if self.row_of.contains_key(&key) {
             self.graph
                 .remove(key as u64)
@@ -425,15 +527,15 @@ impl VectorIndex for AnnIndex {
         self.graph
             .add(key as u64, vector)
             .map_err(|e| ann_error("adding", e))?;
-        self.push_row(key, vector);
+        self.push_row(key, vector, false);
         Ok(())
     }
 
     fn get(&self, key: Key) -> Option<std::borrow::Cow<'_, [f32]>> {
         let &row = self.row_of.get(&key)?;
         let mut v = vec![0f32; self.dim];
-        to_f32(&self.rows[row * self.dim..(row + 1) * self.dim], &mut v);
-        Some(std::borrow::Cow::Owned(v))
+        self.vector(row, key, &mut v)
+            .then_some(std::borrow::Cow::Owned(v))
     }
 
     fn search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
@@ -442,11 +544,13 @@ impl VectorIndex for AnnIndex {
             return Ok(Vec::new());
         }
         let fetch = self.fetch(k);
+        let slot = self.slots.take();
         let found = self
             .graph
             .search(query, fetch)
             .map_err(|e| ann_error("searching", e))?;
-        Ok(self.finish(query, &found.keys, k))
+        drop(slot);
+        Ok(self.finish(query, &found, k))
     }
 
     fn search_filtered(
@@ -460,11 +564,12 @@ impl VectorIndex for AnnIndex {
             return Ok(Vec::new());
         }
         let fetch = self.fetch(k);
+        let _slot = self.slots.take();
         let found = self
             .graph
             .filtered_search(query, fetch, |key| filter(key as Key))
             .map_err(|e| ann_error("searching", e))?;
-        Ok(self.finish(query, &found.keys, k))
+        Ok(self.finish(query, &found, k))
     }
 
     fn exact(
@@ -480,8 +585,9 @@ impl VectorIndex for AnnIndex {
             if filter.is_some_and(|f| !f(key)) {
                 continue;
             }
-            to_f32(&self.rows[row * self.dim..(row + 1) * self.dim], &mut buf);
-            top.push(Candidate(dot(query, &buf), key));
+            if self.vector(row, key, &mut buf) {
+                top.push(Candidate(dot(query, &buf), key));
+            }
         }
         Ok(top.into_sorted())
     }
@@ -524,7 +630,11 @@ mod tests {
         for (k, v) in vectors.iter().enumerate() {
             flat.upsert(k as Key, v).unwrap();
         }
-        let ann = AnnIndex::build(dim, AnnParams::default(), flat.iter(), 2).unwrap();
+        let params = AnnParams {
+            rescore: 4,
+            ..AnnParams::default()
+        };
+        let ann = AnnIndex::build(dim, params, flat.iter(), 2).unwrap();
         (flat, ann)
     }
 
@@ -552,6 +662,72 @@ mod tests {
         }
         let recall = total / queries.len() as f64;
         assert!(recall >= 0.95, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn more_concurrent_searches_than_usearch_has_thread_contexts_wait_their_turn() {
+        let vectors = clustered(300, 16, 6, 9);
+        let (flat, ann) = both(&vectors);
+        let want = flat.search(&vectors[1], 5).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..THREADS * 2 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let got = ann.search(&vectors[1], 5).unwrap();
+                        assert_eq!(got[0].0, want[0].0);
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn without_f16_copies_the_graph_scores_and_the_caller_can_rescore() {
+        let vectors = clustered(3000, 64, 30, 13);
+        let (flat, _) = both(&vectors);
+        let mut lean = AnnIndex::build(64, AnnParams::default(), flat.iter(), 2).unwrap();
+        let queries = clustered(30, 64, 30, 77);
+        let (mut direct, mut rescored) = (0.0, 0.0);
+        for q in &queries {
+            let exact = flat.search(q, 10).unwrap();
+            let got = lean.search(q, 10).unwrap();
+            assert_eq!(got.len(), 10);
+            direct += recall(&got, &exact);
+            // As the engine does: more candidates, re-scored from full-precision vectors.
+            let mut wide: Vec<(Key, f32)> = lean
+                .search(q, rescore_depth(10))
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| (k, dot(q, flat.get(k).unwrap().as_ref())))
+                .collect();
+            wide.sort_by(|a, b| b.1.total_cmp(&a.1));
+            wide.truncate(10);
+            rescored += recall(&wide, &exact);
+        }
+        let n = queries.len() as f64;
+        assert!(direct / n >= 0.8, "int8 alone: {}", direct / n);
+        assert!(rescored / n >= 0.97, "re-scored: {}", rescored / n);
+        // Vectors come back from the graph (int8), unit length and close to the original.
+        let v = lean.get(7).unwrap();
+        assert!((dot(&v, &v) - 1.0).abs() < 1e-4);
+        assert!(dot(&v, &vectors[7]) > 0.99);
+        // Updates, removal and a save/load round trip without the copies.
+        lean.upsert(7, &vectors[8]).unwrap();
+        assert!(dot(&lean.get(7).unwrap(), &vectors[8]) > 0.99);
+        assert!(lean.remove(8).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let size = lean.save(&dir.path().join("lean.ann"), 1).unwrap();
+        let (loaded, _) = AnnIndex::load(&dir.path().join("lean.ann")).unwrap();
+        assert_eq!(loaded.len(), 2999);
+        assert!(loaded.get(8).is_none());
+        assert_eq!(
+            loaded.search(&vectors[100], 5).unwrap(),
+            lean.search(&vectors[100], 5).unwrap()
+        );
+        // The f16 copies are what the default leaves out: 2 bytes per dimension per paper.
+        let (_, with_copies) = both(&vectors);
+        let full = with_copies.save(&dir.path().join("full.ann"), 1).unwrap();
+        assert!(full - size >= 2999 * 64 * 2, "{full} vs {size} bytes");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod lexical;
 pub mod query;
 mod vector;
 
-pub use ann::{AnnIndex, AnnParams};
+pub use ann::{rescore_depth, AnnIndex, AnnParams};
 pub use fusion::{fuse, Fusion, Norm};
 pub use highlight::snippet;
 pub use lexical::{Analysis, LexicalDoc, LexicalIndex};

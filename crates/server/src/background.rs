@@ -262,6 +262,10 @@ fn upkeep_loop(engine: &Engine) {
         failing = false;
         sleep_unless_stopping(engine, UPKEEP_INTERVAL);
     }
+    // Shutting down: keep the approximate vector index's changes for the next start.
+    if let Err(e) = engine.save_vectors_if_changed() {
+        tracing::warn!(error = %error_chain(&e), "could not save the vector index");
+    }
 }
 
 fn sleep_unless_stopping(engine: &Engine, total: Duration) {

@@ -546,6 +546,12 @@ impl Store {
         dispatch!(self, for_each_embedding_since(model, generation, f))
     }
 
+    /// The current stored embeddings of `keys` (papers without one are absent): one read for
+    /// many papers, as the approximate index's exact re-score needs.
+    pub fn embeddings(&self, model: &str, keys: &[PaperKey]) -> Result<HashMap<PaperKey, Vec<f32>>> {
+        dispatch!(self, embeddings(model, keys))
+    }
+
     /// The stored embedding of one paper, if current.
     pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
         dispatch!(self, embedding(model, key))

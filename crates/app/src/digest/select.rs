@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperscout_index::{dot, Key};
+use paperscout_index::{dot, Key, VectorIndex};
 use paperscout_model::Paper;
 use paperscout_store::{Facets, Subscriber};
 

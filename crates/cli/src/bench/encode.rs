@@ -26,6 +26,8 @@ pub struct BenchEncodeCmd {
 #[derive(Serialize)]
 struct EncodeBench {
     precision: String,
+    /// The matrix-multiply kernel that ran (int8: portable, avx2 or avx512-vnni).
+    kernel: &'static str,
     docs: usize,
     docs_per_s: f64,
     seconds: f64,
@@ -59,6 +61,7 @@ impl BenchEncodeCmd {
         bars.end();
         let r = EncodeBench {
             precision: g.precision.to_string(),
+            kernel: paperscout_app::kernel_path(g.precision),
             docs: texts.len(),
             docs_per_s: texts.len() as f64 / seconds,
             seconds,
@@ -72,11 +75,12 @@ impl BenchEncodeCmd {
             print_json_line(&r)?;
         } else {
             println!(
-                "{} docs in {:.1}s: {:.1} docs/s ({}, batch {}, {} threads, peak RSS {:.0} MiB)",
+                "{} docs in {:.1}s: {:.1} docs/s ({}, {} kernel, batch {}, {} threads, peak RSS {:.0} MiB)",
                 r.docs,
                 r.seconds,
                 r.docs_per_s,
                 r.precision,
+                r.kernel,
                 r.batch_size,
                 r.threads,
                 r.peak_rss_mb.unwrap_or(0.0)

@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use paperscout_app::index::{dot, AnnIndex, AnnParams, FlatIndex, Key, VectorIndex};
+use paperscout_app::index::{
+    dot, rescore_depth, AnnIndex, AnnParams, Filter, FlatIndex, Key, VectorIndex,
+};
 use paperscout_app::{rss_mb, Engine, Format, Input, NoProgress};
 use serde::Serialize;
 
@@ -42,7 +44,9 @@ pub struct BenchVectorsCmd {
     /// The approximate index's search candidate list (ef) [default: the product's]
     #[arg(long)]
     ef: Option<usize>,
-    /// Candidates re-scored exactly per result [default: the product's]
+    /// Candidates re-scored from the index's own f16 copies per result; 0 (the product's
+    /// default) keeps none, and the candidates are re-scored from the f32 vectors as the
+    /// product does from its store
     #[arg(long)]
     rescore: Option<usize>,
     /// Concurrent searchers for p99_ms_16
@@ -53,6 +57,12 @@ pub struct BenchVectorsCmd {
     filter_pass: f64,
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Instead of measuring: give every paper of this data dir that lacks an embedding a
+    /// synthetic one (stored under the model's key, as if encoded), so that `serve` can be
+    /// measured on a large corpus without hours of encoding. Not for real use: searches on
+    /// such a corpus return arbitrary papers.
+    #[arg(long, value_name = "DATA_DIR")]
+    fill: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -67,7 +77,9 @@ struct VectorsBench {
     load_s: f64,
     /// The saved index (ann), or the f32 vectors the exact index is rebuilt from (exact).
     disk_bytes: u64,
-    /// Growth of this process's resident memory while the index was built and searched.
+    /// Growth of this process's resident memory from before building the index to after
+    /// searching it (ann: built, dropped, loaded from disk and searched; memory the build
+    /// freed may be counted when the allocator keeps it, so this is an upper bound).
     rss_bytes: u64,
     /// What the index says it holds.
     memory_bytes: usize,
@@ -114,6 +126,64 @@ fn normalise(v: &mut [f32]) {
     let n = dot(v, v).sqrt();
     if n > 0.0 {
         v.iter_mut().for_each(|x| *x /= n);
+    }
+}
+
+/// The approximate index as the engine uses it without f16 copies: its candidates re-scored
+/// from the f32 vectors (here in memory; in the product, read from the store).
+struct Rescored<'a> {
+    ann: &'a AnnIndex,
+    data: &'a [f32],
+    dim: usize,
+}
+
+impl Rescored<'_> {
+    fn rescore(&self, query: &[f32], found: Vec<(Key, f32)>, k: usize) -> Vec<(Key, f32)> {
+        let mut out: Vec<(Key, f32)> = found
+            .into_iter()
+            .map(|(key, _)| {
+                let row = key as usize;
+                (key, dot(query, &self.data[row * self.dim..(row + 1) * self.dim]))
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(k);
+        out
+    }
+}
+
+impl VectorIndex for Rescored<'_> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn len(&self) -> usize {
+        self.ann.len()
+    }
+    fn upsert(&mut self, _: Key, _: &[f32]) -> paperscout_app::index::Result<()> {
+        unreachable!("the benchmark never updates")
+    }
+    fn get(&self, key: Key) -> Option<std::borrow::Cow<'_, [f32]>> {
+        self.ann.get(key)
+    }
+    fn search(&self, query: &[f32], k: usize) -> paperscout_app::index::Result<Vec<(Key, f32)>> {
+        Ok(self.rescore(query, self.ann.search(query, rescore_depth(k))?, k))
+    }
+    fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Filter<'_>,
+    ) -> paperscout_app::index::Result<Vec<(Key, f32)>> {
+        let found = self.ann.search_filtered(query, rescore_depth(k), filter)?;
+        Ok(self.rescore(query, found, k))
+    }
+    fn exact(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<Filter<'_>>,
+    ) -> paperscout_app::index::Result<Vec<(Key, f32)>> {
+        self.ann.exact(query, k, filter)
     }
 }
 
@@ -271,6 +341,9 @@ impl BenchVectorsCmd {
             real_nn[0], real_nn[1], real_nn[2], best.2[0], best.2[1], best.2[2], best.1, real_mean, best.3, synth.real.len()
         );
 
+        if let Some(dir) = &self.fill {
+            return self.fill(g, dir, &synth, &mut rng);
+        }
         let t = Instant::now();
         let mut data = vec![0f32; self.count * dim];
         for row in data.chunks_exact_mut(dim) {
@@ -286,19 +359,26 @@ impl BenchVectorsCmd {
         let pass_every = (1.0 / self.filter_pass).round().max(1.0) as i64;
         let filter = move |k: Key| k % pass_every == 3 % pass_every;
 
-        // Exact answers: the reference for recall, whichever index is measured.
-        let before = rss_bytes();
-        let t = Instant::now();
-        let mut flat = FlatIndex::new(dim);
-        for (k, v) in keys() {
-            flat.upsert(k, v)?;
-        }
-        let flat_build = t.elapsed().as_secs_f64();
+        // Exact answers, the reference for recall, straight from the drawn vectors (no
+        // index allocated, so that each index's memory is measured alone).
         let truth: Vec<Vec<(Key, f32)>> = queries
             .iter()
-            .map(|q| flat.search(q, 10))
-            .collect::<Result<_, _>>()?;
+            .map(|q| {
+                let mut all: Vec<(Key, f32)> = keys().map(|(k, v)| (k, dot(q, v))).collect();
+                let nth = 9.min(all.len() - 1);
+                all.select_nth_unstable_by(nth, |a, b| b.1.total_cmp(&a.1));
+                all.truncate(10);
+                all
+            })
+            .collect();
         if want_exact {
+            let before = rss_bytes();
+            let t = Instant::now();
+            let mut flat = FlatIndex::new(dim);
+            for (k, v) in keys() {
+                flat.upsert(k, v)?;
+            }
+            let flat_build = t.elapsed().as_secs_f64();
             let r = self.measure("exact", &flat, &queries, &truth, &filter)?;
             self.report(VectorsBench {
                 build_s: flat_build,
@@ -311,7 +391,6 @@ impl BenchVectorsCmd {
                 ..r
             })?;
         }
-        drop(flat);
 
         if want_ann {
             let before = rss_bytes();
@@ -335,7 +414,13 @@ impl BenchVectorsCmd {
             let t = Instant::now();
             let (ann, _) = AnnIndex::load(&path)?;
             let load_s = t.elapsed().as_secs_f64();
-            let r = self.measure("ann", &ann, &queries, &truth, &filter)?;
+            let rescored = Rescored {
+                ann: &ann,
+                data: &data,
+                dim,
+            };
+            let index: &dyn VectorIndex = if params.rescore == 0 { &rescored } else { &ann };
+            let r = self.measure("ann", index, &queries, &truth, &filter)?;
             self.report(VectorsBench {
                 build_s,
                 load_s,
@@ -347,6 +432,34 @@ impl BenchVectorsCmd {
                 ..r
             })?;
         }
+        Ok(())
+    }
+
+    fn fill(&self, g: &Global, dir: &std::path::Path, synth: &Synth, rng: &mut Rng) -> Result<()> {
+        let engine = Engine::open(
+            g.engine_config(Some(dir.to_path_buf()), false)?,
+            Arc::new(NoProgress),
+        )?;
+        let model = engine.model_key()?;
+        let store = engine.store();
+        let dim = synth.real[0].len();
+        let mut after = i64::MIN;
+        let mut filled = 0;
+        loop {
+            let pending = store.pending_embeddings_after(&model, after, 10_000)?;
+            let Some(last) = pending.last() else { break };
+            after = last.key;
+            let rows: Vec<_> = pending
+                .iter()
+                .map(|p| {
+                    let mut v = vec![0f32; dim];
+                    synth.draw(rng, &mut v);
+                    (p.key, p.content_hash.clone(), v)
+                })
+                .collect();
+            filled += store.put_embeddings(&model, &rows)?.written;
+        }
+        eprintln!("stored {filled} synthetic embeddings under {model} in {}", dir.display());
         Ok(())
     }
 

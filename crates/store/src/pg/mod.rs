@@ -753,6 +753,24 @@ impl PgStore {
         )
     }
 
+    pub fn embeddings(
+        &self,
+        model: &str,
+        keys: &[PaperKey],
+    ) -> Result<std::collections::HashMap<PaperKey, Vec<f32>>> {
+        let rows = self.conn()?.query(
+            "SELECT e.paper_key, e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = $1 AND e.paper_key = ANY($2) AND e.content_hash = p.content_hash",
+            &[&model, &keys],
+        )?;
+        let mut out = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: PaperKey = get(r, 0)?;
+            out.insert(key, common::blob_to_vector(key, get(r, 1)?)?);
+        }
+        Ok(out)
+    }
+
     pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
         let row = self.conn()?.query_opt(
             "SELECT e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key

@@ -459,6 +459,28 @@ impl SqliteStore {
         each_embedding(rows, f)
     }
 
+    pub fn embeddings(
+        &self,
+        model: &str,
+        keys: &[PaperKey],
+    ) -> Result<std::collections::HashMap<PaperKey, Vec<f32>>> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT e.vector FROM embeddings e JOIN papers p ON p.key = e.paper_key
+             WHERE e.model = ?1 AND e.paper_key = ?2 AND e.content_hash = p.content_hash",
+        )?;
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for &key in keys {
+            let blob: Option<Vec<u8>> = stmt
+                .query_row(params![model, key], |r| r.get(0))
+                .optional()?;
+            if let Some(b) = blob {
+                out.insert(key, common::blob_to_vector(key, &b)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn embedding(&self, model: &str, key: PaperKey) -> Result<Option<Vec<f32>>> {
         let conn = self.read()?;
         let blob: Option<Vec<u8>> = conn
