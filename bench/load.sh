@@ -45,7 +45,7 @@ mem() {
 
 QUERY_CACHE="${QUERY_CACHE:-4096}"
 echo "query-embedding cache: $QUERY_CACHE entries$([ "$QUERY_CACHE" = 0 ] && echo ' (off)')"
-$PS --data-dir "$DATA" --query-cache "$QUERY_CACHE" serve --addr "127.0.0.1:$PORT" --reads-per-minute 0 2> "$OUT/serve.log" &
+$PS --data-dir "$DATA" --query-cache "$QUERY_CACHE" serve --addr "127.0.0.1:$PORT" --reads-per-minute 0 --encoder-per-ip 64 --encoder-units-per-minute 0 2> "$OUT/serve.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 wait_up $PORT

@@ -45,7 +45,16 @@ fp32_path = os.path.join(args.work, "model.onnx")
 int8_path = os.path.join(args.work, "model-int8.onnx")
 tokenizer = AutoTokenizer.from_pretrained(args.model)
 if not os.path.exists(int8_path):
-    model = AutoModel.from_pretrained(args.model).eval()
+    class Encoder(torch.nn.Module):
+        def __init__(self, bert):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    model = Encoder(AutoModel.from_pretrained(args.model).eval())
     sample = tokenizer(["a sample text"], return_tensors="pt")
     torch.onnx.export(
         model,
