@@ -212,6 +212,8 @@ pub struct Engine {
     /// Changes to the vector index since it was last saved (approximate index only).
     vectors_unsaved: std::sync::atomic::AtomicUsize,
     vectors_saved_at: Mutex<Instant>,
+    /// Where the vector index came from when it was loaded: "saved file" or "store".
+    vectors_origin: Mutex<Option<&'static str>>,
     /// Recent query embeddings by model and normalised query.
     query_cache: Mutex<lru::LruCache<(String, String), Vec<f32>>>,
     /// The store generation and embedding stamp at which every paper was last seen to have a
@@ -454,6 +456,7 @@ impl Engine {
             vectors: RwLock::new(None),
             vectors_unsaved: Default::default(),
             vectors_saved_at: Mutex::new(Instant::now()),
+            vectors_origin: Mutex::new(None),
             query_cache: Mutex::new(query_cache),
             embedded_at: Mutex::new(None),
             model_state: Mutex::new(ModelState::NotLoaded),
@@ -977,7 +980,13 @@ impl Engine {
         let t = Instant::now();
         let stamp = self.store.embedding_stamp()?;
         let model = encoder.model_key();
-        let mut vectors = match self.load_saved_vectors(model, encoder.dim(), stamp)? {
+        let saved = self.load_saved_vectors(model, encoder.dim(), stamp)?;
+        *self.vectors_origin.lock_unpoisoned() = Some(if saved.is_some() {
+            "saved file"
+        } else {
+            "store"
+        });
+        let mut vectors = match saved {
             Some(saved) => saved,
             None => {
                 let mut index = FlatIndex::new(encoder.dim());
@@ -1026,6 +1035,12 @@ impl Engine {
             return Ok(None);
         }
         let (mut ann, saved_stamp) = match AnnIndex::load(&path) {
+            Ok((ann, _)) if !self.config.vector_index.wants_ann(ann.len(), true) => {
+                // Small enough for exact search now: rebuilt from the store's f32 vectors
+                // (the graph holds int8 ones), and the file is no longer needed.
+                let _ = std::fs::remove_file(&path);
+                return Ok(None);
+            }
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::warn!("{e}; rebuilding the vector index from the store");
@@ -1050,12 +1065,14 @@ impl Engine {
         self.store
             .for_each_embedding_stamped_after(model, saved_stamp, |key, v| {
                 caught_up += 1;
-                if let Err(e) = ann.upsert(key, &v) {
-                    bad.get_or_insert(e);
+                if bad.is_none() {
+                    if let Err(e) = ann.upsert(key, &v) {
+                        bad = Some(e);
+                    }
                 }
             })?;
         if let Some(e) = bad {
-            return Err(e.into());
+            return misfit(&format!("cannot take the newer embeddings ({e})"));
         }
         // Every current embedding, and at most one (maybe stale) vector per paper.
         let papers = self.store.count()?;
@@ -1138,25 +1155,52 @@ impl Engine {
             choice.wants_ann(v.len(), has_ann) != has_ann
         });
         if switch {
+            // Holding the stamp keeps catch-up out, and the caller (upkeep) holds the
+            // encoding lock: nothing writes the index meanwhile, so the new one is built
+            // beside it while searches go on, and swapped in under a short write lock.
             let _stamp = self.vectors_stamp.lock_unpoisoned();
-            let mut slot = self.vectors.write_unpoisoned();
-            if let Some(v) = slot.as_mut() {
-                if v.rebalance(choice)? {
-                    match v {
-                        Vectors::Ann(_) => {
-                            self.vectors_unsaved
-                                .fetch_add(v.len().max(1), Ordering::Relaxed);
+            let model = self.model_key()?;
+            let t = Instant::now();
+            let current = self.vectors.read_unpoisoned();
+            let replacement = match current.as_ref() {
+                Some(Vectors::Exact(flat)) => {
+                    let mut v = Vectors::Exact(flat.clone());
+                    v.rebalance(choice)?;
+                    Some(v)
+                }
+                // Back to exact: from the store's f32 vectors, not the graph's int8 ones.
+                Some(Vectors::Ann(ann)) => {
+                    let mut flat = FlatIndex::new(ann.dim());
+                    let mut bad = None;
+                    self.store.for_each_embedding(&model, |key, v| {
+                        if let Err(e) = flat.upsert(key, &v) {
+                            bad.get_or_insert(e);
                         }
-                        Vectors::Exact(_) => {
-                            self.vectors_unsaved.store(0, Ordering::Relaxed);
-                            if let Some(e) = self.encoder.lock_unpoisoned().as_ref() {
-                                let _ = std::fs::remove_file(saved_path(
-                                    &self.config.data_dir,
-                                    e.model_key(),
-                                ));
-                            }
-                        }
+                    })?;
+                    if let Some(e) = bad {
+                        return Err(e.into());
                     }
+                    Some(Vectors::Exact(flat))
+                }
+                None => None,
+            };
+            drop(current);
+            if let Some(v) = replacement {
+                let is_ann = matches!(v, Vectors::Ann(_));
+                let papers = v.len();
+                *self.vectors.write_unpoisoned() = Some(v);
+                tracing::info!(
+                    papers,
+                    index = if is_ann { "ann" } else { "exact" },
+                    seconds = t.elapsed().as_secs_f64(),
+                    "switched the vector index at the crossover"
+                );
+                if is_ann {
+                    self.vectors_unsaved
+                        .fetch_add(papers.max(1), Ordering::Relaxed);
+                } else {
+                    self.vectors_unsaved.store(0, Ordering::Relaxed);
+                    let _ = std::fs::remove_file(saved_path(&self.config.data_dir, &model));
                 }
             }
         }
@@ -1166,6 +1210,12 @@ impl Engine {
             self.save_vectors()?;
         }
         Ok(())
+    }
+
+    /// Where the vector index was loaded from: "saved file" (the approximate index saved by
+    /// an earlier run) or "store" (built from the stored embeddings); `None` before it is.
+    pub fn vector_index_origin(&self) -> Option<&'static str> {
+        *self.vectors_origin.lock_unpoisoned()
     }
 
     /// Which vector index serves now ("exact", "ann"), and how many papers it holds and
@@ -1178,10 +1228,7 @@ impl Engine {
     }
 
     /// Runs `f` on the vector index, loading it (and encoding pending papers) first.
-    pub(crate) fn with_vectors<T>(
-        &self,
-        f: impl FnOnce(&Vectors) -> Result<T>,
-    ) -> Result<T> {
+    pub(crate) fn with_vectors<T>(&self, f: impl FnOnce(&Vectors) -> Result<T>) -> Result<T> {
         self.ensure_vectors()?;
         let guard = self.vectors.read_unpoisoned();
         match guard.as_ref() {
@@ -1199,7 +1246,10 @@ impl Engine {
     pub(crate) fn vector_search(&self, query: &[f32], k: usize) -> Result<Vec<(Key, f32)>> {
         let (found, rescore) = self.with_vectors(|index| {
             if index.rescores_from_store() {
-                Ok((index.search(query, paperscout_index::rescore_depth(k))?, true))
+                Ok((
+                    index.search(query, paperscout_index::rescore_depth(k))?,
+                    true,
+                ))
             } else {
                 Ok((index.search(query, k)?, false))
             }
@@ -1277,7 +1327,10 @@ impl Engine {
             } else {
                 depth
             };
-            Ok((index.search_filtered(query, n, &|k| passing.contains(&k))?, rescore))
+            Ok((
+                index.search_filtered(query, n, &|k| passing.contains(&k))?,
+                rescore,
+            ))
         })?;
         found.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         if rescore {

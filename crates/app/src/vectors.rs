@@ -113,6 +113,8 @@ impl Vectors {
                     threads,
                 )?)
             }
+            // (The engine rebuilds exact from the store's f32 vectors instead: without f16
+            // copies these are the graph's int8 ones.)
             Vectors::Ann(ann) => {
                 let mut flat = FlatIndex::new(ann.dim());
                 let mut bad = None;
@@ -232,10 +234,10 @@ mod tests {
         v.upsert(all[99].0, &all[99].1).unwrap();
         assert!(v.rebalance_from(VectorChoice::Auto, 100).unwrap());
         assert_eq!((v.kind(), v.len()), ("ann", 100));
-        // Same papers, same answers (to f16).
+        // Same papers, same answers (scores to int8 precision without f16 copies).
         let after = v.search(&all[5].1, 5).unwrap();
         assert_eq!(after[0].0, before[0].0);
-        assert!((after[0].1 - before[0].1).abs() < 2e-3);
+        assert!((after[0].1 - before[0].1).abs() < 2e-2);
         // A margin below the crossover: no flip back at 99 papers...
         let Vectors::Ann(ann) = &mut v else {
             unreachable!()

@@ -56,7 +56,7 @@ pub fn rescore_depth(k: usize) -> usize {
 }
 
 /// The magic and format version at the start of a saved index.
-const MAGIC: &[u8; 8] = b"PSANN001";
+const MAGIC: &[u8; 8] = b"PSANN002";
 
 /// An HNSW index (usearch, int8 cosine) with an exact re-score from f16 copies.
 pub struct AnnIndex {
@@ -86,10 +86,15 @@ fn ann_error(what: &str, e: impl std::fmt::Display) -> Error {
 
 /// Threads that may search or add at once; usearch keeps a small context per thread.
 const THREADS: usize = 64;
+/// Bounds on a loaded file's parameters: a damaged header must not make usearch allocate
+/// without limit or the re-score overflow.
+const MAX_CONNECTIVITY: usize = 256;
+const MAX_EXPANSION: usize = 1 << 16;
+const MAX_RESCORE: usize = 64;
 
 /// Admits at most [`THREADS`] callers into the graph at once. usearch hands each call one of
-/// its per-thread contexts, and a call that finds none left would index past them (its C++
-/// returns an invalid context id instead of waiting), so the wait happens here.
+/// its per-thread contexts, and a call that finds none left fails ("Reserve capacity ahead of
+/// searches!") instead of waiting, so the wait happens here.
 #[derive(Debug, Default)]
 struct Slots {
     busy: std::sync::Mutex<usize>,
@@ -205,11 +210,12 @@ impl AnnIndex {
         self.params
     }
 
-    /// Changes the search-time candidate list (ef) and re-score depth.
-    pub fn set_search(&mut self, expansion_search: usize, rescore: usize) {
-        self.params.expansion_search = expansion_search;
-        self.params.rescore = rescore;
-        self.graph.change_expansion_search(expansion_search);
+    /// Changes the search-time candidate list (ef). (Whether f16 copies are kept is fixed
+    /// when the index is built.)
+    pub fn set_expansion_search(&mut self, expansion_search: usize) {
+        self.params.expansion_search = expansion_search.clamp(1, MAX_EXPANSION);
+        self.graph
+            .change_expansion_search(self.params.expansion_search);
     }
 
     /// Bytes held in memory: the graph with its int8 vectors, the f16 copies and the keys.
@@ -286,12 +292,13 @@ impl AnnIndex {
 
     /// Removes `key`'s vector; false when it had none.
     pub fn remove(&mut self, key: Key) -> Result<bool> {
-        let Some(row) = self.row_of.remove(&key) else {
+        let Some(&row) = self.row_of.get(&key) else {
             return Ok(false);
         };
         self.graph
             .remove(key as u64)
             .map_err(|e| ann_error("removing", e))?;
+        self.row_of.remove(&key);
         // The last row takes the removed one's place.
         let last = self.keys.len() - 1;
         if row != last {
@@ -346,7 +353,8 @@ impl AnnIndex {
     }
 
     fn fetch(&self, k: usize) -> usize {
-        (k * self.params.rescore.max(1)).min(self.keys.len())
+        k.saturating_mul(self.params.rescore.max(1))
+            .min(self.keys.len())
     }
 
     /// Writes the index to `path` atomically: a temporary file next to it, synced, then
@@ -361,7 +369,10 @@ impl AnnIndex {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let written = (|| {
             let file = std::fs::File::create(&tmp)?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut out = Crc {
+                inner: std::io::BufWriter::with_capacity(1 << 20, file),
+                crc: crc32fast::Hasher::new(),
+            };
             let header = [
                 self.dim as u64,
                 self.keys.len() as u64,
@@ -372,7 +383,7 @@ impl AnnIndex {
                 self.params.rescore as u64,
                 tag,
             ];
-            out.write_all(MAGIC)?;
+            out.inner.write_all(MAGIC)?;
             for h in header {
                 out.write_all(&h.to_le_bytes())?;
             }
@@ -383,8 +394,10 @@ impl AnnIndex {
             for r in &self.rows {
                 out.write_all(&r.to_le_bytes())?;
             }
-            out.write_all(MAGIC)?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
+            let crc = out.crc.clone().finalize();
+            out.inner.write_all(&crc.to_le_bytes())?;
+            out.inner.write_all(MAGIC)?;
+            let file = out.inner.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             Ok::<u64, std::io::Error>(file.metadata()?.len())
         })();
@@ -410,6 +423,23 @@ impl AnnIndex {
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| bad(&e.to_string()))?;
+        // The checksum first, so that nothing damaged reaches usearch, whose loader trusts
+        // what it reads: MAGIC, the body, its CRC-32, MAGIC.
+        if bytes.len() < 8 + 64 + 12 || !bytes.starts_with(MAGIC) {
+            return Err(bad(
+                "not a paperscout vector index (or another version), or truncated",
+            ));
+        }
+        let body_end = bytes.len() - 12;
+        let (tail_crc, tail_magic) = bytes[body_end..].split_at(4);
+        if tail_magic != MAGIC {
+            return Err(bad("the file is truncated or damaged"));
+        }
+        let crc = u32::from_le_bytes(tail_crc.try_into().expect("4 bytes"));
+        if crc32fast::hash(&bytes[8..body_end]) != crc {
+            return Err(bad("its checksum does not match (the file is damaged)"));
+        }
+        let bytes = &bytes[..body_end];
         let mut at = 0usize;
         let mut take = |n: usize| -> Result<&[u8]> {
             let end = at.checked_add(n).filter(|&e| e <= bytes.len());
@@ -428,7 +458,14 @@ impl AnnIndex {
         let tag = header[7];
         let [dim, count, graph_len, connectivity, expansion_add, expansion_search, rescore, _] =
             header.map(|h| h as usize);
-        if dim == 0 || dim > 1 << 16 || count > 1 << 40 {
+        if dim == 0
+            || dim > 1 << 16
+            || count > 1 << 40
+            || !(2..=MAX_CONNECTIVITY).contains(&connectivity)
+            || !(1..=MAX_EXPANSION).contains(&expansion_add)
+            || !(1..=MAX_EXPANSION).contains(&expansion_search)
+            || rescore > MAX_RESCORE
+        {
             return Err(bad("its header is damaged"));
         }
         let params = AnnParams {
@@ -451,8 +488,8 @@ impl AnnIndex {
         .chunks_exact(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
-        if take(8)? != MAGIC {
-            return Err(bad("the file is truncated or damaged"));
+        if at != bytes.len() {
+            return Err(bad("its sections do not add up to its size (damaged)"));
         }
         let graph = Self::graph(dim, params)?;
         graph
@@ -468,6 +505,9 @@ impl AnnIndex {
         let row_of: HashMap<Key, usize> = keys.iter().enumerate().map(|(i, &k)| (k, i)).collect();
         if row_of.len() != count {
             return Err(bad("it lists a paper twice"));
+        }
+        if !keys.iter().all(|&k| graph.contains(k as u64)) {
+            return Err(bad("its graph and its key list disagree"));
         }
         Ok((
             AnnIndex {
@@ -491,6 +531,23 @@ impl AnnIndex {
                 f(key, &buf);
             }
         }
+    }
+}
+
+/// A writer that checksums what passes through it (all but the leading magic).
+struct Crc<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -665,6 +722,26 @@ mod tests {
     }
 
     #[test]
+    fn the_slot_gate_admits_at_most_threads_callers() {
+        let slots = Slots::default();
+        let held: Vec<Slot<'_>> = (0..THREADS).map(|_| slots.take()).collect();
+        let admitted = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _late = slots.take();
+                admitted.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(
+                !admitted.load(std::sync::atomic::Ordering::SeqCst),
+                "a 65th caller got in"
+            );
+            drop(held);
+        });
+        assert!(admitted.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[test]
     fn more_concurrent_searches_than_usearch_has_thread_contexts_wait_their_turn() {
         let vectors = clustered(300, 16, 6, 9);
         let (flat, ann) = both(&vectors);
@@ -819,6 +896,13 @@ mod tests {
         };
         std::fs::write(path.with_extension("tmp999"), &full[..full.len() / 2]).unwrap();
         assert_eq!(AnnIndex::load(&path).unwrap().0.len(), 800);
+        // A save that fails (here: its temporary file cannot be created) is an error and
+        // leaves the previous index in place.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(ann.save(&path, 44).is_err());
+        assert_eq!(AnnIndex::load(&path).unwrap().1, 42);
+        std::fs::remove_dir(&tmp).unwrap();
         // Damaged files are errors that name the file.
         for cut in [0, 7, 40, full.len() / 3, full.len() - 1] {
             std::fs::write(dir.path().join("cut.ann"), &full[..cut]).unwrap();
@@ -826,6 +910,17 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("cut.ann"), "{e}");
+        }
+        // A flipped byte anywhere is caught by the checksum before usearch reads the graph.
+        let good = std::fs::read(&path).unwrap();
+        for at in [8, 20, 100, good.len() / 2, good.len() - 20] {
+            let mut flipped = good.clone();
+            flipped[at] ^= 0x40;
+            std::fs::write(dir.path().join("flip.ann"), &flipped).unwrap();
+            let e = AnnIndex::load(&dir.path().join("flip.ann"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("flip.ann") && e.contains("damaged"), "{at}: {e}");
         }
         // The next whole save replaces the previous index.
         ann.save(&path, 43).unwrap();

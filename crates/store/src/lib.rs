@@ -548,7 +548,11 @@ impl Store {
 
     /// The current stored embeddings of `keys` (papers without one are absent): one read for
     /// many papers, as the approximate index's exact re-score needs.
-    pub fn embeddings(&self, model: &str, keys: &[PaperKey]) -> Result<HashMap<PaperKey, Vec<f32>>> {
+    pub fn embeddings(
+        &self,
+        model: &str,
+        keys: &[PaperKey],
+    ) -> Result<HashMap<PaperKey, Vec<f32>>> {
         dispatch!(self, embeddings(model, keys))
     }
 

@@ -815,6 +815,7 @@ fn the_approximate_index_answers_as_the_exact_one_does_and_is_saved_for_the_next
         .unwrap();
     assert_eq!(hits[0].id.to_string(), "arxiv:2612.00001");
     assert_eq!(ann.vector_index().unwrap().1, 229);
+    assert_eq!(ann.vector_index_origin(), Some("saved file"));
     // A damaged saved index is rebuilt from the store, not trusted and not fatal.
     drop(ann);
     std::fs::write(&saved[0], b"PSANN001 and then nothing").unwrap();
@@ -827,4 +828,13 @@ fn the_approximate_index_answers_as_the_exact_one_does_and_is_saved_for_the_next
         ann.vector_index().unwrap(),
         ("ann", 229, ann.vector_index().unwrap().2)
     );
+    assert_eq!(ann.vector_index_origin(), Some("store"));
+    // Asked for exact search, the same data dir serves exactly.
+    drop(ann);
+    let exact_again = with(ann_dir.path(), VectorChoice::Exact);
+    exact_again
+        .search("octopus", SearchMode::Semantic, 1)
+        .unwrap();
+    assert_eq!(exact_again.vector_index().unwrap().0, "exact");
+    assert_eq!(exact_again.vector_index_origin(), Some("store"));
 }

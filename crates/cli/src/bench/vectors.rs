@@ -143,7 +143,10 @@ impl Rescored<'_> {
             .into_iter()
             .map(|(key, _)| {
                 let row = key as usize;
-                (key, dot(query, &self.data[row * self.dim..(row + 1) * self.dim]))
+                (
+                    key,
+                    dot(query, &self.data[row * self.dim..(row + 1) * self.dim]),
+                )
             })
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -459,7 +462,10 @@ impl BenchVectorsCmd {
                 .collect();
             filled += store.put_embeddings(&model, &rows)?.written;
         }
-        eprintln!("stored {filled} synthetic embeddings under {model} in {}", dir.display());
+        eprintln!(
+            "stored {filled} synthetic embeddings under {model} in {}",
+            dir.display()
+        );
         Ok(())
     }
 
