@@ -209,10 +209,16 @@ mod tests {
     use super::*;
 
     fn vectors(n: usize) -> Vec<(Key, Vec<f32>)> {
+        let mut state = 17u64;
         (0..n)
             .map(|i| {
                 let mut v: Vec<f32> = (0..16)
-                    .map(|d| ((i * 31 + d * 7) % 13) as f32 - 6.0)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+                    })
                     .collect();
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 v.iter_mut().for_each(|x| *x /= norm);

@@ -1120,3 +1120,41 @@ fn a_postgres_store_and_its_roles_can_be_dropped_inside_a_runtime() {
         drop(store);
     });
 }
+
+on_both_backends! {
+fn embeddings_of_many_papers_and_every_papers_facets_in_one_call(store) {
+    let mut dated = paper("2401.00001", "A", "x");
+    dated.published = chrono::NaiveDate::from_ymd_opt(2024, 1, 5);
+    dated.categories = vec!["cs.IR".into()];
+    let mut plain = paper("2401.00002", "B", "y");
+    plain.categories.clear();
+    store
+        .upsert(&[dated, plain.clone(), paper("2401.00003", "C", "z")])
+        .unwrap();
+    let pending = store.pending_embeddings("m").unwrap();
+    let rows: Vec<_> = pending[..2]
+        .iter()
+        .map(|p| (p.key, p.content_hash.clone(), vec![p.key as f32, 0.5]))
+        .collect();
+    store.put_embeddings("m", &rows).unwrap();
+    let keys: Vec<_> = pending.iter().map(|p| p.key).collect();
+    // The third paper has none; a stale one is left out too.
+    let got = store.embeddings("m", &keys).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&keys[1]], vec![keys[1] as f32, 0.5]);
+    assert!(store.embeddings("other", &keys).unwrap().is_empty());
+    assert!(store.embeddings("m", &[]).unwrap().is_empty());
+    let mut changed = plain;
+    changed.abstract_text = "changed".into();
+    store.upsert(&[changed]).unwrap();
+    assert_eq!(store.embeddings("m", &keys).unwrap().len(), 1);
+
+    let mut facets = Vec::new();
+    store.for_each_facets(|k, f| facets.push((k, f))).unwrap();
+    facets.sort_by_key(|f| f.0);
+    assert_eq!(facets.len(), 3);
+    assert_eq!(facets[0].1.published, chrono::NaiveDate::from_ymd_opt(2024, 1, 5));
+    assert_eq!(facets[0].1.categories, ["cs.IR"]);
+    assert!(facets[1].1.categories.is_empty());
+}
+}
