@@ -1097,12 +1097,7 @@ impl Engine {
     /// Returns false when there is nothing to save (an exact index is rebuilt from the store
     /// in moments and is never saved).
     pub fn save_vectors(&self) -> Result<bool> {
-        let Some(model) = self
-            .encoder
-            .lock_unpoisoned()
-            .as_ref()
-            .map(|e| e.model_key().to_string())
-        else {
+        let Some(model) = self.loaded_model_key() else {
             return Ok(false);
         };
         let seen = self.vectors_stamp.lock_unpoisoned();
@@ -1269,12 +1264,7 @@ impl Engine {
         found: Vec<(Key, f32)>,
         k: usize,
     ) -> Result<Vec<(Key, f32)>> {
-        let Some(model) = self
-            .encoder
-            .lock_unpoisoned()
-            .as_ref()
-            .map(|e| e.model_key().to_string())
-        else {
+        let Some(model) = self.loaded_model_key() else {
             return Ok(found);
         };
         let keys: Vec<Key> = found.iter().map(|f| f.0).collect();
@@ -1526,6 +1516,14 @@ impl Engine {
             self.query_cache.lock_unpoisoned().put(key, vector.clone());
         }
         Ok(vector)
+    }
+
+    /// The model's key if the encoder is loaded (never loads it).
+    fn loaded_model_key(&self) -> Option<String> {
+        self.encoder
+            .lock_unpoisoned()
+            .as_ref()
+            .map(|e| e.model_key().to_string())
     }
 
     /// The key the engine's model stores its embeddings under (loads the model).
