@@ -38,6 +38,10 @@ LIMIT="${LIMIT:-5183}"
 for p in int8 fp32; do
     $PS --precision "$p" bench encode --beir "$SCIFACT" --limit "$LIMIT" --json
 done | tee "$OUT/encode.txt"
+# int8 on the AVX2 kernel too, where the CPU has a better one (AVX-512 VNNI), and ONNX Runtime's int8
+PAPERSCOUT_KERNEL=avx2 $PS --precision int8 bench encode --beir "$SCIFACT" --limit "$LIMIT" --json | tee -a "$OUT/encode.txt"
+"$PEER_PY" -m pip install -q onnx onnxruntime
+"$PEER_PY" bench/peer_encode_ort.py --beir "$SCIFACT" --model "$MODEL_DIR" --limit "$LIMIT" --threads 2 --work "$OUT/ort" | tee -a "$OUT/encode.txt"
 "$PEER_PY" bench/peer_encode.py --beir "$SCIFACT" --model "$MODEL_DIR" --limit "$LIMIT" --threads 2 | tee -a "$OUT/encode.txt"
 # candle-transformers, the reference implementation, on fewer docs (it is slow), and the peer on the same
 RAYON_NUM_THREADS=2 $PS --precision candle bench encode --beir "$SCIFACT" --limit 1000 --json | tee -a "$OUT/encode.txt"
@@ -55,3 +59,10 @@ $PS bench threshold --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels 
 
 echo "== digest build + send, 10,000 subscribers, loopback SMTP (and the smtplib peer)"
 bench/digest.sh "$OUT/scifact-data" "$SCIFACT" | tee "$OUT/digest.txt"
+
+echo "== vector search at scale: exact and approximate, each in its own process (issue 17)"
+for n in 100000 1000000 2700000; do
+    for index in exact ann; do
+        $PS bench vectors --count "$n" --index "$index" --beir "$SCIFACT" --json
+    done
+done | tee "$OUT/vectors.txt"
