@@ -189,7 +189,9 @@ impl Paper {
     ///   never replaces a newer one), and neither record's empty fields erase the other's;
     /// - `published` stays the earliest date known (the first version), `updated` the latest;
     /// - ids are pooled and the strongest becomes the id; links are merged per kind;
-    /// - `upvotes` is the latest count reported; `source` stays where the paper came from first.
+    /// - `upvotes` is the latest count reported; `source` stays where the paper came from first,
+    ///   except that the bundled demo corpus yields to any real source (the paper then counts
+    ///   as that source's, and leaves with it, not with `remove --source demo`).
     pub fn merge(self, incoming: Paper) -> Paper {
         let newer = incoming.is_at_least_as_recent_as(&self);
         let (mut base, other) = if newer {
@@ -202,7 +204,11 @@ impl Paper {
         } else {
             (&base, &other)
         };
-        let source = first.source;
+        let source = if first.source == Source::Demo {
+            later.source
+        } else {
+            first.source
+        };
         let upvotes = later.upvotes.or(first.upvotes);
         let published = match (base.published, other.published) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -394,6 +400,16 @@ mod tests {
             (Some(12), Source::OpenAlex)
         );
         assert!(merged.links.pdf.is_some() && merged.links.code.is_some());
+    }
+
+    #[test]
+    fn a_demo_paper_becomes_the_real_sources_either_way_round() {
+        let mut demo = paper("Same paper", "An abstract.");
+        demo.source = Source::Demo;
+        let mut real = paper("Same paper", "An abstract.");
+        real.source = Source::HfDaily;
+        assert_eq!(demo.clone().merge(real.clone()).source, Source::HfDaily);
+        assert_eq!(real.merge(demo).source, Source::HfDaily);
     }
 
     #[test]

@@ -126,7 +126,11 @@ pub(crate) fn put(
         record_hash: hash,
         aliases: serde_json::to_string(&merged.aliases).expect("ids serialise"),
         updated: merged.updated.map(|d| d.to_string()),
-        listed_at: listed_at(merged.published, now),
+        listed_at: if merged.source == paperscout_model::Source::Demo {
+            crate::DEMO_LISTED_AT
+        } else {
+            listed_at(merged.published, now)
+        },
         generation: generation as i64,
         version: merged.version.map(i64::from),
         upvotes: merged.upvotes.map(i64::from),

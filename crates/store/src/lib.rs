@@ -9,6 +9,7 @@
 //! papers are serialised (SQLite's write lock; a row lock on the generation in PostgreSQL), so
 //! generations commit in order and keys grow in commit order.
 
+mod browse;
 mod common;
 mod copy;
 mod harvests;
@@ -17,6 +18,7 @@ mod sqlite;
 mod subscribers;
 mod votes;
 
+pub use browse::{Neighbours, SourceCount, DEMO_LISTED_AT};
 pub use copy::CopyReport;
 pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
 pub use pg::redact_url;
@@ -423,6 +425,44 @@ impl Store {
     /// Number of papers per source, sorted by source.
     pub fn count_by_source(&self) -> Result<Vec<(String, usize)>> {
         dispatch!(self, count_by_source())
+    }
+
+    /// Papers per source, with the time each source last added or changed one.
+    pub fn source_counts(&self) -> Result<Vec<SourceCount>> {
+        dispatch!(self, source_counts())
+    }
+
+    /// Removes every paper of `source` (with its embeddings, votes and ids) in one transaction
+    /// that bumps the generation and leaves a tombstone per paper, so that derived indexes
+    /// here and in other processes drop them ([`Store::removed_since`]). Returns their keys.
+    pub fn remove_source(&self, source: &str) -> Result<Vec<PaperKey>> {
+        dispatch!(self, remove_source(source))
+    }
+
+    /// The keys of papers removed by writes after `generation`.
+    pub fn removed_since(&self, generation: u64) -> Result<Vec<PaperKey>> {
+        dispatch!(self, removed_since(generation))
+    }
+
+    /// Papers published from `from` to `to` (inclusive), most upvoted first (then by key),
+    /// page `offset..offset+limit`, and how many there are in all.
+    pub fn published_between(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<PaperKey>, usize)> {
+        dispatch!(self, published_between(from, to, offset, limit))
+    }
+
+    /// The nearest dates before `from` and after `to` on which papers were published.
+    pub fn published_neighbours(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Neighbours> {
+        dispatch!(self, published_neighbours(from, to))
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -1158,3 +1158,87 @@ fn embeddings_of_many_papers_and_every_papers_facets_in_one_call(store) {
     assert!(facets[1].1.categories.is_empty());
 }
 }
+
+on_both_backends! {
+fn removing_a_source_leaves_tombstones_and_never_reuses_its_keys(store) {
+    let mut demo = paper("2401.09999", "A demo paper", "Bundled.");
+    demo.id = PaperId::from_title("A demo paper");
+    demo.source = Source::Demo;
+    demo.published = None;
+    let real = paper("2401.00001", "A real paper", "Harvested.");
+    store.upsert(&[real.clone(), demo.clone()]).unwrap();
+    let demo_key = store.get(&demo.id).unwrap().unwrap().key;
+    store.vote(demo_key, "v1", 100).unwrap();
+    store.put_embeddings("m", &[(demo_key, store.get(&demo.id).unwrap().unwrap().paper.content_hash(), vec![1.0, 0.0])]).unwrap();
+    // The demo paper never entered the feed: the real one comes first in New.
+    let newest = store.newest(0, 10).unwrap();
+    assert_eq!(newest.len(), 2);
+    assert_eq!(newest[1], demo_key, "demo papers come last");
+    let before = store.generation().unwrap();
+    assert_eq!(store.remove_source("demo").unwrap(), vec![demo_key]);
+    assert!(store.generation().unwrap() > before);
+    assert!(store.get(&demo.id).unwrap().is_none());
+    assert_eq!(store.count().unwrap(), 1);
+    assert_eq!(store.removed_since(before).unwrap(), vec![demo_key]);
+    assert!(store.removed_since(store.generation().unwrap()).unwrap().is_empty());
+    assert!(store.vote_counts(&[demo_key]).unwrap().is_empty());
+    assert!(store.embedding("m", demo_key).unwrap().is_none());
+    // Nothing left of that source: no-op, no new generation.
+    let now = store.generation().unwrap();
+    assert!(store.remove_source("demo").unwrap().is_empty());
+    assert_eq!(store.generation().unwrap(), now);
+    // The removed key is not handed out again, even though it was the largest.
+    store.upsert(&[paper("2401.00002", "Another paper", "New.")]).unwrap();
+    let next = store.get(&"2401.00002".parse().unwrap()).unwrap().unwrap().key;
+    assert!(next > demo_key, "{next} > {demo_key}");
+    let counts = store.source_counts().unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!((counts[0].source.as_str(), counts[0].papers), ("jsonl", 2));
+    assert!(counts[0].last_change.is_some());
+}
+}
+
+on_both_backends! {
+fn a_demo_paper_that_a_real_source_lists_becomes_that_sources(store) {
+    let mut demo = paper("2401.09998", "Shared title", "Bundled.");
+    demo.id = PaperId::from_title("Shared title");
+    demo.source = Source::Demo;
+    demo.published = None;
+    store.upsert(&[demo]).unwrap();
+    let mut real = paper("2401.00007", "Shared title", "Harvested.");
+    real.source = Source::HfDaily;
+    store.upsert(&[real]).unwrap();
+    assert_eq!(store.count().unwrap(), 1);
+    let counts = store.source_counts().unwrap();
+    assert_eq!((counts[0].source.as_str(), counts[0].papers), ("hf-daily", 1));
+    assert!(store.remove_source("demo").unwrap().is_empty());
+    // It entered the feed with its real date.
+    let c = store.trending_candidates(0, 10).unwrap();
+    assert_eq!(c[0].listed_at, NaiveDate::from_ymd_opt(2024, 1, 2).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp());
+}
+}
+
+on_both_backends! {
+fn papers_by_publication_date_most_upvoted_first(store) {
+    let day = |d| NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
+    let mut papers = Vec::new();
+    for (i, d) in [(1, 4), (2, 4), (3, 5), (4, 8)] {
+        let mut p = paper(&format!("2403.0000{i}"), &format!("Paper {i}"), "x");
+        p.published = Some(day(d));
+        papers.push(p);
+    }
+    papers[1].upvotes = Some(3);
+    store.upsert(&papers).unwrap();
+    let key = |i: usize| store.get(&papers[i].id).unwrap().unwrap().key;
+    store.vote(key(0), "v", 1).unwrap();
+    let (keys, total) = store.published_between(day(4), day(4), 0, 10).unwrap();
+    assert_eq!((keys, total), (vec![key(1), key(0)], 2));
+    let (keys, total) = store.published_between(day(4), day(5), 1, 1).unwrap();
+    assert_eq!((keys, total), (vec![key(0)], 3), "paged");
+    assert_eq!(store.published_between(day(6), day(7), 0, 10).unwrap(), (vec![], 0));
+    let n = store.published_neighbours(day(6), day(7)).unwrap();
+    assert_eq!((n.before, n.after), (Some(day(5)), Some(day(8))));
+    let n = store.published_neighbours(day(1), day(3)).unwrap();
+    assert_eq!((n.before, n.after), (None, Some(day(4))));
+}
+}

@@ -14,6 +14,7 @@
 //! "papers after key k" relies on that). Embedding writes lock the `embedding_stamp` row the
 //! same way. Everything else relies on row locks, unique indexes and `ON CONFLICT`.
 
+mod browse;
 mod harvests;
 mod schema;
 mod subscribers;
@@ -895,7 +896,7 @@ impl PaperRows for Writer<'_> {
             "UPDATE papers SET id = $1, title = $2, abstract = $3, authors = $4,
                 published = $5, categories = $6, links = $7, source = $8,
                 content_hash = $9, record_hash = $10, generation = $11, updated_at = $12,
-                listed_at = LEAST(listed_at, $13), aliases = $14, version = $15,
+                listed_at = CASE WHEN listed_at = 0 THEN $13 ELSE LEAST(listed_at, $13) END, aliases = $14, version = $15,
                 updated = $16, upvotes = $17
              WHERE key = $18",
         )?;

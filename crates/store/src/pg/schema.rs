@@ -134,6 +134,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires_at BIGINT NOT NULL,
         PRIMARY KEY (paper_key, model)
      );",
+    // 3: browsing by date and removing a source (see the SQLite migration 8).
+    "CREATE INDEX papers_published ON papers (published);
+     CREATE TABLE removed_papers (
+        key BIGINT PRIMARY KEY,
+        generation BIGINT NOT NULL
+     );
+     CREATE INDEX removed_papers_generation ON removed_papers (generation);
+     UPDATE papers SET listed_at = 0 WHERE source = 'demo';",
 ];
 
 pub(crate) fn migrate(client: &mut Client, location: &str) -> Result<()> {

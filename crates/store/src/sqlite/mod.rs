@@ -1,5 +1,6 @@
 //! The embedded backend: SQLite in WAL mode, one writing connection and a pool of readers.
 
+mod browse;
 mod harvests;
 pub(crate) mod schema;
 mod subscribers;
@@ -588,7 +589,7 @@ impl PaperRows for Writer<'_> {
                 "UPDATE papers SET id = ?1, title = ?2, abstract = ?3, authors = ?4,
                     published = ?5, categories = ?6, links = ?7, source = ?8,
                     content_hash = ?9, record_hash = ?10, generation = ?11, updated_at = ?12,
-                    listed_at = MIN(listed_at, ?13), aliases = ?14, version = ?15,
+                    listed_at = CASE WHEN listed_at = 0 THEN ?13 ELSE MIN(listed_at, ?13) END, aliases = ?14, version = ?15,
                     updated = ?16, upvotes = ?17
                  WHERE key = ?18",
             )?
@@ -602,10 +603,17 @@ impl PaperRows for Writer<'_> {
         let values = self.values(row);
         self.tx
             .prepare_cached(
-                "INSERT INTO papers (id, title, abstract, authors, published, categories, links,
-                    source, content_hash, record_hash, generation, added_at, updated_at,
+                // The key: above every key there is or was (a removed paper's key is never
+                // handed out again: other processes may still hold it in their indexes, and
+                // the digest takes keys to grow).
+                "INSERT INTO papers (key, id, title, abstract, authors, published, categories,
+                    links, source, content_hash, record_hash, generation, added_at, updated_at,
                     listed_at, aliases, version, updated, upvotes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 VALUES (
+                    (SELECT COALESCE(MAX(k), 0) + 1 FROM (
+                        SELECT MAX(key) AS k FROM papers
+                        UNION ALL SELECT MAX(key) FROM removed_papers)),
+                    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?15, ?16, ?17)",
             )?
             .execute(values)?;
         Ok(self.tx.last_insert_rowid())

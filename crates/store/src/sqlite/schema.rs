@@ -146,6 +146,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         PRIMARY KEY (paper_key, model)
      ) WITHOUT ROWID;",
+    // 8: browsing by date (the daily pages), and removing a source: each removed paper leaves
+    // a tombstone with the generation that removed it, so other processes' derived indexes
+    // drop it when they catch up, and its key is never handed out again. The demo corpus's
+    // papers never entered the feed (`DEMO_LISTED_AT`): real papers come first.
+    "CREATE INDEX papers_published ON papers (published);
+     CREATE TABLE removed_papers (
+        key INTEGER PRIMARY KEY,
+        generation INTEGER NOT NULL
+     );
+     CREATE INDEX removed_papers_generation ON removed_papers (generation);
+     UPDATE papers SET listed_at = 0 WHERE source = 'demo';",
 ];
 
 /// Work a migration needs beyond SQL, run in its transaction.
