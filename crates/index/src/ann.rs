@@ -572,6 +572,10 @@ impl VectorIndex for AnnIndex {
         self.keys.len()
     }
 
+    fn remove(&mut self, key: Key) -> Result<bool> {
+        AnnIndex::remove(self, key)
+    }
+
     fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()> {
         self.check_dim(vector)?;
         // (`&mut self`: no search runs meanwhile, every usearch thread context is free.)

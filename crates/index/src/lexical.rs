@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, Scorer, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, Scorer, TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
@@ -458,6 +460,7 @@ impl LexicalIndex {
         let a = self.analysis;
         let mut stem = self.index.tokenizer_for_field(f.title)?;
         let mut names = self.index.tokenizer_for_field(f.authors)?;
+        let searcher = self.reader.searcher();
         let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut positive = false;
         let mut budget = MAX_QUERY_WORDS;
@@ -502,6 +505,15 @@ impl LexicalIndex {
                 ))
             };
             let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            // A bare word also searches the author names (field-aware: a name is rare in the
+            // text, so its BM25 over the short authors field puts that author's papers first).
+            // Names are not stemmed, so they are analysed again.
+            if c.scope == Scope::Default {
+                let names_of = tokens(&mut names, c.text);
+                if let Some(q) = name_query(&searcher, f.authors, &names_of, in_order)? {
+                    per_field.push((Occur::Should, q));
+                }
+            }
             for &(field, boost) in fields {
                 let q: Box<dyn Query> = if in_order {
                     // Positions as analysed: a dropped stop word leaves its gap.
@@ -548,6 +560,55 @@ impl LexicalIndex {
     }
 }
 
+/// How much a bare word's match in the author names counts, against its IDF in the text.
+const AUTHOR_BOOST: f32 = 1.0;
+
+/// The query for `words` (as the names analyzer gives them) in the authors field, each word
+/// that matches scoring a constant: its IDF (as BM25 computes it) times [`AUTHOR_BOOST`].
+/// Not BM25 itself: the authors field is empty in many corpora (BEIR's, the demo), so its
+/// average length is tiny and BM25's length normalisation would all but zero every name.
+fn name_query(
+    searcher: &tantivy::Searcher,
+    field: Field,
+    words: &[(usize, String)],
+    in_order: bool,
+) -> Result<Option<Box<dyn Query>>> {
+    let n = searcher.num_docs() as f32;
+    let idf = |t: &Term| -> Result<f32> {
+        let df = searcher.doc_freq(t)? as f32;
+        Ok((1.0 + (n - df + 0.5) / (df + 0.5)).ln())
+    };
+    let terms: Vec<(usize, Term)> = words
+        .iter()
+        .map(|(pos, w)| (*pos, Term::from_field_text(field, w)))
+        .collect();
+    let scored = |q: Box<dyn Query>, score: f32| -> Box<dyn Query> {
+        Box::new(ConstScoreQuery::new(q, score * AUTHOR_BOOST))
+    };
+    let term = |t: &Term| -> Box<dyn Query> {
+        Box::new(TermQuery::new(t.clone(), IndexRecordOption::Basic))
+    };
+    Ok(match terms.as_slice() {
+        [] => None,
+        [(_, t)] => Some(scored(term(t), idf(t)?)),
+        _ if in_order => {
+            let first = terms[0].0;
+            let total = terms.iter().map(|(_, t)| idf(t)).sum::<Result<f32>>()?;
+            let phrase = PhraseQuery::new_with_offset(
+                terms.iter().map(|(p, t)| (p - first, t.clone())).collect(),
+            );
+            Some(scored(Box::new(phrase), total))
+        }
+        _ => {
+            let mut parts = Vec::with_capacity(terms.len());
+            for (_, t) in &terms {
+                parts.push((Occur::Should, scored(term(t), idf(t)?)));
+            }
+            Some(Box::new(BooleanQuery::new(parts)))
+        }
+    })
+}
+
 /// The words of `text` as `analyzer` indexes them, with their positions.
 fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
@@ -590,6 +651,12 @@ impl LexicalBatch<'_> {
         self.writer.delete_all_documents()?;
         self.indexed_max = None;
         Ok(())
+    }
+
+    /// Removes paper `key` (a paper removed from the store).
+    pub fn remove(&mut self, key: Key) {
+        self.writer
+            .delete_term(Term::from_field_i64(self.index.fields.key, key));
     }
 
     pub fn commit(self, generation: u64) -> Result<usize> {
@@ -768,10 +835,26 @@ mod tests {
         assert_eq!(keys(&idx, "abstract:masks"), [3]);
         assert_eq!(keys(&idx, "author:lovelace"), [2]);
         assert_eq!(keys(&idx, "AUTHOR:\"ada lovelace\""), [2]);
-        // Authors are not searched without the prefix.
-        assert!(keys(&idx, "lovelace").is_empty());
+        // A bare name searches the authors too, and puts that author's papers first.
+        assert_eq!(keys(&idx, "lovelace"), [2]);
+        assert_eq!(keys(&idx, "Ada Lovelace retrieval")[0], 2);
+        assert_eq!(keys(&idx, "\"ada lovelace\""), [2]);
+        assert!(keys(&idx, "\"lovelace ada\"").is_empty());
         // Only exclusions: nothing to rank by.
         assert!(keys(&idx, "-pixels").is_empty());
+    }
+
+    #[test]
+    fn a_removed_paper_is_gone_from_the_index() {
+        let idx = LexicalIndex::in_memory().unwrap();
+        idx.apply(docs(), 1).unwrap();
+        let mut batch = idx.batch().unwrap();
+        batch.remove(2);
+        batch.remove(99);
+        batch.commit(2).unwrap();
+        assert!(keys(&idx, "bm25").is_empty());
+        assert_eq!(keys(&idx, "dual"), [1]);
+        assert_eq!(idx.generation().unwrap(), 2);
     }
 
     #[test]

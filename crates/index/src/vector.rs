@@ -18,6 +18,8 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Adds or replaces the vector of `key`.
     fn upsert(&mut self, key: Key, vector: &[f32]) -> Result<()>;
+    /// Removes `key`'s vector; false when it had none.
+    fn remove(&mut self, key: Key) -> Result<bool>;
     /// `key`'s vector (borrowed where the index holds f32, decoded where it holds less).
     fn get(&self, key: Key) -> Option<Cow<'_, [f32]>>;
     /// The `k` keys with the highest inner product with `query`, best first.
@@ -159,6 +161,24 @@ impl VectorIndex for FlatIndex {
         Ok(())
     }
 
+    fn remove(&mut self, key: Key) -> Result<bool> {
+        let Some(row) = self.rows.remove(&key) else {
+            return Ok(false);
+        };
+        // The last row takes the removed one's place.
+        let last = self.keys.len() - 1;
+        if row != last {
+            let moved = self.keys[last];
+            self.keys[row] = moved;
+            self.rows.insert(moved, row);
+            self.data
+                .copy_within(last * self.dim..(last + 1) * self.dim, row * self.dim);
+        }
+        self.keys.pop();
+        self.data.truncate(last * self.dim);
+        Ok(true)
+    }
+
     fn get(&self, key: Key) -> Option<Cow<'_, [f32]>> {
         self.rows
             .get(&key)
@@ -261,6 +281,21 @@ mod tests {
             assert!((g.1 - e.1).abs() < 1e-5);
         }
         assert_eq!(idx.search(&q, 1000).unwrap().len(), 500);
+    }
+
+    #[test]
+    fn remove_moves_the_last_row_into_the_gap() {
+        let mut idx = FlatIndex::new(2);
+        for (k, v) in [(1, [1.0, 0.0]), (2, [0.0, 1.0]), (3, [0.6, 0.8])] {
+            idx.upsert(k, &v).unwrap();
+        }
+        assert!(idx.remove(1).unwrap());
+        assert!(!idx.remove(1).unwrap());
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.get(3).unwrap().as_ref(), &[0.6, 0.8]);
+        assert_eq!(idx.search(&[1.0, 0.0], 5).unwrap()[0].0, 3);
+        assert!(idx.remove(3).unwrap() && idx.remove(2).unwrap());
+        assert!(idx.is_empty());
     }
 
     #[test]

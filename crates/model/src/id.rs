@@ -64,6 +64,50 @@ impl PaperId {
         Ok(PaperId(format!("doi:{}", doi.to_lowercase())))
     }
 
+    /// The paper a search box's text names, when it is nothing but an arXiv id (new or old
+    /// style, with or without `arXiv:` and a version), a DOI (`10.…/…`, `doi:…`), or the URL
+    /// of one: arxiv.org's abs/pdf/html pages, doi.org, Hugging Face's paper pages. Anything
+    /// else (words, a number like `1.5`) is `None`: a query.
+    pub fn from_pasted(text: &str) -> Option<PaperId> {
+        let t = text.trim();
+        if t.is_empty() || t.chars().any(char::is_whitespace) {
+            return None;
+        }
+        let lower = t.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"))
+            .map(|r| r.strip_prefix("www.").unwrap_or(r));
+        if let Some(rest) = rest {
+            // The URL's path, as typed (DOIs keep their case until `doi` folds them).
+            let path = &t[t.len() - rest.len()..];
+            let (host, path) = path.split_once('/')?;
+            let path = path.split(['?', '#']).next().unwrap_or("");
+            let host = host.to_ascii_lowercase();
+            return match host.as_str() {
+                "arxiv.org" | "export.arxiv.org" => {
+                    let (kind, id) = path.split_once('/')?;
+                    if !matches!(kind, "abs" | "pdf" | "html") {
+                        return None;
+                    }
+                    let id = id.trim_end_matches('/');
+                    let id = id.strip_suffix(".pdf").unwrap_or(id);
+                    PaperId::arxiv(id).ok()
+                }
+                "doi.org" | "dx.doi.org" => PaperId::doi(&percent_decode(path)).ok(),
+                "huggingface.co" | "hf.co" => {
+                    let id = path.strip_prefix("papers/")?.trim_end_matches('/');
+                    PaperId::arxiv(id).ok()
+                }
+                _ => None,
+            };
+        }
+        if lower.starts_with("doi:") || lower.starts_with("10.") {
+            return PaperId::doi(t).ok();
+        }
+        PaperId::arxiv(t).ok()
+    }
+
     /// An id given by a BEIR corpus (`_id`).
     pub fn beir(id: &str) -> Result<Self, PaperIdError> {
         let id = id.trim();
@@ -124,6 +168,26 @@ fn strip_arxiv_version(id: &str) -> &str {
 }
 
 /// New style `YYMM.NNNN(N)` or old style `archive(.SUBJ)/YYMMNNN`.
+/// `%XX` escapes decoded (a DOI in a URL: `10.1000%2Fxyz`); anything malformed kept as is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn looks_like_arxiv(id: &str) -> bool {
     if let Some((yymm, num)) = id.split_once('.') {
         if yymm.len() == 4
@@ -203,6 +267,58 @@ mod tests {
         assert_eq!(id.as_str(), expected, "input: {input:?}");
         // The canonical form parses to itself.
         assert_eq!(id.as_str().parse::<PaperId>().unwrap(), id);
+    }
+
+    #[test]
+    fn pasted_ids_and_urls_name_papers_and_words_do_not() {
+        let id = |s: &str| PaperId::from_pasted(s).map(|i| i.as_str().to_string());
+        for s in [
+            "2606.13681",
+            " 2606.13681v2 ",
+            "arXiv:2606.13681",
+            "https://arxiv.org/abs/2606.13681",
+            "http://arxiv.org/abs/2606.13681v3",
+            "https://arxiv.org/pdf/2606.13681v1.pdf",
+            "https://www.arxiv.org/pdf/2606.13681",
+            "https://arxiv.org/html/2606.13681v1/",
+            "https://huggingface.co/papers/2606.13681",
+            "https://doi.org/10.48550/arXiv.2606.13681",
+        ] {
+            assert_eq!(id(s).as_deref(), Some("arxiv:2606.13681"), "{s}");
+        }
+        assert_eq!(
+            id("hep-th/9901001").as_deref(),
+            Some("arxiv:hep-th/9901001")
+        );
+        assert_eq!(
+            id("https://arxiv.org/abs/hep-th/9901001").as_deref(),
+            Some("arxiv:hep-th/9901001")
+        );
+        for s in [
+            "10.1000/XYZ",
+            "doi:10.1000/xyz",
+            "https://doi.org/10.1000/xyz",
+            "https://dx.doi.org/10.1000%2Fxyz",
+        ] {
+            assert_eq!(id(s).as_deref(), Some("doi:10.1000/xyz"), "{s}");
+        }
+        for s in [
+            "",
+            "1.5",
+            "2606",
+            "attention is all you need",
+            "2606.13681 transformers",
+            "https://example.org/abs/2606.13681",
+            "https://arxiv.org/list/cs.IR",
+            "https://arxiv.org",
+            "javascript:alert(1)",
+            "%",
+            "https://doi.org/%",
+            "10.",
+            "https://huggingface.co/papers/",
+        ] {
+            assert_eq!(id(s), None, "{s:?}");
+        }
     }
 
     #[test]

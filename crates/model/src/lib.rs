@@ -2,12 +2,14 @@
 //! No IO lives here.
 
 mod id;
+mod math;
 mod paper;
 mod search;
 pub mod sync;
 mod text;
 
 pub use id::{PaperId, PaperIdError};
+pub use math::math_to_unicode;
 pub use paper::{embedding_text, Links, Paper, Source};
 pub use search::{Hit, SearchMode, SearchModeError, Snippet};
 pub use text::{

@@ -102,6 +102,13 @@ pub struct Hit {
     /// Higher is better. Lexical: BM25; semantic: cosine similarity; hybrid: the fused score.
     pub score: f32,
     pub snippet: Snippet,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub links: crate::Links,
+    /// All-time upvotes (the source's count plus this site's).
+    #[serde(default)]
+    pub votes: usize,
 }
 
 #[cfg(test)]
