@@ -86,6 +86,10 @@ pub struct Config {
     pub vector_index: VectorChoice,
     /// Query embeddings kept for repeated queries and paging (0: none).
     pub query_cache: usize,
+    /// The site's searches (not `eval`) answer only papers that match a word of the query or
+    /// whose similarity to it reaches this (0: every paper, however far). See
+    /// [`Config::DEFAULT_RELEVANCE_FLOOR`].
+    pub relevance_floor: f32,
 }
 
 /// What one ranking asks for (see [`Engine::rank`]).
@@ -109,6 +113,10 @@ impl Config {
     pub const DEFAULT_ENCODE_LEASE: Duration = Duration::from_secs(60);
     /// Query embeddings cached unless told otherwise (~1.6 KB each).
     pub const DEFAULT_QUERY_CACHE: usize = 4096;
+    /// Calibrated on SciFact train with `bench threshold` (BENCHMARKS.md, "Relevance floor"):
+    /// keeps 95% of the judged-relevant (query, paper) pairs, and no paper reaches it for
+    /// nearly all nonsense queries.
+    pub const DEFAULT_RELEVANCE_FLOOR: f32 = 0.30;
 
     /// The defaults for a data dir: the bundled demo corpus on a new one, the default fusion,
     /// batch size, precision and trending; change the public fields for anything else.
@@ -127,6 +135,7 @@ impl Config {
             sync_index_on_open: true,
             vector_index: VectorChoice::Auto,
             query_cache: Self::DEFAULT_QUERY_CACHE,
+            relevance_floor: Self::DEFAULT_RELEVANCE_FLOOR,
         }
     }
 }
@@ -552,6 +561,16 @@ impl Engine {
             batch.clear()?;
             from = 0;
         }
+        // Removed papers first: a key is never reused, but a paper changed after it was
+        // removed elsewhere would be added below and must stay.
+        let removed = if from > 0 {
+            self.store.removed_since(from)?
+        } else {
+            Vec::new()
+        };
+        for &key in &removed {
+            batch.remove(key);
+        }
         let total = self.store.count_since(from)?;
         self.progress.begin("indexing (lexical)", total as u64);
         let mut n = 0;
@@ -909,6 +928,19 @@ impl Engine {
         if let (true, Some(seen_stamp_value)) = (loaded, *seen_stamp) {
             let model = self.encoder()?.model_key().to_string();
             // Read in pieces and add each under a short write lock: searches go on meanwhile.
+            if papers_changed {
+                let removed = self.store.removed_since(since)?;
+                if !removed.is_empty() {
+                    let mut slot = self.vectors.write_unpoisoned();
+                    if let Some(index) = slot.as_mut() {
+                        for key in removed {
+                            if index.remove(key)? {
+                                self.vectors_unsaved.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            }
             let mut adder = VectorAdder::new(&self.vectors, &self.vectors_unsaved);
             if papers_changed {
                 self.store
@@ -931,6 +963,22 @@ impl Engine {
             "caught up with writes from elsewhere"
         );
         Ok(())
+    }
+
+    /// Removes every paper of `source` (the bundled demo corpus, say) from the store and then
+    /// from this process's indexes; other processes drop them when they next catch up. Returns
+    /// how many papers went.
+    pub fn remove_source(&self, source: Source) -> Result<usize> {
+        let keys = self.store.remove_source(source.as_str())?;
+        if !keys.is_empty() {
+            self.catch_up()?;
+            tracing::info!(
+                source = source.as_str(),
+                papers = keys.len(),
+                "removed a source's papers"
+            );
+        }
+        Ok(keys.len())
     }
 
     /// Makes sure the in-memory vector index holds every paper's current embedding. While
@@ -1478,14 +1526,17 @@ impl Engine {
         } else {
             None
         };
-        let ranked = self.rank(&Ranking {
-            text: query,
-            vector: vector.as_deref(),
-            mode,
-            depth: MAX_RESULTS,
-            filter,
-            fusion: self.config.fusion,
-        })?;
+        let ranked = self.rank_floored(
+            &Ranking {
+                text: query,
+                vector: vector.as_deref(),
+                mode,
+                depth: MAX_RESULTS,
+                filter,
+                fusion: self.config.fusion,
+            },
+            self.config.relevance_floor,
+        )?;
         let total = ranked.len();
         let page: Vec<(Key, f32)> = ranked.into_iter().skip(offset).take(limit).collect();
         Ok(SearchPage {
@@ -1557,21 +1608,61 @@ impl Engine {
         Ok(match r.mode {
             SearchMode::Lexical => lexical(r.depth)?,
             SearchMode::Semantic => self.semantic_side(vector()?, r.filter, r.depth)?,
-            SearchMode::Hybrid => {
-                let v = vector()?;
-                // The same candidates whatever the page's depth: the site's top results are
-                // eval's.
-                let depth = self.config.fusion_depth;
-                let mut lexical = lexical(depth)?;
-                let mut semantic = self.semantic_side(v, r.filter, depth)?;
-                if r.fusion.uses_scores() {
-                    let found_lexically = lexical.len();
-                    self.complete_bm25(r.text, &semantic, &mut lexical)?;
-                    self.complete_similarities(v, &lexical[..found_lexically], &mut semantic)?;
-                }
-                Self::fuse(&lexical, &semantic, r.fusion, r.depth)
-            }
+            SearchMode::Hybrid => self.hybrid_sides(r)?.0,
         })
+    }
+
+    /// A hybrid ranking, and the two sides it fused (BM25 and similarities, each completed
+    /// over the other's candidates when the fusion uses scores).
+    #[allow(clippy::type_complexity)]
+    fn hybrid_sides(
+        &self,
+        r: &Ranking,
+    ) -> Result<(Vec<(Key, f32)>, Vec<(Key, f32)>, Vec<(Key, f32)>)> {
+        let v = r.vector.ok_or_else(|| {
+            Error::Invalid(format!("{} search needs the query's embedding", r.mode))
+        })?;
+        // The same candidates whatever the page's depth: the site's top results are eval's.
+        let depth = self.config.fusion_depth;
+        let mut lexical =
+            self.ranked_side(r.filter, depth, |n| Ok(self.lexical.search(r.text, n)?))?;
+        let mut semantic = self.semantic_side(v, r.filter, depth)?;
+        if r.fusion.uses_scores() {
+            let found_lexically = lexical.len();
+            self.complete_bm25(r.text, &semantic, &mut lexical)?;
+            self.complete_similarities(v, &lexical[..found_lexically], &mut semantic)?;
+        }
+        let fused = Self::fuse(&lexical, &semantic, r.fusion, r.depth);
+        Ok((fused, lexical, semantic))
+    }
+
+    /// [`Engine::rank`] for people: without the papers that neither match a word of the query
+    /// nor reach `floor` in similarity to it (every paper has *some* cosine to any text, so an
+    /// unfloored semantic search answers nonsense with the whole corpus). Lexical rankings
+    /// only hold matches already; `floor` 0 keeps everything.
+    pub fn rank_floored(&self, r: &Ranking, floor: f32) -> Result<Vec<(Key, f32)>> {
+        if floor <= 0.0 {
+            return self.rank(r);
+        }
+        match r.mode {
+            SearchMode::Lexical => self.rank(r),
+            SearchMode::Semantic => {
+                let mut ranked = self.rank(r)?;
+                ranked.retain(|s| s.1 >= floor);
+                Ok(ranked)
+            }
+            SearchMode::Hybrid => {
+                let (mut fused, lexical, semantic) = self.hybrid_sides(r)?;
+                let keep: HashSet<Key> = lexical
+                    .iter()
+                    .filter(|l| l.1 > 0.0)
+                    .chain(semantic.iter().filter(|s| s.1 >= floor))
+                    .map(|x| x.0)
+                    .collect();
+                fused.retain(|f| keep.contains(&f.0));
+                Ok(fused)
+            }
+        }
     }
 
     /// Adds to `lexical` the exact BM25 score of each `semantic` candidate it lacks.
@@ -1657,16 +1748,20 @@ impl Engine {
     fn hits(&self, query: &str, ranked: &[(Key, f32)]) -> Result<Vec<Hit>> {
         let keys: Vec<Key> = ranked.iter().map(|r| r.0).collect();
         let papers = self.store.get_many(&keys)?;
+        let votes = self.store.vote_counts(&keys)?;
         let scores: HashMap<Key, f32> = ranked.iter().copied().collect();
         Ok(papers
             .into_iter()
             .map(|p| Hit {
                 score: scores[&p.key],
                 snippet: snippet(&p.paper.abstract_text, query, SNIPPET_CHARS),
+                votes: votes.get(&p.key).copied().unwrap_or(0),
                 id: p.paper.id,
                 title: p.paper.title,
                 authors: p.paper.authors,
                 published: p.paper.published,
+                categories: p.paper.categories,
+                links: p.paper.links,
             })
             .collect())
     }

@@ -625,10 +625,46 @@ pub struct ThresholdRow {
     /// Judged-relevant among the papers at or above it (a lower bound: unjudged papers count
     /// as not relevant).
     pub precision_lower_bound: f64,
+    /// Share of judged queries with at least one paper at or above the threshold.
+    pub queries_answered: f64,
+    /// Share of nonsense queries ([`nonsense_queries`]) with no paper at or above it: how
+    /// often gibberish is answered "no close matches" when this is the search's floor.
+    pub nonsense_empty: f64,
     pub queries: usize,
 }
 
-/// Calibrates the digest's match threshold: for each judged query, the cosine similarity of
+/// `n` nonsense queries, the same for a seed: strings of random letters of word-like lengths,
+/// as a user mashing keys or a bot probing would type.
+pub fn nonsense_queries(n: usize, seed: u64) -> Vec<String> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = |m: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % m
+    };
+    (0..n)
+        .map(|_| {
+            let words = 1 + next(3);
+            (0..words)
+                .map(|_| {
+                    let len = 3 + next(8);
+                    (0..len)
+                        .map(|_| (b'a' + next(26) as u8) as char)
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// How many nonsense queries [`similarity_thresholds`] tries.
+const NONSENSE: usize = 200;
+
+/// Calibrates the digest's match threshold and the search's relevance floor: for each judged query, the cosine similarity of
 /// every paper in the corpus, summarised per threshold.
 pub fn similarity_thresholds(
     engine: &Engine,
@@ -654,10 +690,33 @@ pub fn similarity_thresholds(
     let texts: Vec<String> = ids.iter().map(|q| queries[*q].clone()).collect();
     progress.begin("encoding queries", texts.len() as u64);
     let vectors = engine.encoder()?.embed_owned(texts)?;
+    let nonsense = engine
+        .encoder()?
+        .embed_owned(nonsense_queries(NONSENSE, 7))?;
     progress.end();
     let n = thresholds.len();
     let (mut relevant_pairs, mut relevant_above, mut above) =
         (0usize, vec![0usize; n], vec![0usize; n]);
+    let (mut answered, mut nonsense_empty) = (vec![0usize; n], vec![0usize; n]);
+    let best = |v: &[f32]| -> Result<f32> {
+        Ok(engine
+            .rank(&Ranking {
+                text: "",
+                vector: Some(v),
+                mode: SearchMode::Semantic,
+                depth: 1,
+                filter: &Filter::default(),
+                fusion: Fusion::DEFAULT,
+            })?
+            .first()
+            .map_or(f32::NEG_INFINITY, |r| r.1))
+    };
+    for v in &nonsense {
+        let top = best(v)?;
+        for (i, &t) in thresholds.iter().enumerate() {
+            nonsense_empty[i] += usize::from(top < t);
+        }
+    }
     progress.begin("scoring", ids.len() as u64);
     for (q, v) in ids.iter().zip(&vectors) {
         let relevant: HashSet<Key> = qrels[*q]
@@ -675,6 +734,7 @@ pub fn similarity_thresholds(
             fusion: Fusion::DEFAULT,
         })?;
         for (i, &t) in thresholds.iter().enumerate() {
+            answered[i] += usize::from(ranked.first().is_some_and(|r| r.1 >= t));
             for (k, sim) in &ranked {
                 if *sim < t {
                     break; // best first
@@ -696,6 +756,8 @@ pub fn similarity_thresholds(
             recall: relevant_above[i] as f64 / relevant_pairs.max(1) as f64,
             above_per_query: above[i] as f64 / ids.len().max(1) as f64,
             precision_lower_bound: relevant_above[i] as f64 / above[i].max(1) as f64,
+            queries_answered: answered[i] as f64 / ids.len().max(1) as f64,
+            nonsense_empty: nonsense_empty[i] as f64 / nonsense.len().max(1) as f64,
             queries: ids.len(),
         })
         .collect())

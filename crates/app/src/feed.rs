@@ -15,10 +15,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use paperscout_index::Key;
 use paperscout_model::{Paper, PaperId};
-use paperscout_store::Candidate;
+use paperscout_store::{Candidate, Neighbours, DEMO_LISTED_AT};
 use serde::Serialize;
 
 use crate::{Engine, Error, Result};
@@ -116,6 +116,19 @@ pub struct FeedItem {
     pub trending_score: Option<f64>,
 }
 
+/// The most papers an author page lists.
+pub const MAX_AUTHOR_PAPERS: usize = 500;
+
+/// A name compared without case, accents kept, white space and dots folded ("J.  Smith" and
+/// "j. smith" are one name).
+pub fn normalize_name(name: &str) -> String {
+    name.split(|c: char| c.is_whitespace() || c == '.')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A paper's votes after a vote or unvote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct VoteState {
@@ -137,9 +150,12 @@ pub(crate) fn rank_candidates(
             (c, params.score(c.votes, age_hours))
         })
         .collect();
+    // The bundled demo corpus never "entered the feed": after every real paper, votes or not.
+    let demo = |c: &Candidate| c.listed_at == DEMO_LISTED_AT;
     scored.sort_by(|(a, sa), (b, sb)| {
-        b.in_window
-            .cmp(&a.in_window)
+        demo(a)
+            .cmp(&demo(b))
+            .then(b.in_window.cmp(&a.in_window))
             .then(sb.total_cmp(sa))
             .then(b.listed_at.cmp(&a.listed_at))
             .then(a.key.cmp(&b.key))
@@ -177,6 +193,69 @@ impl Engine {
     pub fn newest(&self, offset: usize, limit: usize) -> Result<Vec<FeedItem>> {
         let keys = self.store.newest(offset, limit)?;
         self.feed_items(&keys, |_| None)
+    }
+
+    /// Page `offset..offset+limit` of the papers published from `from` to `to`, most upvoted
+    /// first (the daily, weekly and monthly pages), and how many there are in all.
+    pub fn published(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<FeedItem>, usize)> {
+        let (keys, total) = self.store.published_between(from, to, offset, limit)?;
+        Ok((self.feed_items(&keys, |_| None)?, total))
+    }
+
+    /// The nearest dates before `from` and after `to` with papers.
+    pub fn published_neighbours(&self, from: NaiveDate, to: NaiveDate) -> Result<Neighbours> {
+        Ok(self.store.published_neighbours(from, to)?)
+    }
+
+    /// Page `offset..offset+limit` of the papers `name` wrote (the name as the papers give it,
+    /// compared without case and extra white space), newest first, and how many there are
+    /// (at most [`MAX_AUTHOR_PAPERS`]). Found through the lexical index's author field, then
+    /// checked name by name, so "Li" finds Li's papers, not every paper with a "Li" in a name.
+    pub fn author_papers(
+        &self,
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<FeedItem>, usize)> {
+        let wanted = normalize_name(name);
+        if wanted.is_empty() || name.chars().count() > 300 {
+            return Ok((Vec::new(), 0));
+        }
+        self.refresh_for_request()?;
+        // A phrase of the name's words: every paper with those words in order in a name.
+        let phrase = name.replace('"', " ");
+        let found = self
+            .lexical
+            .search(&format!("author:\"{phrase}\""), MAX_AUTHOR_PAPERS * 4)?;
+        let keys: Vec<Key> = found.iter().map(|f| f.0).collect();
+        let mut papers: Vec<_> = self
+            .store
+            .get_many(&keys)?
+            .into_iter()
+            .filter(|p| p.paper.authors.iter().any(|a| normalize_name(a) == wanted))
+            .collect();
+        // Newest first; undated papers last, then the order they were added.
+        papers.sort_by(|a, b| {
+            b.paper
+                .published
+                .cmp(&a.paper.published)
+                .then(b.key.cmp(&a.key))
+        });
+        papers.truncate(MAX_AUTHOR_PAPERS);
+        let total = papers.len();
+        let page: Vec<Key> = papers
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|p| p.key)
+            .collect();
+        Ok((self.feed_items(&page, |_| None)?, total))
     }
 
     fn feed_items(
@@ -272,6 +351,22 @@ mod tests {
         let keys: Vec<Key> = ranked.iter().map(|r| r.0.key).collect();
         // 3: 2/3^1.8 = 0.276; 2: 6/12^1.8 = 0.069; 1 and 5: 1/3^1.8 = 0.138.
         assert_eq!(keys, vec![3, 1, 5, 2, 4]);
+    }
+
+    #[test]
+    fn demo_papers_come_after_real_ones_whatever_their_votes() {
+        let now = 100 * 3600;
+        let ranked = rank_candidates(
+            vec![
+                c(1, DEMO_LISTED_AT, 50, true),
+                c(2, now - 90 * 3600, 0, false),
+                c(3, DEMO_LISTED_AT, 0, false),
+            ],
+            &TrendingParams::default(),
+            now,
+        );
+        let keys: Vec<Key> = ranked.iter().map(|r| r.0.key).collect();
+        assert_eq!(keys, vec![2, 1, 3]);
     }
 
     #[test]

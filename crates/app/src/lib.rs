@@ -16,7 +16,8 @@ pub use engine::{
     SearchPage, Status, Timings, DEMO_LISTING, FUSION_DEPTH, MAX_QUERY_CHARS, MAX_RESULTS,
 };
 pub use error::{error_chain, Error, ErrorKind, Result};
-pub use feed::{FeedItem, TrendingParams, VoteState, Window};
+pub use feed::{normalize_name, FeedItem, TrendingParams, VoteState, Window, MAX_AUTHOR_PAPERS};
+pub use paperscout_store::{Neighbours, SourceCount};
 pub use progress::{NoProgress, Progress};
 pub use vectors::{VectorChoice, ANN_FROM};
 
@@ -25,7 +26,9 @@ pub use harvest::{HarvestConfig, HarvestPlan, HarvestReport, HarvestSchedule, Ha
 pub use paperscout_encoder::{kernel_path, ModelSpec, Precision, DEFAULT_REPO};
 pub use paperscout_index::{self as index, Fusion};
 pub use paperscout_ingest::{Format, Input};
-pub use paperscout_model::{sync, Hit, Paper, PaperId, SearchMode, Snippet};
+pub use paperscout_model::{
+    math_to_unicode, sync, Hit, Links, Paper, PaperId, SearchMode, Snippet, Source,
+};
 pub use paperscout_store::{self as store, redact_url, DatabaseUrl, Leader};
 pub use paperscout_store::{HarvestRun, HarvestStatus};
 

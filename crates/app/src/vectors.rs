@@ -165,6 +165,12 @@ impl VectorIndex for Vectors {
             Vectors::Ann(i) => i.upsert(key, vector),
         }
     }
+    fn remove(&mut self, key: Key) -> paperscout_index::Result<bool> {
+        match self {
+            Vectors::Exact(i) => i.remove(key),
+            Vectors::Ann(i) => i.remove(key),
+        }
+    }
     fn get(&self, key: Key) -> Option<Cow<'_, [f32]>> {
         self.inner().get(key)
     }

@@ -95,6 +95,10 @@ pub struct Global {
     /// How many query embeddings to cache for repeated queries and paging (0: none)
     #[arg(long, env = "PAPERSCOUT_QUERY_CACHE", global = true, default_value_t = Config::DEFAULT_QUERY_CACHE, value_name = "N")]
     pub query_cache: usize,
+    /// Searches on the site and API answer only papers that match a word of the query or
+    /// reach this cosine similarity to it (0: every paper)
+    #[arg(long, env = "PAPERSCOUT_RELEVANCE_FLOOR", global = true, default_value_t = Config::DEFAULT_RELEVANCE_FLOOR, value_name = "COSINE", value_parser = floor)]
+    pub relevance_floor: f32,
     /// The config file (TOML) [default: ~/.config/paperscout/config.toml, if it exists]
     #[arg(
         long = "config",
@@ -106,6 +110,13 @@ pub struct Global {
     /// Log more (-v: info, -vv: debug); PAPERSCOUT_LOG takes a tracing filter
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+fn floor(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{s}` is not a cosine between 0 and 1")),
+    }
 }
 
 fn dirs() -> Option<directories::ProjectDirs> {
@@ -160,6 +171,7 @@ impl Global {
             precision: self.precision,
             vector_index: self.vector_index,
             query_cache: self.query_cache,
+            relevance_floor: self.relevance_floor,
             ..Config::new(data_dir, model)
         })
     }

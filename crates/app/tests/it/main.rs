@@ -838,3 +838,147 @@ fn the_approximate_index_answers_as_the_exact_one_does_and_is_saved_for_the_next
     assert_eq!(exact_again.vector_index().unwrap().0, "exact");
     assert_eq!(exact_again.vector_index_origin(), Some("store"));
 }
+
+#[test]
+fn the_demo_steps_aside_for_real_papers_and_can_be_removed_from_every_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let serving = open(dir.path(), true);
+    // The server has searched both ways: its lexical and vector indexes hold the demo.
+    assert!(!serving
+        .search("wikipedia edit quality", SearchMode::Semantic, 3)
+        .unwrap()
+        .is_empty());
+    let real = jsonl(
+        dir.path(),
+        "real.jsonl",
+        &[
+            paper_line(
+                "2405.00001",
+                "Protein folding with language models",
+                "We predict protein structure from sequence.",
+            ),
+            paper_line(
+                "2405.00002",
+                "Galaxy rotation curves",
+                "We measure how fast stars orbit distant galaxies.",
+            ),
+        ],
+    );
+    serving
+        .ingest(
+            &[input(&real)],
+            IngestOptions {
+                encode: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // Real papers first in New and Trending, although the demo was "added" the same day.
+    let newest = serving.newest(0, 3).unwrap();
+    assert!(
+        newest[..2]
+            .iter()
+            .all(|i| i.paper.source != paperscout_app::Source::Demo),
+        "{newest:?}"
+    );
+    let trending = serving
+        .trending(Window::Day, 0, 3, chrono::Utc::now())
+        .unwrap();
+    assert!(trending[..2]
+        .iter()
+        .all(|i| i.paper.source != paperscout_app::Source::Demo));
+
+    // `paperscout remove --source demo` in another process.
+    {
+        let other = open(dir.path(), true);
+        assert_eq!(
+            other.remove_source(paperscout_app::Source::Demo).unwrap(),
+            228
+        );
+        assert_eq!(
+            other.remove_source(paperscout_app::Source::Demo).unwrap(),
+            0
+        );
+    }
+    assert_eq!(serving.store().count().unwrap(), 2);
+    // The serving process drops them from its lexical and vector indexes when it catches up.
+    for mode in [
+        SearchMode::Lexical,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let hits = serving
+            .search_page(
+                "wikipedia edit quality prediction",
+                mode,
+                &Filter::default(),
+                0,
+                10,
+            )
+            .unwrap();
+        assert!(
+            hits.hits.iter().all(|h| h.id.scheme() == "arxiv"),
+            "{mode}: {:?}",
+            titles(&hits.hits)
+        );
+    }
+    // And a reopened data dir does not bring the demo back.
+    drop(serving);
+    assert_eq!(open(dir.path(), true).store().count().unwrap(), 2);
+}
+
+#[test]
+fn nonsense_finds_no_close_matches_and_a_name_finds_its_authors_papers() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), true);
+    let none = Filter::default();
+    for mode in [SearchMode::Semantic, SearchMode::Hybrid] {
+        let page = engine
+            .search_page("qxzvw blorptang fnord", mode, &none, 0, 20)
+            .unwrap();
+        assert_eq!(page.total, 0, "{mode}: {:?}", titles(&page.hits));
+        // A real query still finds papers, more than the lexical matches in hybrid.
+        let page = engine
+            .search_page("edit quality prediction", mode, &none, 0, 20)
+            .unwrap();
+        assert!(page.total > 0 && page.total < 228, "{mode}: {}", page.total);
+    }
+    let mut by_ada = paper_line(
+        "2405.00003",
+        "A note on the analytical engine",
+        "Weaving algebraic patterns.",
+    );
+    by_ada = by_ada.replace("Ada Lovelace", "Ada  Lovelace");
+    let mut other = serde_json::from_str::<serde_json::Value>(&paper_line(
+        "2405.00004",
+        "Lovelace numbers in graph theory",
+        "A graph invariant named after nobody in particular.",
+    ))
+    .unwrap();
+    other["authors"] = serde_json::json!(["Grace Hopper"]);
+    let file = jsonl(dir.path(), "ada.jsonl", &[by_ada, other.to_string()]);
+    engine
+        .ingest(&[input(&file)], IngestOptions::default())
+        .unwrap();
+    let hits = engine
+        .search_page("Ada Lovelace", SearchMode::Lexical, &none, 0, 5)
+        .unwrap();
+    assert_eq!(
+        hits.hits[0].id.as_str(),
+        "arxiv:2405.00003",
+        "{:?}",
+        titles(&hits.hits)
+    );
+    let (papers, total) = engine.author_papers("ada lovelace", 0, 10).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(papers[0].paper.id.as_str(), "arxiv:2405.00003");
+    assert_eq!(
+        engine.author_papers("Lovelace", 0, 10).unwrap().1,
+        0,
+        "a name is the whole name"
+    );
+    assert_eq!(engine.author_papers("\"\"", 0, 10).unwrap().1, 0);
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap();
+    let (papers, total) = engine.published(day, day, 0, 10).unwrap();
+    assert_eq!((papers.len(), total), (2, 2));
+}

@@ -165,6 +165,9 @@ impl VectorIndex for Rescored<'_> {
     fn upsert(&mut self, _: Key, _: &[f32]) -> paperscout_app::index::Result<()> {
         unreachable!("the benchmark never updates")
     }
+    fn remove(&mut self, _: Key) -> paperscout_app::index::Result<bool> {
+        unreachable!("the benchmark never updates")
+    }
     fn get(&self, key: Key) -> Option<std::borrow::Cow<'_, [f32]>> {
         self.ann.get(key)
     }

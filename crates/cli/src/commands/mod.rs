@@ -8,6 +8,7 @@ mod ingest;
 mod migrate;
 mod model;
 mod reindex;
+mod remove;
 mod search;
 mod serve;
 mod similar;
@@ -36,6 +37,8 @@ pub enum Command {
     Similar(similar::SimilarCmd),
     /// Rebuild every index from the store (encoding only papers without a current embedding)
     Reindex(reindex::ReindexCmd),
+    /// Remove every paper of one source (`--source demo`: the bundled demo corpus)
+    Remove(remove::RemoveCmd),
     /// Write every paper as JSON lines (readable by `ingest --format jsonl`)
     Export(export::ExportCmd),
     /// Measure retrieval quality on a BEIR dataset (nDCG@10, Recall@100, MRR@10)
@@ -64,6 +67,7 @@ impl Command {
             Command::Search(cmd) => cmd.run(g),
             Command::Similar(cmd) => cmd.run(g),
             Command::Reindex(cmd) => cmd.run(g),
+            Command::Remove(cmd) => cmd.run(g),
             Command::Export(cmd) => cmd.run(g),
             Command::Eval(cmd) => cmd.run(g),
             Command::Stats(cmd) => cmd.run(g),
