@@ -213,13 +213,15 @@ fn write_run(
 
 /// Scores `engine` (holding a BEIR corpus) on `qrels` for each mode. With `runs`, each mode's
 /// rankings (top 100 per query) are also written to `runs/MODE.run` in the TREC run format
-/// (`qid Q0 docid rank score tag`), for trec_eval and its kin.
+/// (`qid Q0 docid rank score tag`), for trec_eval and its kin. `floor` above 0 scores what the
+/// site shows ([`Engine::rank_floored`]); BEIR's figures are unfloored (0).
 pub fn evaluate(
     engine: &Engine,
     queries: &HashMap<String, String>,
     qrels: &Qrels,
     modes: &[SearchMode],
     fusion: Fusion,
+    floor: f32,
     runs: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Vec<ModeMetrics>> {
@@ -258,14 +260,17 @@ pub fn evaluate(
         for (i, q) in ids.iter().enumerate() {
             let text = queries[*q].trim();
             let vector = vectors.get(i).map(Vec::as_slice);
-            let ranked = engine.rank(&Ranking {
-                text,
-                vector,
-                mode,
-                depth: 100,
-                filter: &Filter::default(),
-                fusion,
-            })?;
+            let ranked = engine.rank_floored(
+                &Ranking {
+                    text,
+                    vector,
+                    mode,
+                    depth: 100,
+                    filter: &Filter::default(),
+                    fusion,
+                },
+                floor,
+            )?;
             let scored: Vec<(&str, f32)> = ranked
                 .iter()
                 .filter_map(|(k, s)| doc_ids.get(k).map(|d| (d.as_str(), *s)))

@@ -33,6 +33,10 @@ pub struct EvalCmd {
     /// for trec_eval and compatible tools
     #[arg(long, value_name = "DIR")]
     runs: Option<PathBuf>,
+    /// Score what the site shows: the rankings without what falls under --relevance-floor
+    /// (BEIR's figures, the default, rank every paper)
+    #[arg(long)]
+    floored: bool,
 }
 
 impl EvalCmd {
@@ -59,6 +63,7 @@ impl EvalCmd {
             &qrels,
             &modes,
             g.fusion,
+            if self.floored { g.relevance_floor } else { 0.0 },
             self.runs.as_deref(),
             &Bars::new(),
         )?;
