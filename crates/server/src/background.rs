@@ -86,7 +86,8 @@ pub(crate) fn spawn_schedulers(state: &AppState) {
 pub(crate) fn spawn_digest_scheduler(state: &AppState) {
     let digests = state.digests().clone();
     if !digests.can_send() {
-        tracing::info!("no SMTP server configured: daily digests are off");
+        // (`serve` says so at start, with the variable to set.)
+        tracing::debug!("no SMTP server configured: daily digests are off");
         return;
     }
     let wakeup = state.mail_wakeup().clone();
@@ -237,9 +238,19 @@ fn catch_up_loop(engine: &Engine) {
 /// work with other processes), until the engine stops.
 fn upkeep_loop(engine: &Engine) {
     let mut failing = false;
+    let mut announced = false;
     while !engine.is_stopping() {
         match engine.upkeep() {
-            Ok(0) => {}
+            Ok(0) => {
+                // Said once, when the model is loaded and every paper encoded: from here on
+                // semantic and hybrid search cover the whole corpus.
+                if !announced {
+                    if let Some((kind, n, _)) = engine.vector_index() {
+                        tracing::info!(index = kind, "semantic search ready ({n} papers)");
+                        announced = true;
+                    }
+                }
+            }
             Ok(n) => {
                 tracing::info!(papers = n, "encoded papers that lacked embeddings");
                 // More may be waiting: the next round right away.

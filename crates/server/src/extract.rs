@@ -114,6 +114,7 @@ pub(crate) enum WindowParam {
 pub(crate) enum SortParam {
     New,
     Trending,
+    Votes,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -220,5 +221,160 @@ mod tests {
         ]));
         assert!(!ok(&[("origin", "null"), ("host", "127.0.0.1:7878")]));
         assert!(!ok(&[("origin", "https://evil.example")]));
+    }
+}
+
+/// A span of publication dates a page or feed shows: a day, an ISO week or a month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Period {
+    Day(NaiveDate),
+    /// The ISO week holding this Monday.
+    Week(NaiveDate),
+    /// The month starting on this first day.
+    Month(NaiveDate),
+}
+
+impl Period {
+    /// `YYYY-MM-DD`, `YYYY-Www` or `YYYY-MM`.
+    pub(crate) fn parse(raw: &str) -> Result<Period, ApiError> {
+        let s = raw.trim();
+        let bad = || {
+            ApiError::invalid(format!(
+                "`{s}` is not a date: expected a day (2026-05-04), an ISO week (2026-W19) or a month (2026-05)"
+            ))
+        };
+        if let Some((year, week)) = s.split_once("-W").or_else(|| s.split_once("-w")) {
+            let (year, week) = (
+                year.parse::<i32>().map_err(|_| bad())?,
+                week.parse::<u32>().map_err(|_| bad())?,
+            );
+            return NaiveDate::from_isoywd_opt(year, week, chrono::Weekday::Mon)
+                .map(Period::Week)
+                .ok_or_else(bad);
+        }
+        if s.len() == 7 {
+            return NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+                .map(Period::Month)
+                .map_err(|_| bad());
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Period::Day)
+            .map_err(|_| bad())
+    }
+
+    /// The first and last day.
+    pub(crate) fn range(self) -> (NaiveDate, NaiveDate) {
+        match self {
+            Period::Day(d) => (d, d),
+            Period::Week(monday) => (monday, monday + chrono::Days::new(6)),
+            Period::Month(first) => (
+                first,
+                first
+                    .checked_add_months(chrono::Months::new(1))
+                    .and_then(|d| d.pred_opt())
+                    .unwrap_or(first),
+            ),
+        }
+    }
+
+    /// The period of the same kind holding `d`.
+    pub(crate) fn same_kind_at(self, d: NaiveDate) -> Period {
+        use chrono::Datelike;
+        match self {
+            Period::Day(_) => Period::Day(d),
+            Period::Week(_) => {
+                Period::Week(d - chrono::Days::new(d.weekday().num_days_from_monday() as u64))
+            }
+            Period::Month(_) => Period::Month(d.with_day(1).unwrap_or(d)),
+        }
+    }
+
+    pub(crate) fn prev(self) -> Option<Period> {
+        self.range().0.pred_opt().map(|d| self.same_kind_at(d))
+    }
+
+    pub(crate) fn next(self) -> Option<Period> {
+        self.range().1.succ_opt().map(|d| self.same_kind_at(d))
+    }
+
+    /// As written in URLs.
+    pub(crate) fn key(self) -> String {
+        use chrono::Datelike;
+        match self {
+            Period::Day(d) => d.format("%Y-%m-%d").to_string(),
+            Period::Week(d) => {
+                let w = d.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Period::Month(d) => d.format("%Y-%m").to_string(),
+        }
+    }
+
+    /// The page's path.
+    pub(crate) fn path(self) -> String {
+        let kind = match self {
+            Period::Day(_) => "date",
+            Period::Week(_) => "week",
+            Period::Month(_) => "month",
+        };
+        format!("/papers/{kind}/{}", self.key())
+    }
+
+    /// For people: "Tuesday, May 5, 2026", "the week of May 4, 2026", "May 2026".
+    pub(crate) fn label(self) -> String {
+        match self {
+            Period::Day(d) => d.format("%A, %B %-d, %Y").to_string(),
+            Period::Week(d) => format!("the week of {}", d.format("%B %-d, %Y")),
+            Period::Month(d) => d.format("%B %Y").to_string(),
+        }
+    }
+
+    pub(crate) fn short_label(self) -> String {
+        match self {
+            Period::Day(d) => d.format("%b %-d").to_string(),
+            Period::Week(d) => format!("week of {}", d.format("%b %-d")),
+            Period::Month(d) => d.format("%b %Y").to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+
+    #[test]
+    fn periods_parse_step_and_print() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let day = Period::parse("2026-05-05").unwrap();
+        assert_eq!(day.range(), (d(2026, 5, 5), d(2026, 5, 5)));
+        assert_eq!(day.prev().unwrap().key(), "2026-05-04");
+        assert_eq!(day.next().unwrap().path(), "/papers/date/2026-05-06");
+        let week = Period::parse("2026-W19").unwrap();
+        assert_eq!(week.range(), (d(2026, 5, 4), d(2026, 5, 10)));
+        assert_eq!(week.next().unwrap().key(), "2026-W20");
+        assert_eq!(
+            Period::parse("2027-W01").unwrap().prev().unwrap().key(),
+            "2026-W53"
+        );
+        let month = Period::parse("2024-02").unwrap();
+        assert_eq!(month.range(), (d(2024, 2, 1), d(2024, 2, 29)));
+        assert_eq!(month.prev().unwrap().key(), "2024-01");
+        assert_eq!(month.next().unwrap().label(), "March 2024");
+        assert_eq!(day.same_kind_at(d(2026, 5, 7)).key(), "2026-05-07");
+        assert_eq!(week.same_kind_at(d(2026, 5, 7)), week);
+        for bad in [
+            "",
+            "2026",
+            "2026-13",
+            "2026-02-30",
+            "2026-W54",
+            "2026-W",
+            "x-W3",
+            "2026-05-05x",
+            "99999999-01-01",
+        ] {
+            let e = Period::parse(bad).unwrap_err();
+            assert!(e.message.contains("not a date"), "{bad}: {}", e.message);
+        }
     }
 }

@@ -11,10 +11,13 @@
 //!
 //! Modules, from the bottom up (each may import only those above it; ARCHITECTURE.md has the
 //! table): `error`, `respond`, `extract`; the layers `limit`, `voter`, `metrics`, `conn`;
-//! `state`; the `routes` (one file per part of the site, none importing another); and
+//! `state`; `cards` (how papers look in lists) and `atom` (feeds), shared by the routes; the `routes` (one file
+//! per part of the site, none importing another); and
 //! `background`, the work beside the requests.
 
+mod atom;
 mod background;
+mod cards;
 mod conn;
 mod error;
 mod extract;

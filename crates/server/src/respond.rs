@@ -18,6 +18,7 @@ pub(crate) use paperscout_app::paper_path;
 pub(crate) enum Nav {
     Trending,
     New,
+    Daily,
     Search,
     Subscribe,
     Sources,
@@ -64,6 +65,20 @@ pub(crate) fn error_page(e: ApiError) -> Response {
     response
 }
 
+/// What a page says about itself in its `<head>`: a description (also for link previews:
+/// OpenGraph and Twitter cards) and its feeds.
+#[derive(Default)]
+pub(crate) struct Head {
+    pub description: Option<String>,
+    /// `(title, href)` of each Atom feed of the page.
+    pub feeds: Vec<(String, String)>,
+    /// OpenGraph type: "article" for a paper, "website" otherwise.
+    pub article: bool,
+}
+
+const SITE_DESCRIPTION: &str =
+    "Search, browse and upvote research papers: trending, daily pages, feeds and a daily digest.";
+
 /// The page around `body`: header with the search box and navigation, status banners
 /// (model loading, encoding progress), footer.
 pub(crate) fn layout(
@@ -73,6 +88,19 @@ pub(crate) fn layout(
     status: Option<&Activity>,
     body: Markup,
 ) -> Markup {
+    layout_with(title, nav, query, status, &Head::default(), body)
+}
+
+/// [`layout`] with a [`Head`].
+pub(crate) fn layout_with(
+    title: &str,
+    nav: Nav,
+    query: &str,
+    status: Option<&Activity>,
+    head: &Head,
+    body: Markup,
+) -> Markup {
+    let description = head.description.as_deref().unwrap_or(SITE_DESCRIPTION);
     let item = |href: &str, label: &str, this: Nav| {
         html! { a href=(href) class=[(nav == this).then_some("active")] { (label) } }
     };
@@ -83,6 +111,18 @@ pub(crate) fn layout(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · paperscout" }
+                meta name="description" content=(description);
+                meta property="og:site_name" content="paperscout";
+                meta property="og:title" content=(title);
+                meta property="og:description" content=(description);
+                meta property="og:type" content=(if head.article { "article" } else { "website" });
+                meta name="twitter:card" content="summary";
+                meta name="twitter:title" content=(title);
+                meta name="twitter:description" content=(description);
+                link rel="icon" href="/favicon.svg" type="image/svg+xml";
+                @for (feed_title, href) in &head.feeds {
+                    link rel="alternate" type="application/atom+xml" title=(feed_title) href=(href);
+                }
                 link rel="stylesheet" href="/static/style.css";
                 script src="/static/app.js" defer {}
             }
@@ -96,6 +136,7 @@ pub(crate) fn layout(
                     nav {
                         (item("/", "Trending", Nav::Trending))
                         (item("/new", "New", Nav::New))
+                        (item("/papers", "Daily", Nav::Daily))
                         (item("/subscribe", "Daily digest", Nav::Subscribe))
                     }
                 }
@@ -121,6 +162,9 @@ pub(crate) fn layout(
                 footer {
                     "paperscout · " a href="/sources" class=[(nav == Nav::Sources).then_some("active")] { "Sources" }
                     " · " a href="/api/openapi.json" { "API" }
+                    @for (feed_title, href) in &head.feeds {
+                        " · " a.feed href=(href) title=(feed_title) { "Atom feed" }
+                    }
                 }
             }
         }

@@ -30,3 +30,16 @@ document.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// The subscription form's time zone: the browser's own, unless the reader already chose one
+// (without JavaScript the field says UTC and can be edited).
+document.addEventListener("DOMContentLoaded", () => {
+  const field = document.querySelector("form.subscribe input[name=timezone][data-default]");
+  if (!field || field.value !== field.dataset.default) return;
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) field.value = zone;
+  } catch (e) {
+    // An old browser: UTC stays.
+  }
+});

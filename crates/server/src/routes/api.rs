@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{
     check_offset, check_same_site, limit_or_default, mode, paper_id, window, ApiPath, ApiQuery,
-    SearchParams, SortParam, WindowParam,
+    Period, SearchParams, SortParam, WindowParam,
 };
 use crate::limit::ClientIp;
 use crate::respond::{escape, paper_path};
@@ -224,6 +224,10 @@ pub(crate) struct FeedPaperDto {
     /// (votes in window + prior) / (age in hours + 2) ^ gravity; trending feeds only.
     trending_score: Option<f64>,
     url: String,
+    categories: Vec<String>,
+    /// PDF, code and project links, when known.
+    #[schema(value_type = Object)]
+    links: paperscout_app::Links,
 }
 
 impl From<FeedItem> for FeedPaperDto {
@@ -238,16 +242,24 @@ impl From<FeedItem> for FeedPaperDto {
             published: p.published,
             votes: item.votes,
             trending_score: item.trending_score,
+            categories: p.categories,
+            links: p.links,
         }
     }
 }
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct FeedResponse {
-    /// trending or new.
+    /// trending, new, or votes (the papers of a date).
     sort: String,
     /// The trending window (trending only).
     window: Option<String>,
+    /// The day, week or month asked for (`date=` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date: Option<String>,
+    /// How many papers that date has (`date=` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<usize>,
     offset: usize,
     limit: usize,
     papers: Vec<FeedPaperDto>,
@@ -283,7 +295,7 @@ pub(crate) async fn trending(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PapersParams {
-    /// new (default) or trending.
+    /// new (default) or trending; votes with `date`.
     #[param(value_type = Option<SortParam>)]
     sort: Option<String>,
     /// The trending window: day (default), week or month.
@@ -295,9 +307,13 @@ pub(crate) struct PapersParams {
     /// Papers to skip.
     #[param(maximum = 1_000_000_000)]
     offset: Option<usize>,
+    /// Only the papers published on this day (`2026-05-04`), ISO week (`2026-W19`) or month
+    /// (`2026-05`), most upvoted first (as the daily pages list them); `sort` must then be
+    /// absent or `votes`.
+    date: Option<String>,
 }
 
-/// All papers, newest first or trending.
+/// All papers, newest first or trending; or the papers of one day, week or month by votes.
 #[utoipa::path(get, path = "/api/papers", params(PapersParams), responses(
     (status = 200, body = FeedResponse),
     (status = 400, body = ErrorBody),
@@ -307,12 +323,43 @@ pub(crate) async fn papers(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PapersParams>,
 ) -> Result<Json<FeedResponse>, ApiError> {
+    if let Some(date) = params.date.as_deref().filter(|d| !d.trim().is_empty()) {
+        if !matches!(
+            params.sort.as_deref().map(str::trim),
+            None | Some("") | Some("votes")
+        ) {
+            return Err(ApiError::invalid(
+                "papers of a date are sorted by votes: leave out `sort` (or say `votes`)",
+            ));
+        }
+        let period = Period::parse(date)?;
+        let limit = limit_or_default(params.limit, DEFAULT_LIMIT)?;
+        let offset = params.offset.unwrap_or(0);
+        if offset > MAX_FEED_OFFSET {
+            return Err(ApiError::invalid(format!(
+                "offset is {offset}; the most is {MAX_FEED_OFFSET}"
+            )));
+        }
+        let (from, to) = period.range();
+        let (items, total) = state
+            .blocking(move |e| e.published(from, to, offset, limit))
+            .await?;
+        return Ok(Json(FeedResponse {
+            sort: "votes".into(),
+            window: None,
+            date: Some(period.key()),
+            total: Some(total),
+            offset,
+            limit,
+            papers: items.into_iter().map(FeedPaperDto::from).collect(),
+        }));
+    }
     let sort = match params.sort.as_deref().map(str::trim) {
         None | Some("") | Some("new") => "new",
         Some("trending") => "trending",
         Some(other) => {
             return Err(ApiError::invalid(format!(
-                "unknown sort `{other}`; expected new or trending"
+                "unknown sort `{other}`; expected new or trending (or votes, with a date)"
             )))
         }
     };
@@ -352,6 +399,8 @@ async fn feed(
     Ok(Json(FeedResponse {
         sort: sort.to_string(),
         window: trending.then(|| window.to_string()),
+        date: None,
+        total: None,
         offset,
         limit,
         papers: items.into_iter().map(FeedPaperDto::from).collect(),

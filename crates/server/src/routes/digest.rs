@@ -67,9 +67,12 @@ fn form_body(
         @if let Some(m) = message { (m) }
         form.subscribe method="post" action="/subscribe" {
             input type="hidden" name="csrf" value=(state.voters().csrf_token(visitor));
-            label { "Email" input type="email" name="email" required autocomplete="email" maxlength="254" value=(values.email); }
-            (preference_fields(values))
-            button type="submit" disabled[!can_send] { "Subscribe" }
+            // Without mail nothing can be sent: the whole form is shown, but inert.
+            fieldset disabled[!can_send] {
+                label { "Email" input type="email" name="email" required autocomplete="email" maxlength="254" value=(values.email); }
+                (preference_fields(values))
+                button type="submit" { "Subscribe" }
+            }
         }
     }
 }
@@ -94,7 +97,7 @@ fn preference_fields(values: &SubscribeForm) -> Markup {
             label { "Hour" select name="hour" {
                 @for h in 0..24u8 { option value=(h) selected[h == hour] { (format!("{h:02}:00")) } }
             } }
-            label { "Time zone" input type="text" name="timezone" value=(tz) maxlength="64" list="timezones" placeholder="Europe/Paris"; }
+            label { "Time zone" input type="text" name="timezone" value=(tz) maxlength="64" list="timezones" placeholder="Europe/Paris" data-default=[values.timezone.trim().is_empty().then_some("UTC")]; }
             datalist id="timezones" { @for z in TIMEZONES { option value=(z) {} } }
         }
     }
@@ -154,9 +157,15 @@ pub(crate) async fn subscribe(
         Err(e) => return error_page(e.into()),
     };
     if !state.voters().csrf_ok(&visitor, &form.csrf) {
-        return error_page(ApiError::forbidden(
-            "This form has expired or did not come from this site. Reload the page and try again.",
-        ));
+        // Shown again with what was typed, and a fresh token: pressing the button again works.
+        return form_again(
+            &state,
+            &visitor,
+            &form,
+            ApiError::forbidden(
+                "This form had expired or did not come from this site. Check the fields and press Subscribe again.",
+            ),
+        );
     }
     let result = async {
         state.limits().check_subscribe(ip)?;
@@ -176,18 +185,28 @@ pub(crate) async fn subscribe(
             };
             (visitor.jar.clone(), page("Check your inbox", body)).into_response()
         }
-        Err(e) if e.status == StatusCode::BAD_REQUEST => {
-            let message = html! { p.error role="alert" { (e.message) } };
-            let body = form_body(&state, &visitor, &form, Some(message));
-            (
-                StatusCode::BAD_REQUEST,
-                visitor.jar.clone(),
-                page("Daily digest", body),
-            )
-                .into_response()
-        }
-        Err(e) => error_page(e),
+        // Every refusal (a bad field, the rate limit, no mail configured, a busy store) is
+        // said on the form itself, with what was typed kept.
+        Err(e) => form_again(&state, &visitor, &form, e),
     }
+}
+
+/// The form again, with `values` and why it was refused.
+fn form_again(
+    state: &AppState,
+    visitor: &Visitor,
+    values: &SubscribeForm,
+    e: ApiError,
+) -> Response {
+    let message = html! { p.error role="alert" { (e.message) } };
+    let body = form_body(state, visitor, values, Some(message));
+    let mut response = (e.status, visitor.jar.clone(), page("Daily digest", body)).into_response();
+    if let Some(s) = e.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    response
 }
 
 /// A subscription request (`POST /api/subscriptions`).
@@ -197,9 +216,10 @@ pub(crate) struct SubscriptionBody {
     /// Where the digest goes.
     #[schema(format = "email", max_length = 254, example = "ada@example.org")]
     email: String,
-    /// Free text; separate interests with commas, e.g. "sparse retrieval, cross-encoders".
-    #[serde(default)]
-    #[schema(max_length = 500)]
+    /// Free text, separating interests with commas ("sparse retrieval, cross-encoders"), or a
+    /// list of interests (`["sparse retrieval", "cross-encoders"]`).
+    #[serde(default, deserialize_with = "text_or_list")]
+    #[schema(value_type = Object, max_length = 500)]
     interests: String,
     /// Categories such as cs.IR.
     #[serde(default)]
@@ -211,6 +231,31 @@ pub(crate) struct SubscriptionBody {
     /// IANA time zone (default UTC).
     #[schema(max_length = 64, example = "Europe/Paris")]
     timezone: Option<String>,
+}
+
+/// Interests as one text or as a list of texts (joined with commas, which the digest splits
+/// at); anything else is refused in plain words.
+fn text_or_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Interests {
+        Text(String),
+        List(Vec<String>),
+    }
+    match Interests::deserialize(d) {
+        Ok(Interests::Text(t)) => Ok(t),
+        Ok(Interests::List(items)) => {
+            if let Some(bad) = items.iter().find(|i| i.contains(',')) {
+                return Err(serde::de::Error::custom(format!(
+                    "`interests`: an interest in a list cannot hold a comma ({bad:?}); make it two"
+                )));
+            }
+            Ok(items.join(", "))
+        }
+        Err(_) => Err(serde::de::Error::custom(
+            "`interests` must be a text (\"sparse retrieval, cross-encoders\") or a list of texts",
+        )),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

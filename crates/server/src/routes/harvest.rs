@@ -8,7 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use maud::html;
 use paperscout_app::harvest::last_runs;
-use paperscout_app::HarvestRun;
+use paperscout_app::{HarvestRun, SourceCount};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -35,11 +35,25 @@ pub(crate) struct HarvestDto {
     next_run: Option<String>,
 }
 
+/// How many papers one source gave the corpus.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SourceDto {
+    /// demo, arxiv-api, arxiv-oai, hf-daily, openalex, … (what `ingest` and `harvest` record).
+    source: String,
+    papers: usize,
+    /// When the last paper of this source was added or changed (RFC 3339).
+    last_change: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Harvests {
     /// Whether this server harvests on a schedule.
     scheduled: bool,
     harvests: Vec<HarvestDto>,
+    /// Papers per source (from harvests and ingests alike).
+    sources: Vec<SourceDto>,
+    /// Papers in all.
+    papers: usize,
 }
 
 fn time(t: i64) -> Option<String> {
@@ -48,7 +62,9 @@ fn time(t: i64) -> Option<String> {
 
 async fn status(state: &AppState) -> Result<Harvests, ApiError> {
     let plan = state.harvest_plan().cloned();
-    let runs: Vec<HarvestRun> = state.blocking(last_runs).await?;
+    let (runs, counts): (Vec<HarvestRun>, Vec<SourceCount>) = state
+        .blocking(|e| Ok((last_runs(e)?, e.store().source_counts()?)))
+        .await?;
     let now = Utc::now();
     let next = plan
         .as_ref()
@@ -96,15 +112,43 @@ async fn status(state: &AppState) -> Result<Harvests, ApiError> {
     Ok(Harvests {
         scheduled: plan.is_some(),
         harvests: out,
+        papers: counts.iter().map(|c| c.papers).sum(),
+        sources: counts
+            .into_iter()
+            .map(|c| SourceDto {
+                source: c.source,
+                papers: c.papers,
+                last_change: c.last_change.and_then(time),
+            })
+            .collect(),
     })
 }
 
-/// Ingestion status: each harvest's latest run, and when it runs next.
+/// Ingestion status: papers per source, each harvest's latest run, and when it runs next.
 #[utoipa::path(get, path = "/api/harvests", tag = "crate::harvest", responses((status = 200, body = Harvests), (status = 429, body = ErrorBody), (status = 500, body = ErrorBody)))]
 pub(crate) async fn api_harvests(
     State(state): State<AppState>,
 ) -> Result<Json<Harvests>, ApiError> {
     Ok(Json(status(&state).await?))
+}
+
+/// A source's name for people.
+fn source_label(source: &str) -> String {
+    match source {
+        "demo" => "Demo corpus (bundled)".into(),
+        "hf-daily" => "Hugging Face daily papers".into(),
+        "arxiv-api" => "arXiv API".into(),
+        "arxiv-oai" => "arXiv OAI-PMH".into(),
+        "arxiv-rss" => "arXiv RSS".into(),
+        "arxiv-snapshot" => "arXiv metadata snapshot".into(),
+        "openalex" => "OpenAlex".into(),
+        "semantic-scholar" => "Semantic Scholar".into(),
+        "bibtex" => "BibTeX files".into(),
+        "beir" => "BEIR dataset".into(),
+        "jsonl" => "JSON lines".into(),
+        "listing" => "Papers listings".into(),
+        other => other.into(),
+    }
 }
 
 /// `GET /sources`: the same, for people.
@@ -134,15 +178,36 @@ pub(crate) async fn page(State(state): State<AppState>) -> axum::response::Respo
         None,
         html! {
             h1 { "Sources" }
+            p.count { (s.papers) " paper" @if s.papers != 1 { "s" } " in this corpus" }
+            @if !s.sources.is_empty() {
+                table.sources.counts {
+                    thead { tr { th { "Source" } th { "Papers" } th { "Last added or changed" } } }
+                    tbody {
+                        @for c in &s.sources {
+                            tr {
+                                td { (source_label(&c.source)) }
+                                td { (c.papers) }
+                                td { (day(&c.last_change)) }
+                            }
+                        }
+                    }
+                }
+                @if s.sources.iter().any(|c| c.source == "demo") {
+                    p.note { "The demo papers are the bundled sample corpus. Once real papers are in, "
+                        code { "paperscout remove --source demo" } " removes them." }
+                }
+            }
+            h2 { "Harvests" }
             @if s.harvests.is_empty() {
-                p { "This site harvests no source on a schedule; papers come from "
-                    code { "paperscout ingest" } " and " code { "paperscout harvest" } "." }
+                p { "No harvest has run, and none is scheduled on this server; the papers above came from "
+                    code { "paperscout ingest" } ". " code { "paperscout harvest arxiv" } " or "
+                    code { "serve --harvest" } " fetch new ones." }
             } @else {
                 @if !s.scheduled {
                     p { "No harvest is scheduled on this server; these are the last runs of "
                         code { "paperscout harvest" } "." }
                 }
-                table.sources {
+                table.sources.harvests {
                     thead { tr { th { "Source" } th { "Last run" } th { "Result" } th { "Added" } th { "Updated" } th { "Next run" } } }
                     tbody {
                         @for h in &s.harvests {

@@ -7,7 +7,9 @@
 
 mod api;
 mod assets;
+mod browse;
 mod digest;
+mod feeds;
 mod harvest;
 mod ops;
 mod web;
@@ -39,6 +41,16 @@ pub fn router(state: AppState) -> Router {
     let site = Router::new()
         .route("/", get(web::home))
         .route("/new", get(web::newest))
+        .route("/trending.atom", get(feeds::trending))
+        .route("/new.atom", get(feeds::newest))
+        .route("/search.atom", get(feeds::search))
+        .route("/papers", get(browse::latest))
+        .route("/papers/date/{day}", get(browse::day))
+        .route("/papers/week/{week}", get(browse::week))
+        .route("/papers/month/{month}", get(browse::month))
+        .route("/authors/{name}", get(browse::author))
+        .route("/favicon.svg", get(assets::favicon))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/search", get(web::search))
         .route("/papers/{id}", get(web::paper))
         .route("/papers/{id}/upvote", post(web::upvote))

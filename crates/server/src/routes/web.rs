@@ -1,29 +1,27 @@
 //! The web site: server-rendered HTML (maud escapes every interpolated string), usable without
 //! JavaScript; `static/app.js` only makes upvoting skip the page reload.
 
-use std::collections::HashSet;
-
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use axum_extra::extract::SignedCookieJar;
-use chrono::{NaiveDate, Utc};
-use maud::{html, Markup, PreEscaped};
-use paperscout_app::{FeedItem, Hit, PaperId, SearchMode, Window, MAX_RESULTS};
+use chrono::Utc;
+use maud::{html, Markup};
+use paperscout_app::{math_to_unicode, PaperId, SearchMode, Window, MAX_RESULTS};
 use serde::Deserialize;
 
+use crate::cards::{self, pager, safe_url, vote_button, Card, Voting, PAGE_SIZE};
 use crate::error::ApiError;
 use crate::extract::{mode, paper_id, window, PagePath, PageQuery, SearchParams};
 use crate::limit::ClientIp;
-use crate::respond::{error_page, layout, paper_path, Nav};
+use crate::respond::{error_page, layout, layout_with, paper_path, Head, Nav};
 use crate::state::AppState;
 use crate::voter::Visitor;
 
-const PAGE_SIZE: usize = 20;
 const SIMILAR: usize = 6;
-const EXCERPT_CHARS: usize = 320;
-const MAX_AUTHORS: usize = 6;
+/// Feed pages go this deep (the API's offset bound, in pages).
+const MAX_FEED_PAGES: usize = 500;
 
 /// The fallback: JSON under `/api`, a page elsewhere.
 pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
@@ -35,115 +33,33 @@ pub(crate) async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     }
 }
 
-fn excerpt(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max_chars).collect();
-    let cut = cut.rsplit_once(' ').map(|(a, _)| a).unwrap_or(&cut);
-    format!("{cut}…")
-}
-
-fn authors(list: &[String]) -> Markup {
-    html! {
-        @if !list.is_empty() {
-            span.authors {
-                (list.iter().take(MAX_AUTHORS).cloned().collect::<Vec<_>>().join(", "))
-                @if list.len() > MAX_AUTHORS { " et al." }
-            }
-        }
-    }
-}
-
-/// Authors and date, or nothing when both are unknown.
-fn meta(list: &[String], published: Option<NaiveDate>) -> Markup {
-    html! {
-        @if !list.is_empty() || published.is_some() {
-            p.meta { (authors(list)) " " (date(published)) }
-        }
-    }
-}
-
-fn date(d: Option<NaiveDate>) -> Markup {
-    html! { @if let Some(d) = d { time datetime=(d) { (d.format("%b %-d, %Y")) } } }
-}
-
-/// An http(s) link, or nothing: a `javascript:` URL in the data never becomes a link.
-fn safe_url(url: Option<&str>) -> Option<&str> {
-    url.map(str::trim)
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-}
-
-fn vote_button(
-    state: &AppState,
-    visitor: &Visitor,
-    id: &PaperId,
-    votes: usize,
-    voted: bool,
-) -> Markup {
-    let path = paper_path(id);
-    let action = if voted {
-        format!("{path}/unvote")
-    } else {
-        format!("{path}/upvote")
-    };
-    html! {
-        form.vote method="post" action=(action) data-api=(format!("/api{path}/upvote")) data-voted=(voted) {
-            input type="hidden" name="csrf" value=(state.voters().csrf_token(visitor));
-            button type="submit" aria-pressed=(voted) title=(if voted { "Take back your upvote" } else { "Upvote" }) {
-                span.arrow aria-hidden="true" { "▲" }
-                span.count { (votes) }
-            }
-        }
-    }
-}
-
-fn feed_list(
-    state: &AppState,
-    visitor: &Visitor,
-    items: &[FeedItem],
-    voted: &HashSet<i64>,
-    first_rank: usize,
-) -> Markup {
-    html! {
-        ol.papers start=(first_rank) {
-            @for item in items {
-                li.paper {
-                    (vote_button(state, visitor, &item.paper.id, item.votes, voted.contains(&item.key)))
-                    div.body {
-                        h2 { a href=(paper_path(&item.paper.id)) { (item.paper.title) } }
-                        (meta(&item.paper.authors, item.paper.published))
-                        p.excerpt { (excerpt(&item.paper.abstract_text, EXCERPT_CHARS)) }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn pager(base: &str, page: usize, has_next: bool) -> Markup {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    html! {
-        @if page > 1 || has_next {
-            nav.pager aria-label="Pages" {
-                @if page > 1 { a rel="prev" href=(format!("{base}{sep}page={}", page - 1)) { "← Previous" } }
-                span { "Page " (page) }
-                @if has_next { a rel="next" href=(format!("{base}{sep}page={}", page + 1)) { "Next →" } }
-            }
-        }
-    }
-}
-
 fn page_number(page: Option<usize>) -> Result<usize, ApiError> {
     match page.unwrap_or(1) {
         0 => Err(ApiError::invalid("pages start at 1")),
-        p if (p - 1)
-            .checked_mul(PAGE_SIZE)
-            .is_none_or(|skip| skip > MAX_RESULTS) =>
-        {
-            Err(ApiError::invalid(format!("page {p} is past the last page")))
-        }
         p => Ok(p),
+    }
+}
+
+/// What a page past the last one says, with the way back.
+fn past_the_end(page: usize, total: Option<usize>, base: &str) -> Markup {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let last = total.map(|t| t.div_ceil(PAGE_SIZE).max(1));
+    html! {
+        section.notice.past-end {
+            p.empty role="status" {
+                "Page " (page) " is past the last page"
+                @if let (Some(t), Some(l)) = (total, last) {
+                    " (" (t) " result" @if t != 1 { "s" } " on " (l) " page" @if l != 1 { "s" } ")"
+                }
+                "."
+            }
+            p {
+                @match last {
+                    Some(l) if l > 1 => a href=(format!("{base}{sep}page={l}")) { "Go to the last page" },
+                    _ => a href=(base) { "Go to the first page" },
+                }
+            }
+        }
     }
 }
 
@@ -182,9 +98,13 @@ async fn feed_page(state: AppState, visitor: Visitor, params: FeedParams, trendi
     let window = window(params.window.as_deref()).map_err(fail)?;
     let page = page_number(params.page).map_err(fail)?;
     let voter = visitor.id.clone();
-    let offset = (page - 1) * PAGE_SIZE;
+    let offset = (page.min(MAX_FEED_PAGES + 1) - 1) * PAGE_SIZE;
+    let beyond = page > MAX_FEED_PAGES;
     let (items, voted, status) = state
         .blocking(move |e| {
+            if beyond {
+                return Ok((Vec::new(), Default::default(), e.activity()));
+            }
             // One extra tells whether there is a next page.
             let items = if trending {
                 e.trending(window, offset, PAGE_SIZE + 1, Utc::now())?
@@ -196,16 +116,28 @@ async fn feed_page(state: AppState, visitor: Visitor, params: FeedParams, trendi
         })
         .await
         .map_err(fail)?;
-    let has_next = items.len() > PAGE_SIZE;
+    let has_next = items.len() > PAGE_SIZE && page < MAX_FEED_PAGES;
     let items = &items[..items.len().min(PAGE_SIZE)];
-    let (title, nav, base) = if trending {
+    let (title, nav, base, feed) = if trending {
         (
             "Trending papers",
             Nav::Trending,
             format!("/?window={window}"),
+            format!("/trending.atom?window={window}"),
         )
     } else {
-        ("New papers", Nav::New, "/new".to_string())
+        (
+            "New papers",
+            Nav::New,
+            "/new".to_string(),
+            "/new.atom".to_string(),
+        )
+    };
+    let cards: Vec<Card<'_>> = items.iter().map(Card::of_item).collect();
+    let voting = Voting {
+        state: &state,
+        visitor: &visitor,
+        voted: &voted,
     };
     let body = html! {
         div.heading {
@@ -220,16 +152,22 @@ async fn feed_page(state: AppState, visitor: Visitor, params: FeedParams, trendi
                 }
             }
         }
-        @if items.is_empty() {
-            p.empty { "No papers yet. Add some with " code { "paperscout ingest FILE" } "." }
+        @if items.is_empty() && page > 1 {
+            (past_the_end(page, None, &base))
+        } @else if items.is_empty() {
+            p.empty { "No papers yet. Add some with " code { "paperscout ingest FILE" } " or " code { "paperscout harvest" } "." }
         } @else {
-            (feed_list(&state, &visitor, items, &voted, offset + 1))
+            (cards::list(&cards, offset + 1, Some(&voting)))
         }
         (pager(&base, page, has_next))
     };
+    let head = Head {
+        feeds: vec![(format!("paperscout: {}", title.to_lowercase()), feed)],
+        ..Head::default()
+    };
     Ok((
         visitor.jar.clone(),
-        layout(title, nav, "", Some(&status), body),
+        layout_with(title, nav, "", Some(&status), &head, body),
     ))
 }
 
@@ -240,19 +178,12 @@ pub(crate) struct SearchPageParams {
     page: Option<usize>,
 }
 
-fn hit_list(hits: &[Hit], first_rank: usize) -> Markup {
-    html! {
-        ol.papers.hits start=(first_rank) {
-            @for hit in hits {
-                li.paper {
-                    div.body {
-                        h2 { a href=(paper_path(&hit.id)) { (hit.title) } }
-                        (meta(&hit.authors, hit.published))
-                        p.excerpt { (PreEscaped(hit.snippet.render("<mark>", "</mark>", crate::respond::escape))) }
-                    }
-                }
-            }
-        }
+/// Where a paper not in the corpus lives at its source.
+fn source_url(id: &PaperId) -> Option<String> {
+    match id.scheme() {
+        "arxiv" => Some(format!("https://arxiv.org/abs/{}", id.value())),
+        "doi" => Some(format!("https://doi.org/{}", id.value())),
+        _ => None,
     }
 }
 
@@ -271,7 +202,7 @@ pub(crate) async fn search(
         html! {
             form.big-search action="/search" method="get" {
                 div.row {
-                    input type="search" name="q" value=(raw) placeholder="What are you looking for?"
+                    input type="search" name="q" value=(raw) placeholder="Words, an author, or an arXiv id, DOI or URL"
                         aria-label="Query" maxlength="1000" autofocus;
                     select name="mode" aria-label="Mode" {
                         @for m in [SearchMode::Hybrid, SearchMode::Semantic, SearchMode::Lexical] {
@@ -294,18 +225,33 @@ pub(crate) async fn search(
         let body = html! { h1 { "Search" } (form(None)) };
         return Ok((visitor.jar, layout("Search", Nav::Search, "", None, body)));
     }
-    let offset = (page - 1) * PAGE_SIZE;
-    let q = raw.clone();
-    let f = filter.clone();
+    // A pasted arXiv id, DOI or URL goes straight to its paper.
+    let mut not_here = None;
+    if let Some(id) = PaperId::from_pasted(&raw) {
+        let lookup = id.clone();
+        let found = state
+            .blocking(move |e| Ok(e.store().get(&lookup)?.map(|p| p.paper.id)))
+            .await
+            .map_err(fail)?;
+        match found {
+            Some(found) => return Err(Redirect::to(&paper_path(&found)).into_response()),
+            None => not_here = Some(id),
+        }
+    }
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    // Past any page a search can have, only the total is needed (for the way back).
+    let (at, n) = if offset >= MAX_RESULTS {
+        (0, 1)
+    } else {
+        (offset, PAGE_SIZE)
+    };
+    let (q, f) = (raw.clone(), filter.clone());
     let result = match state.limits().admit_encoder(ip, mode, &raw) {
         Ok(permit) => {
             state
                 .blocking(move |e| {
                     let _permit = permit;
-                    Ok((
-                        e.search_page(&q, mode, &f, offset, PAGE_SIZE)?,
-                        e.activity(),
-                    ))
+                    Ok((e.search_page(&q, mode, &f, at, n)?, e.activity()))
                 })
                 .await
         }
@@ -318,7 +264,7 @@ pub(crate) async fn search(
             let lexical = state
                 .blocking(move |e| {
                     Ok((
-                        e.search_page(&q, SearchMode::Lexical, &f, offset, PAGE_SIZE)?,
+                        e.search_page(&q, SearchMode::Lexical, &f, at, n)?,
                         e.activity(),
                     ))
                 })
@@ -327,7 +273,7 @@ pub(crate) async fn search(
         }
         other => (other, false),
     };
-    let (results, status) = match result {
+    let (mut results, status) = match result {
         Ok(r) => r,
         // A bad query is shown on the search page itself, with the form to fix it.
         Err(e) if e.status == StatusCode::BAD_REQUEST => {
@@ -337,7 +283,26 @@ pub(crate) async fn search(
         }
         Err(e) => return Err(fail(e)),
     };
-    let mut base = url_query(&[("q", raw.as_str()), ("mode", mode.as_str())]);
+    if offset >= MAX_RESULTS {
+        results.hits.clear();
+    }
+    let shown_mode = if fell_back { SearchMode::Lexical } else { mode };
+    // Nothing close in semantic mode: the papers that contain the words, if any.
+    let suggestions = if results.total == 0 && shown_mode == SearchMode::Semantic {
+        let (q, f) = (raw.clone(), filter.clone());
+        state
+            .blocking(move |e| e.search_page(&q, SearchMode::Lexical, &f, 0, 5))
+            .await
+            .map(|r| r.hits)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let query_only = format!(
+        "/search?{}",
+        url_query(&[("q", raw.as_str()), ("mode", mode.as_str())])
+    );
+    let mut base = query_only.clone();
     for (name, value) in [
         ("from", filter.from.map(|d| d.to_string())),
         ("to", filter.to.map(|d| d.to_string())),
@@ -348,34 +313,93 @@ pub(crate) async fn search(
             base.push_str(&url_query(&[(name, &v)]));
         }
     }
-    let base = format!("/search?{base}");
+    let other_mode = |m: SearchMode| {
+        html! { a href=(format!("/search?{}", url_query(&[("q", raw.as_str()), ("mode", m.as_str())]))) { (m) } }
+    };
     let has_next = offset + results.hits.len() < results.total;
+    let cards: Vec<Card<'_>> = results.hits.iter().map(Card::of_hit).collect();
+    let close = shown_mode.needs_encoder();
     let body = html! {
         h1.visually-hidden { "Search results" }
         (form(None))
+        @if let Some(id) = &not_here {
+            p.banner.not-here role="status" {
+                (cards::shown_id(id).unwrap_or_else(|| id.to_string())) " is not in this corpus. "
+                @if let Some(url) = source_url(id) {
+                    a href=(url) rel="noopener noreferrer nofollow" { "Open it at its source" } ". "
+                }
+                "Below: what the text finds here."
+            }
+        }
         @if fell_back {
             p.banner role="status" {
                 "Semantic search is busy or still loading, so these are keyword (lexical) results. "
                 "Try " (mode) " again in a few seconds."
             }
-            p.count { (results.total) " result" @if results.total != 1 { "s" } " (lexical)" }
-        } @else {
-            p.count { (results.total) " result" @if results.total != 1 { "s" } " (" (mode) ")" }
+        }
+        p.count {
+            @if close {
+                (results.total) " close match" @if results.total != 1 { "es" }
+            } @else {
+                (results.total) " result" @if results.total != 1 { "s" }
+            }
+            " (" (shown_mode) ")"
         }
         @if results.hits.is_empty() {
-            p.empty { "Nothing matches. Try other words, or the semantic mode, which matches meaning." }
+            @if results.total > 0 {
+                (past_the_end(page, Some(results.total), &base))
+            } @else if !filter.is_empty() {
+                div.empty role="status" {
+                    p { "Nothing matches with these filters." }
+                    p { a.button href=(query_only) { "Clear filters" } " and search all papers." }
+                }
+            } @else if let Some((done, total)) = status.encoding.filter(|_| close) {
+                p.empty role="status" {
+                    "No close matches among the papers encoded so far (" (done) " of " (total)
+                    "). Encoding is still running: try again when it finishes, or use "
+                    (other_mode(SearchMode::Lexical)) " search now."
+                }
+            } @else if close {
+                div.empty role="status" {
+                    p { "No close matches for “" (raw.trim()) "”." }
+                    @if suggestions.is_empty() {
+                        p { "No paper contains these words either. Try other or fewer words." }
+                    } @else {
+                        p { "Papers that contain these words:" }
+                        ul.suggestions {
+                            @for hit in &suggestions {
+                                li { a href=(paper_path(&hit.id)) { (paperscout_app::math_to_unicode(&hit.title)) } }
+                            }
+                        }
+                    }
+                }
+            } @else {
+                p.empty role="status" {
+                    "No paper contains these words. Try "
+                    (other_mode(SearchMode::Hybrid)) " or " (other_mode(SearchMode::Semantic))
+                    " search, which match meaning."
+                }
+            }
         } @else {
-            (hit_list(&results.hits, offset + 1))
+            (cards::list(&cards, offset + 1, None))
         }
         (pager(&base, page, has_next))
     };
+    let head = Head {
+        feeds: vec![(
+            format!("paperscout: search for “{}”", raw.trim()),
+            format!("/search.atom?{}", base.trim_start_matches("/search?")),
+        )],
+        ..Head::default()
+    };
     Ok((
         visitor.jar,
-        layout(
+        layout_with(
             &format!("{} – search", raw.trim()),
             Nav::Search,
             &raw,
             Some(&status),
+            &head,
             body,
         ),
     ))
@@ -400,6 +424,9 @@ pub(crate) async fn paper(
     visitor: Visitor,
     PagePath(raw): PagePath<String>,
 ) -> Page {
+    if let Some(raw) = raw.strip_suffix(".bib") {
+        return Err(paper_bibtex(&state, raw).await);
+    }
     let id = paper_id(&raw).map_err(fail)?;
     let voter = visitor.id.clone();
     let (stored, votes, status) = state
@@ -429,13 +456,18 @@ pub(crate) async fn paper(
         ("Code", safe_url(p.links.code.as_deref())),
         ("Project page", safe_url(p.links.project.as_deref())),
     ];
+    let similar_cards: Vec<Card<'_>> = similar
+        .as_ref()
+        .map(|hits| hits.iter().map(Card::of_hit).collect())
+        .unwrap_or_default();
+    let title = math_to_unicode(&p.title);
     let body = html! {
         article.paper-page {
             div.title-row {
                 (vote_button(&state, &visitor, &p.id, votes.votes, votes.voted))
-                h1 { (p.title) }
+                h1 { (title) }
             }
-            (meta(&p.authors, p.published))
+            (cards::meta(&p.authors, p.published, true))
             @if let (Some(v), Some(updated)) = (p.version.filter(|v| *v > 1), p.updated) {
                 p.version { "Version " (v) ", " (updated.format("%-d %b %Y").to_string()) }
             }
@@ -446,25 +478,141 @@ pub(crate) async fn paper(
                 @for (label, url) in links {
                     @if let Some(url) = url { a.button href=(url) rel="noopener noreferrer nofollow" { (label) } " " }
                 }
-                span.id { (p.id) }
+                @if let Some(id) = cards::shown_id(&p.id) { span.id { (id) } }
             }
             h2 { "Abstract" }
-            p.abstract { (p.abstract_text) }
+            p.abstract { (math_to_unicode(&p.abstract_text)) }
+            details.cite {
+                summary { "Cite" }
+                p { "BibTeX (" a href=(format!("{}.bib", paper_path(&p.id))) { "download" } "):" }
+                pre { code { (bibtex(p)) } }
+            }
         }
         section.similar {
             h2 { "Similar papers" }
             @match &similar {
                 Ok(hits) if hits.is_empty() => p.empty { "No other papers yet." },
-                Ok(hits) => (hit_list(hits, 1)),
+                Ok(_) => (cards::list(&similar_cards, 1, None)),
                 Err(e) if e.status == StatusCode::BAD_REQUEST => p.empty { (e.message) },
                 Err(_) => p.empty { "Similar papers are unavailable right now." },
             }
         }
     };
+    let head = Head {
+        description: Some(cards::description(&p.abstract_text)),
+        article: true,
+        ..Head::default()
+    };
     Ok((
         visitor.jar.clone(),
-        layout(&p.title, Nav::None, "", Some(&status), body),
+        layout_with(&title, Nav::None, "", Some(&status), &head, body),
     ))
+}
+
+/// A BibTeX entry for `p`: `@misc` with arXiv's eprint fields for an arXiv paper (as arXiv's
+/// own export does), `@article` with the DOI otherwise. Braces and backslashes in the text
+/// are escaped so the entry parses.
+pub(crate) fn bibtex(p: &paperscout_app::Paper) -> String {
+    fn field(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '{' => "\\{".to_string(),
+                '}' => "\\}".to_string(),
+                '\\' => "\\textbackslash{}".to_string(),
+                c if c.is_control() => " ".to_string(),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+    let first_surname = p
+        .authors
+        .first()
+        .and_then(|a| a.split_whitespace().last())
+        .unwrap_or("anon")
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
+    let year = p.published.map(|d| d.format("%Y").to_string());
+    let first_word = p
+        .title
+        .split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .find(|w| w.len() > 3)
+        .unwrap_or_default();
+    let key = format!(
+        "{}{}{}",
+        if first_surname.is_empty() {
+            "anon"
+        } else {
+            &first_surname
+        },
+        year.as_deref().unwrap_or(""),
+        first_word
+    );
+    let arxiv = p
+        .ids()
+        .find(|i| i.scheme() == "arxiv")
+        .map(|i| i.value().to_string());
+    let doi = p
+        .ids()
+        .find(|i| i.scheme() == "doi")
+        .map(|i| i.value().to_string());
+    let mut fields = vec![("title", format!("{{{}}}", field(&p.title)))];
+    if !p.authors.is_empty() {
+        fields.push(("author", format!("{{{}}}", field(&p.authors.join(" and ")))));
+    }
+    if let Some(y) = &year {
+        fields.push(("year", format!("{{{y}}}")));
+    }
+    if let Some(a) = &arxiv {
+        fields.push(("eprint", format!("{{{}}}", field(a))));
+        fields.push(("archivePrefix", "{arXiv}".to_string()));
+        if let Some(c) = p.categories.first() {
+            fields.push(("primaryClass", format!("{{{}}}", field(c))));
+        }
+        fields.push(("url", format!("{{https://arxiv.org/abs/{}}}", field(a))));
+    }
+    if let Some(d) = &doi {
+        fields.push(("doi", format!("{{{}}}", field(d))));
+    }
+    let kind = if arxiv.is_none() && doi.is_some() {
+        "article"
+    } else {
+        "misc"
+    };
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("  {k} = {v}")).collect();
+    format!("@{kind}{{{key},\n{}\n}}\n", body.join(",\n"))
+}
+
+/// `GET /papers/{id}.bib`: the paper's BibTeX entry, as a file.
+pub(crate) async fn paper_bibtex(state: &AppState, raw: &str) -> Response {
+    let id = match paper_id(raw) {
+        Ok(id) => id,
+        Err(e) => return error_page(e),
+    };
+    match state.blocking(move |e| e.paper(&id)).await {
+        Ok(stored) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/x-bibtex; charset=utf-8".to_string(),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"citation.bib\"".to_string(),
+                ),
+            ],
+            bibtex(&stored.paper),
+        )
+            .into_response(),
+        Err(e) => error_page(e),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -524,25 +672,27 @@ async fn vote_form(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::respond::escape;
 
     #[test]
-    fn only_http_links_are_rendered() {
-        // Ingest refuses other schemes; this is the second line of defence.
-        assert_eq!(safe_url(Some(" https://a.org/x ")), Some("https://a.org/x"));
-        assert_eq!(safe_url(Some("http://a.org")), Some("http://a.org"));
-        assert_eq!(safe_url(Some("javascript:alert(1)")), None);
-        assert_eq!(safe_url(Some("data:text/html,hi")), None);
-        assert_eq!(safe_url(None), None);
-    }
-
-    #[test]
-    fn excerpts_cut_at_a_word() {
-        assert_eq!(excerpt("short", 10), "short");
-        assert_eq!(excerpt("one two three four", 10), "one two…");
-        assert_eq!(
-            escape("<a href=\"x\">&</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+    fn bibtex_entries_escape_their_text_and_name_the_eprint() {
+        let mut p = paperscout_app::Paper::new(
+            "2401.00001".parse().unwrap(),
+            "Sparse {retrieval} at \\scale".into(),
+            "x".into(),
+            paperscout_app::Source::ArxivApi,
         );
+        p.authors = vec!["Ada Lovelace".into(), "Grace Hopper".into()];
+        p.published = chrono::NaiveDate::from_ymd_opt(2024, 1, 2);
+        p.categories = vec!["cs.IR".into()];
+        let b = bibtex(&p);
+        assert!(b.starts_with("@misc{lovelace2024sparse,\n"), "{b}");
+        assert!(
+            b.contains("title = {Sparse \\{retrieval\\} at \\textbackslash{}scale}"),
+            "{b}"
+        );
+        assert!(b.contains("author = {Ada Lovelace and Grace Hopper}"));
+        assert!(b.contains("eprint = {2401.00001}") && b.contains("primaryClass = {cs.IR}"));
+        let parsed = biblatex::Bibliography::parse(&b).unwrap();
+        assert_eq!(parsed.len(), 1);
     }
 }

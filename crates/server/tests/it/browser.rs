@@ -33,7 +33,7 @@ fn find(program: &str, env: &str) -> PathBuf {
     );
 }
 
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -50,7 +50,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_driver() -> (Driver, String) {
+pub(crate) async fn start_driver() -> (Driver, String) {
     let port = free_port();
     let child = Command::new(find("chromedriver", "CHROMEDRIVER"))
         .arg(format!("--port={port}"))
@@ -71,7 +71,7 @@ async fn start_driver() -> (Driver, String) {
     (driver, url)
 }
 
-async fn browser(driver: &str, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: &str, profile: &Path) -> Client {
     let chromium = find("chromium", "CHROMIUM");
     let caps = serde_json::json!({
         "goog:chromeOptions": {
@@ -96,21 +96,26 @@ async fn browser(driver: &str, profile: &Path) -> Client {
         .expect("a chromium session")
 }
 
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<()>,
 }
 
 /// The server, sending its mail to `sink`.
-async fn start_server(engine: Arc<Engine>, sink: &MailSink) -> Server {
+pub(crate) async fn start_server(engine: Arc<Engine>, sink: &MailSink) -> Server {
+    start_server_mailing(engine, Some(sink)).await
+}
+
+/// The server, sending its mail to `sink`, or with mail off (`None`: no SMTP configured).
+pub(crate) async fn start_server_mailing(engine: Arc<Engine>, sink: Option<&MailSink>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut options = Options::new(SECRET.to_vec());
     options.digest = DigestConfig {
         base_url: format!("http://{addr}"),
         from: "paperscout <digest@papers.example.org>".into(),
-        smtp: Some(SmtpUrl::new(&sink.url()).unwrap()),
+        smtp: sink.map(|sink| SmtpUrl::new(&sink.url()).unwrap()),
         ..DigestConfig::default()
     };
     let state = AppState::new(engine, &options).unwrap();
@@ -126,16 +131,16 @@ async fn start_server(engine: Arc<Engine>, sink: &MailSink) -> Server {
 }
 
 impl Server {
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
         self.done.await.unwrap();
     }
 }
 
-struct Shots(PathBuf);
+pub(crate) struct Shots(pub(crate) PathBuf);
 
 impl Shots {
-    async fn take(&self, client: &Client, name: &str) {
+    pub(crate) async fn take(&self, client: &Client, name: &str) {
         let png = client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
         std::fs::write(self.0.join(format!("{name}.png")), png).unwrap();
@@ -145,7 +150,7 @@ impl Shots {
 /// The text of the first element matching `css`, waiting for it to appear. An element found
 /// just before the page it was on is replaced (a form's navigation finishing) is stale: it is
 /// looked up again on the new page.
-async fn text(client: &Client, css: &str) -> String {
+pub(crate) async fn text(client: &Client, css: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let element = client
@@ -169,7 +174,7 @@ async fn text(client: &Client, css: &str) -> String {
 
 /// The text of `css` once it satisfies `done`: after a click the old page can still be shown
 /// for a moment, so a heading read at once may be the previous page's (CI saw exactly that).
-async fn text_once(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn text_once(client: &Client, css: &str, done: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let now = text(client, css).await;
@@ -212,11 +217,11 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
     search_box.send_keys(query).await.unwrap();
     search_box.send_keys("\u{E007}").await.unwrap(); // Enter
     let count = text(&client, "p.count").await;
-    assert!(count.contains("results (hybrid)"), "{count}");
+    assert!(count.contains("close matches (hybrid)"), "{count}");
     let titles: Vec<String> = {
         let mut out = Vec::new();
         for a in client
-            .find_all(Locator::Css("ol.hits li h2 a"))
+            .find_all(Locator::Css("ol.papers li h2 a"))
             .await
             .unwrap()
         {
@@ -233,7 +238,7 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
 
     // Open it.
     let links = client
-        .find_all(Locator::Css("ol.hits li h2 a"))
+        .find_all(Locator::Css("ol.papers li h2 a"))
         .await
         .unwrap();
     links[wanted].click().await.unwrap();
@@ -410,7 +415,7 @@ async fn search_open_upvote_and_see_it_trend_in_a_real_browser() {
         .goto(&format!("http://{}/sources", server.addr))
         .await
         .unwrap();
-    let table = text(&client, "table.sources").await;
+    let table = text(&client, "table.harvests").await;
     assert!(
         table.contains("arXiv cs") && table.contains("Hugging Face daily papers"),
         "{table}"

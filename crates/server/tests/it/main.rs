@@ -4,6 +4,7 @@
 mod browser;
 mod digest;
 mod hardening;
+mod site;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -276,8 +277,14 @@ async fn bad_requests_get_json_errors_and_never_crash_the_server() {
     );
     let answer = get(&app, "/?window=year").await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    // A page far past the end is a page saying so, with the way back (not an error).
     let answer = get(&app, "/new?page=18446744073709551615").await;
-    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer.body.contains("past the last page"),
+        "{}",
+        answer.body
+    );
     let answer = get(&app, &format!("/search?q={long}")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -428,15 +435,26 @@ async fn pages_render_for_people() {
     let sources = get(&app, "/sources").await;
     assert_eq!(sources.status, StatusCode::OK);
     assert!(
-        sources.body.contains("harvests no source"),
+        sources.body.contains("No harvest has run")
+            && sources.body.contains("Demo corpus (bundled)"),
         "{}",
         sources.body
     );
     let harvests = get(&app, "/api/harvests").await.json();
     assert_eq!(
-        harvests,
-        serde_json::json!({"scheduled": false, "harvests": []})
+        (
+            &harvests["scheduled"],
+            &harvests["harvests"],
+            &harvests["papers"]
+        ),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!([]),
+            &serde_json::json!(228)
+        )
     );
+    assert_eq!(harvests["sources"][0]["source"], "demo");
+    assert_eq!(harvests["sources"][0]["papers"], 228);
 
     let results = get(
         &app,
@@ -448,7 +466,7 @@ async fn pages_render_for_people() {
     assert!(results.body.contains("<mark>"), "highlighted snippets");
     assert!(results.body.contains("<option value=\"lexical\" selected>"));
     let empty = get(&app, "/search").await;
-    assert!(empty.body.contains("What are you looking for?"));
+    assert!(empty.body.contains("Words, an author, or an arXiv id"));
 
     let id = get(&app, "/api/search?q=DeCLUTR&mode=lexical&limit=1")
         .await
