@@ -104,8 +104,8 @@ impl ServeCmd {
                 });
             }
             let local = listener.local_addr()?;
-            tracing::info!(papers, "serving http://{local}/ (Ctrl-C stops)");
-            eprintln!("paperscout: serving {papers} papers at http://{local}/");
+            // One line, whatever the log level (the log's own lines follow it).
+            eprintln!("paperscout: serving {papers} papers at http://{local}/ (Ctrl-C stops)");
             paperscout_server::serve(state, listener, paperscout_server::shutdown_signal())
                 .await?;
             Ok(())
