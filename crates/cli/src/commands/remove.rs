@@ -1,7 +1,7 @@
 //! `remove --source NAME`: every paper of one source out of the store and the indexes (the
 //! bundled demo corpus, once real papers are in).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use paperscout_app::Source;
 
@@ -22,11 +22,13 @@ impl RemoveCmd {
     pub fn run(self, g: &Global) -> Result<()> {
         let Some(source) = Source::parse(&self.source) else {
             let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
-            bail!(
+            // A usage error (exit code 2), as other bad arguments are.
+            return Err(paperscout_app::Error::Invalid(format!(
                 "unknown source `{}`; expected one of: {}",
                 self.source,
                 names.join(", ")
-            );
+            ))
+            .into());
         };
         let engine = g.engine()?;
         let removed = engine.remove_source(source)?;
