@@ -57,6 +57,14 @@ cargo bench -p paperscout-encoder --bench encode 2>&1 | grep -E '^(batch|query)/
 echo "== digest match threshold (train qrels)"
 $PS bench threshold --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" | tee "$OUT/threshold.txt"
 
+echo "== the site's relevance floor: nonsense and what it costs (SciFact train, NFCorpus dev)"
+NFCORPUS_DIR="${NFCORPUS:-../shared/data/nfcorpus}"
+$PS bench threshold --scratch-dir "$OUT/nfcorpus-data" --beir "$NFCORPUS_DIR" --qrels "$NFCORPUS_DIR/qrels/dev.tsv" | tee "$OUT/threshold-nfcorpus.txt"
+for floored in "" --floored; do
+    $PS eval --scratch-dir "$OUT/scifact-data" --beir "$SCIFACT" --qrels "$SCIFACT/qrels/train.tsv" $floored
+    $PS eval --scratch-dir "$OUT/nfcorpus-data" --beir "$NFCORPUS_DIR" --qrels "$NFCORPUS_DIR/qrels/dev.tsv" $floored
+done | tee "$OUT/floor.txt"
+
 echo "== digest build + send, 10,000 subscribers, loopback SMTP (and the smtplib peer)"
 bench/digest.sh "$OUT/scifact-data" "$SCIFACT" | tee "$OUT/digest.txt"
 
