@@ -211,6 +211,14 @@ fn write_run(
     Ok(())
 }
 
+/// How [`evaluate`] ranks: the hybrid fusion, and the relevance floor (0: none, as BEIR
+/// scores; above 0, what the site shows).
+#[derive(Debug, Clone, Copy)]
+pub struct Scoring {
+    pub fusion: Fusion,
+    pub floor: f32,
+}
+
 /// Scores `engine` (holding a BEIR corpus) on `qrels` for each mode. With `runs`, each mode's
 /// rankings (top 100 per query) are also written to `runs/MODE.run` in the TREC run format
 /// (`qid Q0 docid rank score tag`), for trec_eval and its kin. `floor` above 0 scores what the
@@ -220,11 +228,11 @@ pub fn evaluate(
     queries: &HashMap<String, String>,
     qrels: &Qrels,
     modes: &[SearchMode],
-    fusion: Fusion,
-    floor: f32,
+    scoring: Scoring,
     runs: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<Vec<ModeMetrics>> {
+    let Scoring { fusion, floor } = scoring;
     let ids = judged_queries(queries, qrels)?;
     let doc_ids = corpus_ids(engine, qrels)?;
 

@@ -62,8 +62,10 @@ impl EvalCmd {
             &queries,
             &qrels,
             &modes,
-            g.fusion,
-            if self.floored { g.relevance_floor } else { 0.0 },
+            paperscout_app::eval::Scoring {
+                fusion: g.fusion,
+                floor: if self.floored { g.relevance_floor } else { 0.0 },
+            },
             self.runs.as_deref(),
             &Bars::new(),
         )?;

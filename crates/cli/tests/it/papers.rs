@@ -53,19 +53,46 @@ fn lexical_search_on_a_fresh_machine_uses_the_demo_corpus() {
     )
     .unwrap();
     ok(paperscout(dir.path()).args(["ingest", real.to_str().unwrap(), "--no-encode"]));
-    let err = fails(paperscout(dir.path()).args(["remove", "--source", "demos"]), 2);
-    assert!(err.contains("unknown source `demos`") && err.contains("demo"), "{err}");
+    let err = fails(
+        paperscout(dir.path()).args(["remove", "--source", "demos"]),
+        2,
+    );
+    assert!(
+        err.contains("unknown source `demos`") && err.contains("demo"),
+        "{err}"
+    );
     let out = ok(paperscout(dir.path()).args(["remove", "--source", "demo", "--json"]));
     let out: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((out["removed"].as_u64(), out["papers_left"].as_u64()), (Some(228), Some(1)));
-    let out = ok(paperscout(dir.path()).args(["search", "edit quality wikipedia", "--mode", "lexical", "--json"]));
+    assert_eq!(
+        (out["removed"].as_u64(), out["papers_left"].as_u64()),
+        (Some(228), Some(1))
+    );
+    let out = ok(paperscout(dir.path()).args([
+        "search",
+        "edit quality wikipedia",
+        "--mode",
+        "lexical",
+        "--json",
+    ]));
     let ids: Vec<String> = out
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(ids, ["arxiv:2401.00001"], "the demo is gone from the index too");
+    assert_eq!(
+        ids,
+        ["arxiv:2401.00001"],
+        "the demo is gone from the index too"
+    );
     let again = ok(paperscout(dir.path()).args(["remove", "--source", "demo"]));
-    assert!(again.contains("no papers from demo to remove; 1 papers left"), "{again}");
+    assert!(
+        again.contains("no papers from demo to remove; 1 papers left"),
+        "{again}"
+    );
 }
 
 #[test]

@@ -30,12 +30,12 @@ pub(crate) struct PageParam {
     page: Option<usize>,
 }
 
-fn page_number(page: Option<usize>) -> Result<usize, Response> {
+fn page_number(page: Option<usize>) -> Result<usize, ApiError> {
     match page.unwrap_or(1) {
-        0 => Err(error_page(ApiError::invalid("pages start at 1"))),
-        p if p > MAX_PAGES => Err(error_page(ApiError::not_found(format!(
+        0 => Err(ApiError::invalid("pages start at 1")),
+        p if p > MAX_PAGES => Err(ApiError::not_found(format!(
             "page {p} is past the last page"
-        )))),
+        ))),
         p => Ok(p),
     }
 }
@@ -60,7 +60,7 @@ pub(crate) async fn day(
     PagePath(raw): PagePath<String>,
     PageQuery(q): PageQuery<PageParam>,
 ) -> Response {
-    period_page(state, visitor, raw, q, |d| Period::Day(d)).await
+    period_page(state, visitor, raw, q, Period::Day).await
 }
 
 /// `GET /papers/week/{week}`.
@@ -70,7 +70,7 @@ pub(crate) async fn week(
     PagePath(raw): PagePath<String>,
     PageQuery(q): PageQuery<PageParam>,
 ) -> Response {
-    period_page(state, visitor, raw, q, |d| Period::Week(d)).await
+    period_page(state, visitor, raw, q, Period::Week).await
 }
 
 /// `GET /papers/month/{month}`.
@@ -80,7 +80,7 @@ pub(crate) async fn month(
     PagePath(raw): PagePath<String>,
     PageQuery(q): PageQuery<PageParam>,
 ) -> Response {
-    period_page(state, visitor, raw, q, |d| Period::Month(d)).await
+    period_page(state, visitor, raw, q, Period::Month).await
 }
 
 /// Parses the period in a path of the kind `kind` builds (a day path takes only a day).
@@ -128,7 +128,7 @@ async fn render_period(
     kind: fn(NaiveDate) -> Period,
 ) -> Page {
     let period = period_of(raw, kind).map_err(error_page)?;
-    let page = page_number(q.page)?;
+    let page = page_number(q.page).map_err(error_page)?;
     let (from, to) = period.range();
     let offset = (page - 1) * PAGE_SIZE;
     let voter = visitor.id.clone();
@@ -270,7 +270,7 @@ pub(crate) async fn author(
 }
 
 async fn render_author(state: AppState, visitor: Visitor, name: String, q: PageParam) -> Page {
-    let page = page_number(q.page)?;
+    let page = page_number(q.page).map_err(error_page)?;
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 300 {
         return Err(error_page(ApiError::not_found("no such author")));
