@@ -118,6 +118,9 @@ pub struct FeedItem {
 
 /// The most papers an author page lists.
 pub const MAX_AUTHOR_PAPERS: usize = 500;
+/// The most index matches of a name looked at (a very common name's oldest ones beyond this
+/// are left out).
+const AUTHOR_MATCHES: usize = 10_000;
 
 /// A name compared without case, accents kept, white space and dots folded ("J.  Smith" and
 /// "j. smith" are one name).
@@ -232,8 +235,17 @@ impl Engine {
         let phrase = name.replace('"', " ");
         let found = self
             .lexical
-            .search(&format!("author:\"{phrase}\""), MAX_AUTHOR_PAPERS * 4)?;
-        let keys: Vec<Key> = found.iter().map(|f| f.0).collect();
+            .search(&format!("author:\"{phrase}\""), AUTHOR_MATCHES)?;
+        let mut keys: Vec<Key> = found.iter().map(|f| f.0).collect();
+        let candidates = MAX_AUTHOR_PAPERS * 4;
+        if keys.len() > candidates {
+            // A common name: the newest of its matches (by date alone, one small read each)
+            // are the ones checked name by name, not the best by BM25.
+            let facets = self.store.facets(&keys)?;
+            let date = |k: &Key| facets.get(k).and_then(|f| f.published);
+            keys.sort_by(|a, b| date(b).cmp(&date(a)).then(b.cmp(a)));
+            keys.truncate(candidates);
+        }
         let mut papers: Vec<_> = self
             .store
             .get_many(&keys)?

@@ -102,7 +102,10 @@ impl PaperId {
                 _ => None,
             };
         }
-        if lower.starts_with("doi:") || lower.starts_with("10.") {
+        if let Some(doi) = lower.strip_prefix("doi:").map(|_| &t[4..]) {
+            return PaperId::doi(doi).ok();
+        }
+        if lower.starts_with("10.") {
             return PaperId::doi(t).ok();
         }
         PaperId::arxiv(t).ok()

@@ -2,7 +2,7 @@
 //! `$\alpha$-divergence` → `α-divergence`, `$O(n^{2})$` → `O(n²)`, `$\mathbb{R}^n$` → `ℝⁿ`.
 //!
 //! Titles and abstracts are stored as their sources wrote them (search and the encoder see
-//! that text); pages, feeds and mails show this rendering. Written here rather than shipped
+//! that text); pages and feeds show this rendering. Written here rather than shipped
 //! as a JavaScript renderer (KaTeX/MathJax from a CDN would break the site's CSP and its
 //! working without scripts): arXiv abstracts use a small subset — Greek, sub/superscripts,
 //! a few operators, fonts and accents — and what is not in it stays as written.
@@ -25,16 +25,22 @@ pub fn math_to_unicode(text: &str) -> String {
         let close = if double {
             rest[body_start..].find("$$").map(|i| body_start + i)
         } else {
-            find_dollar(rest, body_start)
+            find_closing(rest, body_start)
         };
         match close {
-            Some(close) if close > body_start => {
+            // Pandoc's rule for inline math: no space just inside the dollars, and no digit
+            // right after the closing one ("costs $5 and $10" is money, not math).
+            Some(close)
+                if close > body_start
+                    && close - body_start <= MAX_SPAN
+                    && (double || opens_math(&rest[body_start..close])) =>
+            {
                 out.push_str(&rest[..open]);
-                out.push_str(&render(&rest[body_start..close]));
+                out.push_str(&render(&rest[body_start..close], 0));
                 rest = &rest[close + if double { 2 } else { 1 }..];
             }
             _ => {
-                // Unpaired (or empty `$$`): the text stays as written.
+                // Unpaired, empty, too long, or not math: the text stays as written.
                 out.push_str(&rest[..body_start]);
                 rest = &rest[body_start..];
             }
@@ -42,31 +48,56 @@ pub fn math_to_unicode(text: &str) -> String {
     }
 }
 
+/// Longest math span rendered (bytes); longer ones stay as written.
+const MAX_SPAN: usize = 500;
+/// Deepest `{…}` nesting rendered; deeper groups stay as written.
+const MAX_DEPTH: usize = 16;
+
 /// The byte offset of the next `$` at or after `from` that is not escaped.
 fn find_dollar(s: &str, from: usize) -> Option<usize> {
     let b = s.as_bytes();
     (from..b.len()).find(|&i| b[i] == b'$' && (i == 0 || b[i - 1] != b'\\'))
 }
 
-/// One math span's body.
-fn render(math: &str) -> String {
+/// The closing `$` of an inline span starting at `from`: not escaped, not followed by a digit.
+fn find_closing(s: &str, from: usize) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut at = from;
+    while let Some(i) = find_dollar(s, at) {
+        if !b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
+fn opens_math(body: &str) -> bool {
+    !body.starts_with(char::is_whitespace) && !body.ends_with(char::is_whitespace)
+}
+
+/// One math span's body, `depth` groups deep.
+fn render(math: &str, depth: usize) -> String {
+    if depth > MAX_DEPTH {
+        return math.to_string();
+    }
     let chars: Vec<char> = math.chars().collect();
     let mut out = String::new();
     let mut i = 0;
     while i < chars.len() {
-        i = atom(&chars, i, &mut out);
+        i = atom(&chars, i, depth, &mut out);
     }
     out
 }
 
 /// Renders the atom at `i` (a command, a group, a script, a character) into `out`; returns
 /// where the next one starts.
-fn atom(c: &[char], i: usize, out: &mut String) -> usize {
+fn atom(c: &[char], i: usize, depth: usize, out: &mut String) -> usize {
     match c[i] {
-        '\\' => command(c, i + 1, out),
+        '\\' => command(c, i + 1, depth, out),
         '{' => {
             let (inner, next) = group(c, i);
-            out.push_str(&render(&inner));
+            out.push_str(&render(&inner, depth + 1));
             next
         }
         '}' => i + 1,
@@ -77,7 +108,7 @@ fn atom(c: &[char], i: usize, out: &mut String) -> usize {
         '^' | '_' => {
             let sup = c[i] == '^';
             let (arg, next) = argument(c, i + 1);
-            let rendered = render(&arg);
+            let rendered = render(&arg, depth + 1);
             match scripted(&rendered, sup) {
                 Some(s) => out.push_str(&s),
                 None if rendered.chars().count() == 1 => {
@@ -152,7 +183,7 @@ fn command_end(c: &[char], i: usize) -> usize {
     }
 }
 
-fn command(c: &[char], i: usize, out: &mut String) -> usize {
+fn command(c: &[char], i: usize, depth: usize, out: &mut String) -> usize {
     let end = command_end(c, i);
     let name: String = c[i..end].iter().collect();
     match name.as_str() {
@@ -163,7 +194,7 @@ fn command(c: &[char], i: usize, out: &mut String) -> usize {
         | "mathfrak" | "text" | "textrm" | "textit" | "textbf" | "mbox" | "operatorname"
         | "boldsymbol" | "bm" | "emph" => {
             let (arg, next) = argument(c, end);
-            let inner = render(&arg);
+            let inner = render(&arg, depth + 1);
             if name == "mathbb" {
                 out.extend(inner.chars().map(double_struck));
             } else {
@@ -173,7 +204,7 @@ fn command(c: &[char], i: usize, out: &mut String) -> usize {
         }
         "sqrt" => {
             let (arg, next) = argument(c, end);
-            let inner = render(&arg);
+            let inner = render(&arg, depth + 1);
             out.push('√');
             if inner.chars().count() == 1 {
                 out.push_str(&inner);
@@ -187,7 +218,7 @@ fn command(c: &[char], i: usize, out: &mut String) -> usize {
         "frac" | "tfrac" | "dfrac" => {
             let (num, next) = argument(c, end);
             let (den, next) = argument(c, next);
-            let (num, den) = (render(&num), render(&den));
+            let (num, den) = (render(&num, depth + 1), render(&den, depth + 1));
             let wrap = |s: &str| {
                 if s.chars().count() == 1 {
                     s.to_string()
@@ -210,7 +241,7 @@ fn command(c: &[char], i: usize, out: &mut String) -> usize {
                 "dot" => '\u{307}',
                 _ => '\u{308}',
             };
-            for ch in render(&arg).chars() {
+            for ch in render(&arg, depth + 1).chars() {
                 out.push(ch);
                 out.push(mark);
             }
@@ -511,6 +542,14 @@ mod tests {
     fn what_is_not_math_stays_as_written() {
         assert_eq!(m("no math here"), "no math here");
         assert_eq!(m("costs $5 and more"), "costs $5 and more");
+        assert_eq!(m("costs $5 and $10"), "costs $5 and $10");
+        assert_eq!(m("from $ 5 to $ 10"), "from $ 5 to $ 10");
+        // Deep nesting and long spans are left alone, quickly and without recursion limits.
+        let deep = format!("${}x{}$", "{".repeat(20_000), "}".repeat(20_000));
+        assert!(m(&deep).contains('x'));
+        let unclosed = format!("${}$", "{".repeat(200_000));
+        assert_eq!(m(&unclosed), unclosed);
+        assert!(!m(&format!("${}$", "^{".repeat(30))).is_empty());
         assert_eq!(
             m(r"an escaped \$ sign and $\alpha$"),
             r"an escaped \$ sign and α"

@@ -243,6 +243,15 @@ impl Period {
                 "`{s}` is not a date: expected a day (2026-05-04), an ISO week (2026-W19) or a month (2026-05)"
             ))
         };
+        // Years 1 to 9999 only: every step from there (a week's end, the next month) stays
+        // inside chrono's range, and no paper is dated outside it.
+        let four_digit_year = s.len() > 4
+            && s.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && s.as_bytes()[4] == b'-'
+            && !s.starts_with("0000");
+        if !four_digit_year {
+            return Err(bad());
+        }
         if let Some((year, week)) = s.split_once("-W").or_else(|| s.split_once("-w")) {
             let (year, week) = (
                 year.parse::<i32>().map_err(|_| bad())?,
@@ -362,6 +371,26 @@ mod period_tests {
         assert_eq!(month.next().unwrap().label(), "March 2024");
         assert_eq!(day.same_kind_at(d(2026, 5, 7)).key(), "2026-05-07");
         assert_eq!(week.same_kind_at(d(2026, 5, 7)), week);
+        // The ends of the allowed years step without overflow.
+        for edge in [
+            "9999-W52",
+            "9999-12",
+            "9999-12-31",
+            "0001-W01",
+            "0001-01",
+            "0001-01-01",
+        ] {
+            let p = Period::parse(edge).unwrap();
+            for q in [p.prev(), Some(p), p.next()].into_iter().flatten() {
+                let _ = (q.range(), q.path(), q.label(), q.short_label());
+                let _ = [
+                    Period::Day(q.range().0),
+                    Period::Week(q.range().0),
+                    Period::Month(q.range().0),
+                ]
+                .map(|k| k.same_kind_at(q.range().0).range());
+            }
+        }
         for bad in [
             "",
             "2026",
@@ -372,6 +401,11 @@ mod period_tests {
             "x-W3",
             "2026-05-05x",
             "99999999-01-01",
+            "262143-W01",
+            "-262143-01-01",
+            "0000-01-01",
+            "+2026-01-01",
+            "é026-01-01",
         ] {
             let e = Period::parse(bad).unwrap_err();
             assert!(e.message.contains("not a date"), "{bad}: {}", e.message);

@@ -63,6 +63,7 @@ const TABLES: &[(&str, &str)] = &[
          updated, message",
     ),
     ("harvest_state", "harvest, state, updated_at"),
+    ("removed_papers", "key, generation"),
 ];
 
 /// Tables whose keys come from an identity column: its sequence moves past the copied keys.
@@ -208,10 +209,16 @@ impl Store {
             report.rows.insert(table, n);
         }
         for &(table, column) in IDENTITIES {
+            // Papers: past removed keys too, which are never handed out again.
+            let removed = if table == "papers" {
+                " UNION ALL SELECT MAX(key) FROM removed_papers"
+            } else {
+                ""
+            };
             tx.execute(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
-                                   COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)"
+                                   COALESCE((SELECT MAX(k) FROM (SELECT MAX({column}) AS k FROM {table}{removed}) m), 0) + 1, false)"
                 ),
                 &[],
             )?;

@@ -1242,3 +1242,29 @@ fn papers_by_publication_date_most_upvoted_first(store) {
     assert_eq!((n.before, n.after), (None, Some(day(4))));
 }
 }
+
+#[test]
+fn a_copy_to_postgres_keeps_removed_keys_retired() {
+    let Some(url) = paperscout_testkit::postgres::fresh_schema("tests::copy_to_postgres::removed")
+    else {
+        return;
+    };
+    let url: DatabaseUrl = url.parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&dir.path().join("papers.sqlite")).unwrap();
+    let mut demo = paper("2401.09997", "A demo paper", "Bundled.");
+    demo.source = Source::Demo;
+    sqlite
+        .upsert(&[paper("2401.00001", "Real", "Kept."), demo])
+        .unwrap();
+    let removed = sqlite.remove_source("demo").unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    let report = sqlite.copy_to(&url, wait, |_, _| {}).unwrap();
+    assert_eq!(report.rows["removed_papers"], 1);
+    let pg = Store::connect(&url, wait).unwrap();
+    assert_eq!(pg.removed_since(0).unwrap(), removed);
+    pg.upsert(&[paper("2401.00002", "New", "After the copy.")])
+        .unwrap();
+    let key = pg.get(&"2401.00002".parse().unwrap()).unwrap().unwrap().key;
+    assert!(key > removed[0], "{key} > {}", removed[0]);
+}

@@ -364,32 +364,21 @@ async fn author_feed(state: &AppState, name: &str) -> Result<Response, ApiError>
     ))
 }
 
-/// The names that appear most often beside `name` on these papers (at most 8).
+/// The names that appear most often beside `name` on these papers (at most 8; the first 100
+/// names of each paper, so a collaboration's thousands of authors stay cheap).
 fn coauthors(items: &[paperscout_app::FeedItem], name: &str) -> Vec<String> {
     let me = paperscout_app::normalize_name(name);
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut counts: std::collections::HashMap<String, (String, usize)> = Default::default();
     for item in items {
-        for a in &item.paper.authors {
+        let mut on_this_paper = HashSet::new();
+        for a in item.paper.authors.iter().take(100) {
             let n = paperscout_app::normalize_name(a);
-            if n == me {
-                continue;
-            }
-            match counts
-                .iter_mut()
-                .find(|(c, _)| paperscout_app::normalize_name(c) == n)
-            {
-                Some(c) => c.1 += 1,
-                None if seen.insert(n) => counts.push((a.clone(), 1)),
-                None => {}
+            if n != me && on_this_paper.insert(n.clone()) {
+                counts.entry(n).or_insert_with(|| (a.clone(), 0)).1 += 1;
             }
         }
     }
+    let mut counts: Vec<(String, usize)> = counts.into_values().filter(|c| c.1 > 1).collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    counts
-        .into_iter()
-        .filter(|c| c.1 > 1)
-        .take(8)
-        .map(|c| c.0)
-        .collect()
+    counts.into_iter().take(8).map(|c| c.0).collect()
 }

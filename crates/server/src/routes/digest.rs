@@ -219,7 +219,7 @@ pub(crate) struct SubscriptionBody {
     /// Free text, separating interests with commas ("sparse retrieval, cross-encoders"), or a
     /// list of interests (`["sparse retrieval", "cross-encoders"]`).
     #[serde(default, deserialize_with = "text_or_list")]
-    #[schema(value_type = Object, max_length = 500)]
+    #[schema(value_type = InterestsDoc)]
     interests: String,
     /// Categories such as cs.IR.
     #[serde(default)]
@@ -231,6 +231,17 @@ pub(crate) struct SubscriptionBody {
     /// IANA time zone (default UTC).
     #[schema(max_length = 64, example = "Europe/Paris")]
     timezone: Option<String>,
+}
+
+/// What `interests` may be, for the OpenAPI document (`oneOf`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub(crate) enum InterestsDoc {
+    /// Interests separated by commas (at most 500 characters).
+    Text(String),
+    /// One interest per item (no commas inside an item).
+    List(Vec<String>),
 }
 
 /// Interests as one text or as a list of texts (joined with commas, which the digest splits

@@ -513,16 +513,32 @@ pub(crate) async fn paper(
 /// own export does), `@article` with the DOI otherwise. Braces and backslashes in the text
 /// are escaped so the entry parses.
 pub(crate) fn bibtex(p: &paperscout_app::Paper) -> String {
+    // The text as the paper has it (TeX included, as arXiv's own export does), with braces
+    // that do not pair turned into parentheses so the entry still parses.
     fn field(s: &str) -> String {
-        s.chars()
+        let mut depth = 0i32;
+        let balanced = s.chars().all(|c| {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            depth >= 0
+        }) && depth == 0;
+        let mut out: String = s
+            .chars()
             .map(|c| match c {
-                '{' => "\\{".to_string(),
-                '}' => "\\}".to_string(),
-                '\\' => "\\textbackslash{}".to_string(),
-                c if c.is_control() => " ".to_string(),
-                c => c.to_string(),
+                '{' if !balanced => '(',
+                '}' if !balanced => ')',
+                c if c.is_control() => ' ',
+                c => c,
             })
-            .collect()
+            .collect();
+        // A trailing backslash would escape the entry's closing brace.
+        if out.ends_with('\\') {
+            out.push(' ');
+        }
+        out
     }
     let first_surname = p
         .authors
@@ -677,7 +693,7 @@ mod tests {
     fn bibtex_entries_escape_their_text_and_name_the_eprint() {
         let mut p = paperscout_app::Paper::new(
             "2401.00001".parse().unwrap(),
-            "Sparse {retrieval} at \\scale".into(),
+            "Sparse {retrieval} at $\\alpha$-scale} {".into(),
             "x".into(),
             paperscout_app::Source::ArxivApi,
         );
@@ -687,9 +703,12 @@ mod tests {
         let b = bibtex(&p);
         assert!(b.starts_with("@misc{lovelace2024sparse,\n"), "{b}");
         assert!(
-            b.contains("title = {Sparse \\{retrieval\\} at \\textbackslash{}scale}"),
+            b.contains("title = {Sparse (retrieval) at $\\alpha$-scale) (}"),
             "{b}"
         );
+        let mut q = p.clone();
+        q.title = "Balanced {BERT} and $\\beta$".into();
+        assert!(bibtex(&q).contains("title = {Balanced {BERT} and $\\beta$}"));
         assert!(b.contains("author = {Ada Lovelace and Grace Hopper}"));
         assert!(b.contains("eprint = {2401.00001}") && b.contains("primaryClass = {cs.IR}"));
         let parsed = biblatex::Bibliography::parse(&b).unwrap();

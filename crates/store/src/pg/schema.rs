@@ -136,6 +136,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );",
     // 3: browsing by date and removing a source (see the SQLite migration 8).
     "CREATE INDEX papers_published ON papers (published);
+     CREATE INDEX papers_source ON papers (source, updated_at);
      CREATE TABLE removed_papers (
         key BIGINT PRIMARY KEY,
         generation BIGINT NOT NULL

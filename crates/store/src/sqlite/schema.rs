@@ -151,6 +151,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // drop it when they catch up, and its key is never handed out again. The demo corpus's
     // papers never entered the feed (`DEMO_LISTED_AT`): real papers come first.
     "CREATE INDEX papers_published ON papers (published);
+     CREATE INDEX papers_source ON papers (source, updated_at);
      CREATE TABLE removed_papers (
         key INTEGER PRIMARY KEY,
         generation INTEGER NOT NULL
