@@ -178,7 +178,7 @@ pub(crate) struct SearchPageParams {
     page: Option<usize>,
 }
 
-/// Where a paper not in the corpus lives at its source.
+/// Where a paper lives at its source (arXiv's abstract page, the DOI resolver).
 fn source_url(id: &PaperId) -> Option<String> {
     match id.scheme() {
         "arxiv" => Some(format!("https://arxiv.org/abs/{}", id.value())),
@@ -441,14 +441,8 @@ pub(crate) async fn paper(
     let similar = state.blocking(move |e| e.similar(&id, SIMILAR)).await;
     let p = &stored.paper;
     // Where the paper lives at its sources: arXiv's abstract page, the DOI resolver.
-    let abs = p
-        .ids()
-        .find(|i| i.scheme() == "arxiv")
-        .map(|i| format!("https://arxiv.org/abs/{}", i.value()));
-    let doi = p
-        .ids()
-        .find(|i| i.scheme() == "doi")
-        .map(|i| format!("https://doi.org/{}", i.value()));
+    let at_source = |scheme: &str| p.ids().find(|i| i.scheme() == scheme).and_then(source_url);
+    let (abs, doi) = (at_source("arxiv"), at_source("doi"));
     let links = [
         ("PDF", safe_url(p.links.pdf.as_deref())),
         ("arXiv", abs.as_deref()),
