@@ -808,7 +808,12 @@ mod tests {
         // The f16 copies are what the default leaves out: 2 bytes per dimension per paper.
         let (_, with_copies) = both(&vectors);
         let full = with_copies.save(&dir.path().join("full.ann"), 1).unwrap();
-        assert!(full - size >= 2999 * 64 * 2, "{full} vs {size} bytes");
+        // (Within 10%: the two graphs draw their HNSW levels at random, so their own sizes
+        // differ by a few hundred bytes either way; a CI run drew 68 bytes short of exact.)
+        assert!(
+            full - size >= 2999 * 64 * 2 * 9 / 10,
+            "{full} vs {size} bytes"
+        );
     }
 
     #[test]
