@@ -262,7 +262,12 @@ impl Metrics {
         let sync = |c: &Counter, v: u64| {
             c.inc_by(v.saturating_sub(c.get()));
         };
-        for kind in [MailKind::Confirm, MailKind::Notice, MailKind::Digest] {
+        for kind in [
+            MailKind::Confirm,
+            MailKind::Notice,
+            MailKind::Digest,
+            MailKind::Signin,
+        ] {
             sync(
                 &self.mail_sent.get_or_create(&KindLabels {
                     kind: kind.as_str(),

@@ -29,6 +29,9 @@ impl std::fmt::Display for CopyReport {
 /// A column whose SQLite value is an RFC 3339 text and whose PostgreSQL value is Unix seconds.
 const TIMESTAMP_TEXT: &[(&str, &str)] = &[("papers", "added_at"), ("papers", "updated_at")];
 
+/// A column whose SQLite value is 0 or 1 and whose PostgreSQL value is a `BOOLEAN`.
+const BOOLEAN_INT: &[(&str, &str)] = &[("collections", "digest")];
+
 /// Tables in an order that satisfies their foreign keys, with the columns copied (the same
 /// names on both sides). Leases are not copied: they are transient, and a paper without an
 /// embedding is pending whatever its lease said.
@@ -64,6 +67,22 @@ const TABLES: &[(&str, &str)] = &[
     ),
     ("harvest_state", "harvest, state, updated_at"),
     ("removed_papers", "key, generation"),
+    ("accounts", "id, email, created_at"),
+    ("sessions", "hash, account_id, created_at, last_seen_at"),
+    (
+        "signin_tokens",
+        "hash, email, voter, created_at, expires_at, used_at",
+    ),
+    (
+        "api_tokens",
+        "id, account_id, name, hash, created_at, last_used_at",
+    ),
+    (
+        "collections",
+        "id, account_id, name, created_at, rules, digest, feed_hash",
+    ),
+    ("collection_papers", "collection_id, paper_key, added_at"),
+    ("dismissed", "account_id, paper_key, at"),
 ];
 
 /// Tables whose keys come from an identity column: its sequence moves past the copied keys.
@@ -72,6 +91,9 @@ const IDENTITIES: &[(&str, &str)] = &[
     ("subscribers", "id"),
     ("outbox", "id"),
     ("harvests", "id"),
+    ("accounts", "id"),
+    ("api_tokens", "id"),
+    ("collections", "id"),
 ];
 
 /// One SQLite value as a PostgreSQL parameter.
@@ -79,6 +101,7 @@ const IDENTITIES: &[(&str, &str)] = &[
 enum Param {
     Null,
     Int(i64),
+    Bool(bool),
     Text(String),
     Bytes(Vec<u8>),
 }
@@ -109,6 +132,7 @@ impl Param {
         match self {
             Param::Null => &AnyNull,
             Param::Int(v) => v,
+            Param::Bool(v) => v,
             Param::Text(v) => v,
             Param::Bytes(v) => v,
         }
@@ -118,6 +142,7 @@ impl Param {
 fn param(table: &str, column: &str, v: Value) -> Result<Param> {
     Ok(match v {
         Value::Null => Param::Null,
+        Value::Integer(i) if BOOLEAN_INT.contains(&(table, column)) => Param::Bool(i != 0),
         Value::Integer(i) => Param::Int(i),
         Value::Text(t) if TIMESTAMP_TEXT.contains(&(table, column)) => Param::Int(
             chrono::DateTime::parse_from_rfc3339(&t)
@@ -137,7 +162,7 @@ fn param(table: &str, column: &str, v: Value) -> Result<Param> {
 impl Store {
     /// Copies this SQLite store into the empty PostgreSQL database at `target` (creating its
     /// schema), in one transaction: all of it or, on any error, nothing. Refuses a target
-    /// that holds papers, subscribers, votes or harvests already.
+    /// that holds papers, subscribers, votes, harvests or accounts already.
     pub fn copy_to(
         &self,
         target: &DatabaseUrl,
@@ -155,21 +180,22 @@ impl Store {
         // No other process may write while the copy runs (their writes would be lost or
         // collide with copied keys): the same locks every writer takes.
         tx.batch_execute(
-            "LOCK TABLE papers, subscribers, votes, harvests, outbox IN EXCLUSIVE MODE",
+            "LOCK TABLE papers, subscribers, votes, harvests, outbox, accounts IN EXCLUSIVE MODE",
         )?;
         let used = tx.query_one(
             "SELECT (SELECT COUNT(*) FROM papers), (SELECT COUNT(*) FROM subscribers),
-                    (SELECT COUNT(*) FROM votes), (SELECT COUNT(*) FROM harvests)",
+                    (SELECT COUNT(*) FROM votes), (SELECT COUNT(*) FROM harvests),
+                    (SELECT COUNT(*) FROM accounts)",
             &[],
         )?;
-        let counts: Vec<i64> = (0..4)
+        let counts: Vec<i64> = (0..5)
             .map(|i| used.try_get(i))
             .collect::<std::result::Result<_, _>>()?;
         if counts.iter().any(|&n| n > 0) {
             return Err(Error::Refused(format!(
-                "the database at {target} is not empty ({} papers, {} subscribers, {} votes, {} harvest runs); \
-                 `migrate --to` copies into an empty database only",
-                counts[0], counts[1], counts[2], counts[3]
+                "the database at {target} is not empty ({} papers, {} subscribers, {} votes, {} harvest runs, \
+                 {} accounts); `migrate --to` copies into an empty database only",
+                counts[0], counts[1], counts[2], counts[3], counts[4]
             )));
         }
         // One read transaction: every table as of one moment, even if another process writes

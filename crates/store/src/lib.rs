@@ -1,4 +1,5 @@
-//! The ground truth: papers, their embeddings, votes, subscribers and the digest outbox, in
+//! The ground truth: papers, their embeddings, votes, subscribers, the digest outbox and
+//! accounts (with their sessions, API tokens, collections and dismissed papers), in
 //! SQLite (embedded, the default: no server) or PostgreSQL (shared by many paperscout
 //! processes). One interface, [`Store`]; callers do not know which backend they talk to.
 //!
@@ -9,6 +10,7 @@
 //! papers are serialised (SQLite's write lock; a row lock on the generation in PostgreSQL), so
 //! generations commit in order and keys grow in commit order.
 
+mod accounts;
 mod browse;
 mod common;
 mod copy;
@@ -18,6 +20,11 @@ mod sqlite;
 mod subscribers;
 mod votes;
 
+pub use accounts::{
+    Account, AccountExport, ApiToken, Collection, ExportedAccount, ExportedCollection,
+    ExportedMark, ExportedPaper, ExportedSubscription, ExportedToken, Rules, SignIn,
+    DEFAULT_COLLECTION, MAX_API_TOKENS, MAX_COLLECTIONS, MAX_COLLECTION_PAPERS,
+};
 pub use browse::{Neighbours, SourceCount, DEMO_LISTED_AT};
 pub use copy::CopyReport;
 pub use harvests::{HarvestRun, HarvestStatus, PageCounts, HARVEST_STALE_SECS};
@@ -432,9 +439,10 @@ impl Store {
         dispatch!(self, source_counts())
     }
 
-    /// Removes every paper of `source` (with its embeddings, votes and ids) in one transaction
-    /// that bumps the generation and leaves a tombstone per paper, so that derived indexes
-    /// here and in other processes drop them ([`Store::removed_since`]). Returns their keys.
+    /// Removes every paper of `source` (with its embeddings, votes, ids, and its places in
+    /// collections and "not interested" lists) in one transaction that bumps the generation
+    /// and leaves a tombstone per paper, so that derived indexes here and in other processes
+    /// drop them ([`Store::removed_since`]). Returns their keys.
     pub fn remove_source(&self, source: &str) -> Result<Vec<PaperKey>> {
         dispatch!(self, remove_source(source))
     }
@@ -820,6 +828,251 @@ impl Store {
 
     pub fn outbox_stats(&self) -> Result<OutboxStats> {
         dispatch!(self, outbox_stats())
+    }
+
+    /// Records a request to sign in as `email` and queues the mail with its link, in one
+    /// transaction. `token_hash` is the SHA-256 of the link's token (the token itself is never
+    /// stored); the link works until `expires_at`, once. `voter` is the anonymous visitor who
+    /// asked: their votes become the account's when the link is redeemed. At most one link per
+    /// address (in any case) every `resend_after` seconds: a request sooner than that returns
+    /// false and writes nothing. Used and expired links of the address older than a day are
+    /// cleared away on the way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn queue_signin(
+        &self,
+        email: &str,
+        token_hash: &[u8],
+        voter: &str,
+        now: i64,
+        expires_at: i64,
+        resend_after: i64,
+        render: impl FnOnce() -> OutgoingMail,
+    ) -> Result<bool> {
+        dispatch!(
+            self,
+            queue_signin(
+                email,
+                token_hash,
+                voter,
+                now,
+                expires_at,
+                resend_after,
+                render
+            )
+        )
+    }
+
+    /// Redeems a sign-in link, in one transaction: `None`, changing nothing, unless the token
+    /// exists, is unused and unexpired (of two redeems at once, one wins). Creates the account
+    /// on the address's first sign-in, and its [`DEFAULT_COLLECTION`] when it has no
+    /// collection; moves the requesting visitor's votes to [`Account::voter`] (a paper the
+    /// account voted for already keeps one vote); opens a session named by `session_hash`.
+    /// The digest subscriber with the same address, if any, is the account's subscription.
+    pub fn redeem_signin(
+        &self,
+        token_hash: &[u8],
+        session_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<SignIn>> {
+        dispatch!(self, redeem_signin(token_hash, session_hash, now))
+    }
+
+    /// The account signed in with the session `session_hash`, unless the session began more
+    /// than `max_age` seconds before `now` (an expired session is removed). Records when the
+    /// session was last seen, at most once a minute.
+    pub fn session(&self, session_hash: &[u8], now: i64, max_age: i64) -> Result<Option<Account>> {
+        dispatch!(self, session(session_hash, now, max_age))
+    }
+
+    /// Signs one session out; false when there was none.
+    pub fn end_session(&self, session_hash: &[u8]) -> Result<bool> {
+        dispatch!(self, end_session(session_hash))
+    }
+
+    /// Signs every session of an account out ("sign out everywhere"); how many there were.
+    pub fn end_all_sessions(&self, account_id: i64) -> Result<usize> {
+        dispatch!(self, end_all_sessions(account_id))
+    }
+
+    pub fn account(&self, account_id: i64) -> Result<Option<Account>> {
+        dispatch!(self, account(account_id))
+    }
+
+    /// The account with address `email`, in any case.
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        dispatch!(self, account_by_email(email))
+    }
+
+    /// Deletes an account and every personal row that goes with it, in one transaction: its
+    /// sessions, API tokens, sign-in links, collections with their papers, dismissed papers,
+    /// votes, and the digest subscriber with its address, with that subscriber's ledger and
+    /// every mail to the address. False when there is no such account.
+    pub fn delete_account(&self, account_id: i64) -> Result<bool> {
+        dispatch!(self, delete_account(account_id))
+    }
+
+    /// Everything the store holds about an account, as of one moment (tokens by name only).
+    pub fn export_account(&self, account_id: i64) -> Result<Option<AccountExport>> {
+        dispatch!(self, export_account(account_id))
+    }
+
+    /// Adds an API token (`token_hash`: its SHA-256). [`Error::Refused`] when the account has
+    /// [`MAX_API_TOKENS`] already, or does not exist.
+    pub fn create_api_token(
+        &self,
+        account_id: i64,
+        name: &str,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<ApiToken> {
+        dispatch!(self, create_api_token(account_id, name, token_hash, now))
+    }
+
+    /// An account's API tokens, oldest first.
+    pub fn api_tokens(&self, account_id: i64) -> Result<Vec<ApiToken>> {
+        dispatch!(self, api_tokens(account_id))
+    }
+
+    /// Revokes one of the account's tokens; false when it has no such token.
+    pub fn revoke_api_token(&self, account_id: i64, token_id: i64) -> Result<bool> {
+        dispatch!(self, revoke_api_token(account_id, token_id))
+    }
+
+    /// The account an API token (by its SHA-256) belongs to. Records when the token was last
+    /// used, at most once a minute.
+    pub fn account_by_api_token(&self, token_hash: &[u8], now: i64) -> Result<Option<Account>> {
+        dispatch!(self, account_by_api_token(token_hash, now))
+    }
+
+    /// An account's collections, oldest first. Every collection method names the account, and
+    /// a collection of another account is as good as missing.
+    pub fn collections(&self, account_id: i64) -> Result<Vec<Collection>> {
+        dispatch!(self, collections(account_id))
+    }
+
+    pub fn collection(&self, account_id: i64, collection_id: i64) -> Result<Option<Collection>> {
+        dispatch!(self, collection(account_id, collection_id))
+    }
+
+    /// A new, empty collection; `None` when the account has one by that name (in any case) or
+    /// does not exist. [`Error::Refused`] when it has [`MAX_COLLECTIONS`] already.
+    pub fn create_collection(
+        &self,
+        account_id: i64,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Collection>> {
+        dispatch!(self, create_collection(account_id, name, now))
+    }
+
+    /// False when the collection is missing or another of the account's has that name.
+    pub fn rename_collection(
+        &self,
+        account_id: i64,
+        collection_id: i64,
+        name: &str,
+    ) -> Result<bool> {
+        dispatch!(self, rename_collection(account_id, collection_id, name))
+    }
+
+    /// Deletes a collection with its list of papers (not the papers).
+    pub fn delete_collection(&self, account_id: i64, collection_id: i64) -> Result<bool> {
+        dispatch!(self, delete_collection(account_id, collection_id))
+    }
+
+    pub fn set_rules(&self, account_id: i64, collection_id: i64, rules: &Rules) -> Result<bool> {
+        dispatch!(self, set_rules(account_id, collection_id, rules))
+    }
+
+    /// Whether the account's daily digest includes this collection.
+    pub fn set_collection_digest(
+        &self,
+        account_id: i64,
+        collection_id: i64,
+        on: bool,
+    ) -> Result<bool> {
+        dispatch!(self, set_collection_digest(account_id, collection_id, on))
+    }
+
+    /// Sets the SHA-256 of the token the collection's feed URL carries, replacing any earlier
+    /// one; `None` revokes the feed.
+    pub fn set_feed_token(
+        &self,
+        account_id: i64,
+        collection_id: i64,
+        hash: Option<&[u8]>,
+    ) -> Result<bool> {
+        dispatch!(self, set_feed_token(account_id, collection_id, hash))
+    }
+
+    /// The collection whose feed token has this SHA-256.
+    pub fn collection_by_feed_token(&self, hash: &[u8]) -> Result<Option<Collection>> {
+        dispatch!(self, collection_by_feed_token(hash))
+    }
+
+    /// Adds papers to a collection; returns how many were not in it yet. Unknown keys are
+    /// ignored, and so is a collection of another account (0). Adding a paper takes it off the
+    /// account's "not interested" list. [`Error::Refused`], adding nothing, when the collection
+    /// would hold more than [`MAX_COLLECTION_PAPERS`].
+    pub fn add_to_collection(
+        &self,
+        account_id: i64,
+        collection_id: i64,
+        keys: &[PaperKey],
+        now: i64,
+    ) -> Result<usize> {
+        dispatch!(
+            self,
+            add_to_collection(account_id, collection_id, keys, now)
+        )
+    }
+
+    pub fn remove_from_collection(
+        &self,
+        account_id: i64,
+        collection_id: i64,
+        key: PaperKey,
+    ) -> Result<bool> {
+        dispatch!(self, remove_from_collection(account_id, collection_id, key))
+    }
+
+    /// A collection's papers with when each was added, newest first.
+    pub fn collection_papers(
+        &self,
+        account_id: i64,
+        collection_id: i64,
+    ) -> Result<Vec<(PaperKey, i64)>> {
+        dispatch!(self, collection_papers(account_id, collection_id))
+    }
+
+    /// Which of the account's collections hold each of `keys` (papers in none are absent).
+    pub fn saved_in(
+        &self,
+        account_id: i64,
+        keys: &[PaperKey],
+    ) -> Result<HashMap<PaperKey, Vec<i64>>> {
+        dispatch!(self, saved_in(account_id, keys))
+    }
+
+    /// Marks a paper "not interested" for the account (collections are left alone); false
+    /// when it was already, or there is no such paper or account.
+    pub fn dismiss(&self, account_id: i64, key: PaperKey, now: i64) -> Result<bool> {
+        dispatch!(self, dismiss(account_id, key, now))
+    }
+
+    pub fn undismiss(&self, account_id: i64, key: PaperKey) -> Result<bool> {
+        dispatch!(self, undismiss(account_id, key))
+    }
+
+    /// The papers the account is not interested in, most recently dismissed first.
+    pub fn dismissed(&self, account_id: i64) -> Result<Vec<PaperKey>> {
+        dispatch!(self, dismissed(account_id))
+    }
+
+    /// The collections with the digest on of the account whose address is `email` (in any
+    /// case), oldest first: what the daily digest of that address adds.
+    pub fn digest_collections(&self, email: &str) -> Result<Vec<Collection>> {
+        dispatch!(self, digest_collections(email))
     }
 
     /// The largest paper key (0 for an empty store).

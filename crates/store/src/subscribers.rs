@@ -65,6 +65,8 @@ pub enum MailKind {
     /// "You are already subscribed; here is how to manage it".
     Notice,
     Digest,
+    /// A sign-in link (see [`crate::Store::queue_signin`]): it belongs to no subscriber.
+    Signin,
 }
 
 impl MailKind {
@@ -73,6 +75,7 @@ impl MailKind {
             MailKind::Confirm => "confirm",
             MailKind::Notice => "notice",
             MailKind::Digest => "digest",
+            MailKind::Signin => "signin",
         }
     }
 
@@ -80,6 +83,7 @@ impl MailKind {
         match s {
             "confirm" => MailKind::Confirm,
             "notice" => MailKind::Notice,
+            "signin" => MailKind::Signin,
             _ => MailKind::Digest,
         }
     }
@@ -101,7 +105,10 @@ pub struct OutgoingMail {
 #[derive(Debug, Clone)]
 pub struct QueuedMail {
     pub id: i64,
-    pub subscriber_id: i64,
+    /// `None` for a sign-in mail, which belongs to no subscriber.
+    pub subscriber_id: Option<i64>,
+    /// The subscriber's status; [`SubscriberStatus::Active`] for a sign-in mail (always
+    /// deliverable).
     pub subscriber_status: SubscriberStatus,
     pub kind: MailKind,
     pub local_date: Option<String>,

@@ -232,6 +232,7 @@ impl Digests {
                     MailKind::Confirm => &self.stats.sent_confirm,
                     MailKind::Notice => &self.stats.sent_notice,
                     MailKind::Digest => &self.stats.sent_digest,
+                    MailKind::Signin => &self.stats.sent_signin,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 report.sent += 1;

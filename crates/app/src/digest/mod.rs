@@ -104,6 +104,7 @@ pub struct DigestStats {
     pub sent_confirm: AtomicU64,
     pub sent_notice: AtomicU64,
     pub sent_digest: AtomicU64,
+    pub sent_signin: AtomicU64,
     /// Attempts that failed (each retry counts).
     pub failed_attempts: AtomicU64,
     /// Mails given up on.
@@ -118,6 +119,7 @@ impl DigestStats {
             MailKind::Confirm => self.sent_confirm.load(Ordering::Relaxed),
             MailKind::Notice => self.sent_notice.load(Ordering::Relaxed),
             MailKind::Digest => self.sent_digest.load(Ordering::Relaxed),
+            MailKind::Signin => self.sent_signin.load(Ordering::Relaxed),
         }
     }
 }

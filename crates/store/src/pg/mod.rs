@@ -14,6 +14,7 @@
 //! "papers after key k" relies on that). Embedding writes lock the `embedding_stamp` row the
 //! same way. Everything else relies on row locks, unique indexes and `ON CONFLICT`.
 
+mod accounts;
 mod browse;
 mod harvests;
 mod schema;

@@ -60,7 +60,8 @@ impl SqliteStore {
              SELECT key, ?2 FROM papers WHERE source = ?1",
             params![source, generation as i64],
         )?;
-        // Embeddings, leases, votes and ids go with their paper (ON DELETE CASCADE).
+        // Embeddings, leases, votes, ids, collection entries and dismissals go with their paper
+        // (ON DELETE CASCADE).
         tx.execute("DELETE FROM papers WHERE source = ?1", [source])?;
         meta_set(&tx, "generation", &generation.to_string())?;
         tx.commit()?;

@@ -1,5 +1,6 @@
 //! The embedded backend: SQLite in WAL mode, one writing connection and a pool of readers.
 
+mod accounts;
 mod browse;
 mod harvests;
 pub(crate) mod schema;

@@ -158,6 +158,94 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX removed_papers_generation ON removed_papers (generation);
      UPDATE papers SET listed_at = 0 WHERE source = 'demo';",
+    // 9: accounts (see `crate::accounts`). Secrets are stored as their SHA-256 only. An
+    // account's rows go with it (ON DELETE CASCADE); saved and dismissed papers go with their
+    // paper (a removed source). The outbox carries sign-in mails, which have no subscriber:
+    // SQLite cannot drop a NOT NULL or change a CHECK, so the outbox is rebuilt (same ids, same
+    // indexes) and gains an index on the recipient, for deleting an account's mails. Votes get
+    // an index by voter: a first sign-in moves a visitor's votes, a deletion removes them.
+    "CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL COLLATE NOCASE UNIQUE,
+        created_at INTEGER NOT NULL
+     );
+     CREATE TABLE sessions (
+        hash BLOB PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX sessions_account ON sessions (account_id);
+     CREATE TABLE signin_tokens (
+        hash BLOB PRIMARY KEY,
+        email TEXT NOT NULL COLLATE NOCASE,
+        voter TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+     ) WITHOUT ROWID;
+     CREATE INDEX signin_tokens_email ON signin_tokens (email, created_at);
+     CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        hash BLOB NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER
+     );
+     CREATE INDEX api_tokens_account ON api_tokens (account_id);
+     CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        rules TEXT NOT NULL DEFAULT '{}',
+        digest INTEGER NOT NULL DEFAULT 0,
+        feed_hash BLOB UNIQUE
+     );
+     CREATE UNIQUE INDEX collections_name ON collections (account_id, name COLLATE NOCASE);
+     CREATE TABLE collection_papers (
+        collection_id INTEGER NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+        paper_key INTEGER NOT NULL REFERENCES papers (key) ON DELETE CASCADE,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, paper_key)
+     ) WITHOUT ROWID;
+     CREATE INDEX collection_papers_paper ON collection_papers (paper_key);
+     CREATE TABLE dismissed (
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        paper_key INTEGER NOT NULL REFERENCES papers (key) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (account_id, paper_key)
+     ) WITHOUT ROWID;
+     CREATE INDEX dismissed_paper ON dismissed (paper_key);
+     CREATE INDEX votes_voter ON votes (voter);
+     CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        subscriber_id INTEGER REFERENCES subscribers (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('confirm', 'notice', 'digest', 'signin')),
+        local_date TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'skipped', 'failed', 'cancelled')),
+        recipient TEXT NOT NULL,
+        message_id TEXT,
+        message BLOB,
+        papers INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        CHECK (subscriber_id IS NOT NULL OR kind = 'signin')
+     );
+     INSERT INTO outbox_new (id, subscriber_id, kind, local_date, state, recipient, message_id,
+                             message, papers, attempts, next_attempt_at, last_error, created_at,
+                             sent_at)
+        SELECT id, subscriber_id, kind, local_date, state, recipient, message_id, message, papers,
+               attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox;
+     DROP TABLE outbox;
+     ALTER TABLE outbox_new RENAME TO outbox;
+     CREATE UNIQUE INDEX outbox_digest ON outbox (subscriber_id, local_date) WHERE kind = 'digest';
+     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+     CREATE INDEX outbox_recipient ON outbox (recipient COLLATE NOCASE);",
 ];
 
 /// Work a migration needs beyond SQL, run in its transaction.

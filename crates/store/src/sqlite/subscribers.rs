@@ -363,11 +363,13 @@ impl SqliteStore {
     }
 
     pub fn due_mail(&self, now: i64, limit: usize) -> Result<Vec<QueuedMail>> {
+        // A mail of a subscriber goes with its row (ON DELETE CASCADE): only sign-in mails, which
+        // have none, find no subscriber, and they are always deliverable.
         let conn = self.read()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT o.id, o.subscriber_id, s.status, o.kind, o.local_date, o.recipient, o.message,
-                    o.attempts
-             FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id
+            "SELECT o.id, o.subscriber_id, COALESCE(s.status, 'active'), o.kind, o.local_date,
+                    o.recipient, o.message, o.attempts
+             FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id
              WHERE o.state = 'pending' AND o.next_attempt_at <= ?1
              ORDER BY o.next_attempt_at, o.id LIMIT ?2",
         )?;
