@@ -1108,6 +1108,42 @@ impl Store {
             Backend::Postgres(p) => p.conn().unwrap().batch_execute(pg).unwrap(),
         }
     }
+
+    /// The one integer `sql` selects (the same text on both backends).
+    fn test_count(&self, sql: &str) -> i64 {
+        match &self.backend {
+            Backend::Sqlite(s) => s.conn().query_row(sql, [], |r| r.get(0)).unwrap(),
+            Backend::Postgres(p) => p.conn().unwrap().query_one(sql, &[]).unwrap().get(0),
+        }
+    }
+
+    /// The names of the store's tables.
+    fn test_tables(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.backend {
+            Backend::Sqlite(s) => s
+                .conn()
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap(),
+            Backend::Postgres(p) => p
+                .conn()
+                .unwrap()
+                .query(
+                    "SELECT table_name::TEXT FROM information_schema.tables
+                     WHERE table_schema = current_schema()",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        };
+        names.sort();
+        names
+    }
 }
 
 #[cfg(test)]

@@ -921,6 +921,37 @@ fn filled_sqlite(dir: &std::path::Path) -> Store {
     store
         .set_harvest_state("arxiv:cs", "token-7", 3_100)
         .unwrap();
+    let account = sign_in(&store, "Reader@Example.org", "", 4_000).0.account;
+    let saved = store.collections(account.id).unwrap()[0].id;
+    store
+        .add_to_collection(account.id, saved, &keys[..2], 4_100)
+        .unwrap();
+    let list = store
+        .create_collection(account.id, "Reading group", 4_200)
+        .unwrap()
+        .unwrap()
+        .id;
+    store
+        .add_to_collection(account.id, list, &keys[2..3], 4_300)
+        .unwrap();
+    store
+        .set_rules(
+            account.id,
+            list,
+            &Rules {
+                authors: vec!["Ada".into()],
+                ..Rules::default()
+            },
+        )
+        .unwrap();
+    store.set_collection_digest(account.id, list, true).unwrap();
+    store
+        .set_feed_token(account.id, list, Some(b"feed-1"))
+        .unwrap();
+    store.dismiss(account.id, keys[5], 4_400).unwrap();
+    store
+        .create_api_token(account.id, "laptop", b"api-1", 4_500)
+        .unwrap();
     store
 }
 
@@ -938,8 +969,22 @@ fn copy_to_postgres_copies_everything_and_refuses_a_second_time() {
     assert_eq!(report.rows["papers"], 30);
     assert_eq!(report.rows["votes"], 2);
     assert_eq!(report.rows["subscribers"], 1);
-    assert_eq!(report.rows["outbox"], 2, "the confirmation and the digest");
+    assert_eq!(
+        report.rows["outbox"], 3,
+        "the confirmation, the digest and a sign-in link"
+    );
     assert_eq!(report.rows["digest_papers"], 3);
+    for (table, n) in [
+        ("accounts", 1),
+        ("sessions", 1),
+        ("signin_tokens", 1),
+        ("api_tokens", 1),
+        ("collections", 2),
+        ("collection_papers", 3),
+        ("dismissed", 1),
+    ] {
+        assert_eq!(report.rows[table], n, "{table}");
+    }
 
     let pg = Store::connect(&url, wait).unwrap();
     assert_eq!(pg.count().unwrap(), 30);
@@ -996,6 +1041,51 @@ fn copy_to_postgres_copies_everything_and_refuses_a_second_time() {
         .key;
     assert!(new_key > *keys.last().unwrap());
     assert_eq!(pg.last_key_added_before(i64::MAX).unwrap(), new_key);
+    // The account, its session, token, feed and collections came along.
+    let account = sqlite
+        .account_by_email("reader@example.org")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pg.account_by_email("READER@example.org").unwrap(),
+        Some(account.clone())
+    );
+    assert_eq!(
+        pg.export_account(account.id).unwrap(),
+        sqlite.export_account(account.id).unwrap()
+    );
+    assert_eq!(
+        pg.collections(account.id).unwrap(),
+        sqlite.collections(account.id).unwrap()
+    );
+    assert_eq!(
+        pg.session(b"session Reader@Example.org 4000", 5_000, 86_400)
+            .unwrap(),
+        Some(account.clone())
+    );
+    assert_eq!(
+        pg.account_by_api_token(b"api-1", 5_000).unwrap(),
+        Some(account.clone())
+    );
+    assert!(
+        pg.collection_by_feed_token(b"feed-1")
+            .unwrap()
+            .unwrap()
+            .digest
+    );
+    // New accounts, tokens and collections get ids after the copied ones.
+    let last_collection = sqlite.collections(account.id).unwrap().last().unwrap().id;
+    let created = pg
+        .create_collection(account.id, "After the copy", 6_000)
+        .unwrap()
+        .unwrap();
+    assert!(created.id > last_collection);
+    let token = pg
+        .create_api_token(account.id, "new", b"api-2", 6_000)
+        .unwrap();
+    assert!(token.id > sqlite.api_tokens(account.id).unwrap()[0].id);
+    let other = sign_in(&pg, "other@example.org", "", 6_000).0.account;
+    assert!(other.id > account.id);
 
     let e = sqlite
         .copy_to(&url, wait, |_, _| {})
@@ -1013,7 +1103,7 @@ fn a_failed_copy_leaves_the_database_empty() {
     let url: DatabaseUrl = url.parse().unwrap();
     let wait = std::time::Duration::from_secs(10);
     let target = Store::connect(&url, wait).unwrap();
-    // The last table but one fails, as a full disk or a dropped connection would.
+    // A table midway fails, as a full disk or a dropped connection would.
     target.test_sql(
         "",
         "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -1031,6 +1121,7 @@ fn a_failed_copy_leaves_the_database_empty() {
     assert!(target.active_subscribers().unwrap().is_empty());
     assert_eq!(target.outbox_stats().unwrap(), OutboxStats::default());
     assert_eq!(target.generation().unwrap(), 0);
+    assert_eq!(target.account_by_email("reader@example.org").unwrap(), None);
 }
 
 on_both_backends! {
@@ -1267,4 +1358,672 @@ fn a_copy_to_postgres_keeps_removed_keys_retired() {
         .unwrap();
     let key = pg.get(&"2401.00002".parse().unwrap()).unwrap().unwrap().key;
     assert!(key > removed[0], "{key} > {}", removed[0]);
+}
+
+// Accounts.
+
+const DAY: i64 = 86_400;
+
+/// `n` papers; their keys in order.
+fn some_papers(store: &Store, n: usize) -> Vec<PaperKey> {
+    let papers: Vec<Paper> = (1..=n)
+        .map(|i| paper(&format!("2405.{i:05}"), &format!("Paper {i}"), "x"))
+        .collect();
+    store.upsert(&papers).unwrap();
+    store.keys_after(0).unwrap()
+}
+
+/// Signs `email` in by a mailed link, as visitor `voter`, at `now`: what the sign-in did, and
+/// its session's hash.
+fn sign_in(store: &Store, email: &str, voter: &str, now: i64) -> (SignIn, Vec<u8>) {
+    let token = format!("link {email} {now}").into_bytes();
+    assert!(store
+        .queue_signin(email, &token, voter, now, now + 900, 0, || {
+            mail(MailKind::Signin, email)
+        })
+        .unwrap());
+    let session = format!("session {email} {now}").into_bytes();
+    let signed_in = store
+        .redeem_signin(&token, &session, now + 1)
+        .unwrap()
+        .unwrap();
+    (signed_in, session)
+}
+
+on_both_backends! {
+fn a_signin_link_works_once_before_it_expires_and_is_not_resent_at_once(store) {
+    let keys = some_papers(&store, 3);
+    store.vote(keys[0], "visitor-1", 10).unwrap();
+    store.vote(keys[1], "visitor-1", 11).unwrap();
+    let queue = |email: &str, token: &[u8], voter: &str, now: i64, expires_at: i64| {
+        store
+            .queue_signin(email, token, voter, now, expires_at, 60, || {
+                mail(MailKind::Signin, email)
+            })
+            .unwrap()
+    };
+    assert!(queue("Ada@Example.org", b"link-1", "visitor-1", 1_000, 1_900));
+    // The same address in another case, moments later: nothing is written.
+    assert!(!queue("ada@example.org", b"link-2", "visitor-1", 1_030, 1_930));
+    assert_eq!(store.redeem_signin(b"link-2", b"s", 1_031).unwrap(), None);
+    // The mail waits in the outbox, with no subscriber, deliverable.
+    let due = store.due_mail(1_000, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    let m = &due[0];
+    assert_eq!(
+        (m.subscriber_id, m.subscriber_status, m.kind, m.recipient.as_str()),
+        (None, SubscriberStatus::Active, MailKind::Signin, "Ada@Example.org")
+    );
+    assert!(store.lease_mail(m.id, 1_000, 1_100).unwrap());
+    store.mark_sent(m.id, 1_001).unwrap();
+    assert_eq!(store.outbox_stats().unwrap().sent, 1);
+    // A link that expires unused signs no one in.
+    assert!(queue("ada@example.org", b"link-3", "visitor-1", 1_070, 1_100));
+    assert_eq!(store.redeem_signin(b"link-3", b"s", 1_100).unwrap(), None);
+    assert_eq!(store.redeem_signin(b"no such link", b"s", 1_100).unwrap(), None);
+    assert_eq!(store.account_by_email("ada@example.org").unwrap(), None);
+
+    // The first sign-in makes the account, its "Saved" collection, and takes the visitor's votes.
+    let first = store.redeem_signin(b"link-1", b"session-1", 1_200).unwrap().unwrap();
+    assert!(first.created);
+    assert_eq!(first.votes_moved, 2);
+    let ada = first.account.clone();
+    assert_eq!((ada.email.as_str(), ada.created_at), ("Ada@Example.org", 1_200));
+    assert_eq!(ada.voter(), format!("account:{}", ada.id));
+    assert_eq!(store.voted_by(&ada.voter(), &keys).unwrap(), HashSet::from([keys[0], keys[1]]));
+    assert!(store.voted_by("visitor-1", &keys).unwrap().is_empty());
+    let names: Vec<String> = store.collections(ada.id).unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, vec![DEFAULT_COLLECTION.to_string()]);
+    assert_eq!(store.session(b"session-1", 1_201, DAY).unwrap(), Some(ada.clone()));
+    // Once only, even within its time.
+    assert_eq!(store.redeem_signin(b"link-1", b"session-2", 1_300).unwrap(), None);
+    assert_eq!(store.session(b"session-2", 1_301, DAY).unwrap(), None);
+
+    // Signing in again from another browser: the same account; of that visitor's votes, the
+    // one for a paper the account voted for already is dropped, the other moves.
+    store.vote(keys[0], "visitor-2", 20).unwrap();
+    store.vote(keys[2], "visitor-2", 21).unwrap();
+    assert!(queue("ADA@example.org", b"link-4", "visitor-2", 2_000, 2_900));
+    let again = store.redeem_signin(b"link-4", b"session-3", 2_001).unwrap().unwrap();
+    assert_eq!((again.account.clone(), again.created, again.votes_moved), (ada.clone(), false, 1));
+    assert_eq!(
+        store.vote_counts(&keys).unwrap(),
+        HashMap::from([(keys[0], 1), (keys[1], 1), (keys[2], 1)])
+    );
+    assert!(store.voted_by("visitor-2", &keys).unwrap().is_empty());
+    assert_eq!(store.collections(ada.id).unwrap().len(), 1, "one Saved collection");
+    let count_links = || {
+        store.test_count("SELECT COUNT(*) FROM signin_tokens WHERE lower(email) = 'ada@example.org'")
+    };
+    assert_eq!(count_links(), 3, "link-1, link-3 (expired) and link-4");
+    // Used and expired links are cleared away a day on, by the address's next request.
+    assert!(queue("ada@example.org", b"link-5", "visitor-3", 2_000 + DAY, 2_900 + DAY));
+    assert_eq!(count_links(), 2, "link-4 (used less than a day ago) and link-5");
+}
+}
+
+on_both_backends! {
+fn sessions_expire_and_can_be_ended_one_or_all(store) {
+    let (ada, s1) = sign_in(&store, "ada@example.org", "", 1_000);
+    let ada = ada.account;
+    let last_seen = || {
+        store.test_count(&format!(
+            "SELECT last_seen_at FROM sessions WHERE account_id = {} ORDER BY created_at LIMIT 1",
+            ada.id
+        ))
+    };
+    assert_eq!(last_seen(), 1_001);
+    assert_eq!(store.session(&s1, 1_030, 3_600).unwrap(), Some(ada.clone()));
+    assert_eq!(last_seen(), 1_001, "written at most once a minute");
+    assert_eq!(store.session(&s1, 1_061, 3_600).unwrap(), Some(ada.clone()));
+    assert_eq!(last_seen(), 1_061);
+    // Its age counts from the sign-in, however recently it was used.
+    assert_eq!(store.session(&s1, 4_601, 3_600).unwrap(), Some(ada.clone()));
+    assert_eq!(store.session(&s1, 4_602, 3_600).unwrap(), None);
+    assert_eq!(store.session(&s1, 1_062, 3_600).unwrap(), None, "an expired session is gone");
+    let (_, s2) = sign_in(&store, "ada@example.org", "", 5_000);
+    let (_, s3) = sign_in(&store, "ada@example.org", "", 5_010);
+    let (bob, s4) = sign_in(&store, "bob@example.org", "", 5_020);
+    assert!(store.end_session(&s2).unwrap());
+    assert!(!store.end_session(&s2).unwrap());
+    assert_eq!(store.session(&s2, 5_100, 3_600).unwrap(), None);
+    assert_eq!(store.session(&s3, 5_100, 3_600).unwrap(), Some(ada.clone()));
+    let (_, s5) = sign_in(&store, "ada@example.org", "", 5_030);
+    assert_eq!(store.end_all_sessions(ada.id).unwrap(), 2);
+    assert_eq!(store.session(&s3, 5_100, 3_600).unwrap(), None);
+    assert_eq!(store.session(&s5, 5_100, 3_600).unwrap(), None);
+    assert_eq!(store.session(&s4, 5_100, 3_600).unwrap(), Some(bob.account), "another account's");
+    assert_eq!(store.account(ada.id).unwrap(), Some(ada.clone()));
+    assert_eq!(store.account_by_email("ADA@EXAMPLE.ORG").unwrap(), Some(ada));
+    assert_eq!(store.account(-1).unwrap(), None);
+}
+}
+
+on_both_backends! {
+fn api_tokens_are_listed_looked_up_revoked_and_capped(store) {
+    let ada = sign_in(&store, "ada@example.org", "", 1_000).0.account;
+    let bob = sign_in(&store, "bob@example.org", "", 1_000).0.account;
+    let t1 = store.create_api_token(ada.id, "laptop", b"hash-1", 2_000).unwrap();
+    assert_eq!((t1.name.as_str(), t1.created_at, t1.last_used_at), ("laptop", 2_000, None));
+    let t2 = store.create_api_token(ada.id, "script", b"hash-2", 2_001).unwrap();
+    assert_eq!(store.api_tokens(ada.id).unwrap(), vec![t1.clone(), t2.clone()]);
+    assert!(store.api_tokens(bob.id).unwrap().is_empty());
+    assert_eq!(store.account_by_api_token(b"hash-1", 3_000).unwrap(), Some(ada.clone()));
+    assert_eq!(store.account_by_api_token(b"hash-1", 3_030).unwrap(), Some(ada.clone()));
+    assert_eq!(
+        store.api_tokens(ada.id).unwrap()[0].last_used_at,
+        Some(3_000),
+        "written at most once a minute"
+    );
+    store.account_by_api_token(b"hash-1", 3_060).unwrap();
+    assert_eq!(store.api_tokens(ada.id).unwrap()[0].last_used_at, Some(3_060));
+    assert_eq!(store.account_by_api_token(b"unknown", 3_000).unwrap(), None);
+    // Another account cannot revoke it.
+    assert!(!store.revoke_api_token(bob.id, t1.id).unwrap());
+    assert!(store.revoke_api_token(ada.id, t1.id).unwrap());
+    assert!(!store.revoke_api_token(ada.id, t1.id).unwrap());
+    assert_eq!(store.account_by_api_token(b"hash-1", 4_000).unwrap(), None);
+    for i in 1..MAX_API_TOKENS {
+        store.create_api_token(ada.id, "more", format!("more-{i}").as_bytes(), 5_000).unwrap();
+    }
+    let e = store.create_api_token(ada.id, "one too many", b"x", 5_000).unwrap_err();
+    assert!(matches!(&e, Error::Refused(m) if m.contains("at most 20 API tokens")), "{e}");
+    assert_eq!(store.api_tokens(ada.id).unwrap().len(), MAX_API_TOKENS);
+    assert!(matches!(store.create_api_token(-1, "x", b"y", 1).unwrap_err(), Error::Refused(_)));
+}
+}
+
+on_both_backends! {
+fn collections_belong_to_their_account(store) {
+    let ada = sign_in(&store, "ada@example.org", "", 1_000).0.account;
+    let bob = sign_in(&store, "bob@example.org", "", 1_000).0.account;
+    let saved = store.collections(ada.id).unwrap().remove(0);
+    let reading = store.create_collection(ada.id, "Reading group", 2_000).unwrap().unwrap();
+    assert_eq!(
+        (reading.account_id, reading.name.as_str(), reading.created_at, reading.digest, reading.has_feed, reading.papers),
+        (ada.id, "Reading group", 2_000, false, false, 0)
+    );
+    assert_eq!(reading.rules, Rules::default());
+    assert_eq!(store.create_collection(ada.id, "reading GROUP", 2_001).unwrap(), None, "names are unique in any case");
+    assert!(store.create_collection(bob.id, "Reading group", 2_001).unwrap().is_some(), "per account");
+    assert_eq!(store.create_collection(-1, "Nobody's", 2_001).unwrap(), None);
+    assert_eq!(store.collections(ada.id).unwrap(), vec![saved.clone(), reading.clone()]);
+    assert_eq!(store.collection(ada.id, reading.id).unwrap(), Some(reading.clone()));
+
+    // Another account sees nothing and changes nothing.
+    let rules = Rules {
+        must: vec!["retrieval".into()],
+        never: vec!["survey".into()],
+        categories: vec!["cs.IR".into()],
+        authors: vec!["Ada Lovelace".into()],
+    };
+    assert_eq!(store.collection(bob.id, reading.id).unwrap(), None);
+    assert!(!store.rename_collection(bob.id, reading.id, "Mine").unwrap());
+    assert!(!store.set_rules(bob.id, reading.id, &rules).unwrap());
+    assert!(!store.set_collection_digest(bob.id, reading.id, true).unwrap());
+    assert!(!store.set_feed_token(bob.id, reading.id, Some(b"feed")).unwrap());
+    assert!(!store.delete_collection(bob.id, reading.id).unwrap());
+    assert_eq!(store.collection(ada.id, reading.id).unwrap(), Some(reading.clone()));
+
+    // Renames: not onto another of its names (in any case); a change of case is fine.
+    assert!(!store.rename_collection(ada.id, reading.id, "saved").unwrap());
+    assert!(store.rename_collection(ada.id, reading.id, "Reading Group").unwrap());
+    assert!(store.rename_collection(ada.id, reading.id, "Journal club").unwrap());
+    assert!(!store.rename_collection(ada.id, -1, "Nothing").unwrap());
+    // Rules, digest and feed token round-trip.
+    assert!(store.set_rules(ada.id, reading.id, &rules).unwrap());
+    assert!(store.set_collection_digest(ada.id, reading.id, true).unwrap());
+    assert!(store.set_feed_token(ada.id, reading.id, Some(b"feed-1")).unwrap());
+    let changed = store.collection(ada.id, reading.id).unwrap().unwrap();
+    assert_eq!(
+        (changed.name.as_str(), &changed.rules, changed.digest, changed.has_feed),
+        ("Journal club", &rules, true, true)
+    );
+    assert_eq!(store.collection_by_feed_token(b"feed-1").unwrap(), Some(changed.clone()));
+    assert!(store.set_feed_token(ada.id, reading.id, Some(b"feed-2")).unwrap());
+    assert_eq!(store.collection_by_feed_token(b"feed-1").unwrap(), None, "replaced");
+    assert_eq!(store.collection_by_feed_token(b"feed-2").unwrap().map(|c| c.id), Some(reading.id));
+    assert!(store.set_feed_token(ada.id, reading.id, None).unwrap());
+    assert_eq!(store.collection_by_feed_token(b"feed-2").unwrap(), None, "revoked");
+    assert!(!store.collection(ada.id, reading.id).unwrap().unwrap().has_feed);
+    // The daily digest finds the collections it covers by the address.
+    assert_eq!(
+        store.digest_collections("ADA@example.org").unwrap().iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![reading.id]
+    );
+    assert!(store.digest_collections("bob@example.org").unwrap().is_empty());
+    assert!(store.digest_collections("nobody@example.org").unwrap().is_empty());
+    assert!(store.delete_collection(ada.id, reading.id).unwrap());
+    assert!(!store.delete_collection(ada.id, reading.id).unwrap());
+    assert_eq!(store.collections(ada.id).unwrap(), vec![saved]);
+    // At most MAX_COLLECTIONS.
+    for i in 1..MAX_COLLECTIONS {
+        store.create_collection(ada.id, &format!("List {i}"), 3_000).unwrap().unwrap();
+    }
+    let e = store.create_collection(ada.id, "One too many", 3_000).unwrap_err();
+    assert!(matches!(&e, Error::Refused(m) if m.contains("at most 100 collections")), "{e}");
+    assert_eq!(store.collections(ada.id).unwrap().len(), MAX_COLLECTIONS);
+}
+}
+
+on_both_backends! {
+fn papers_are_saved_in_collections_and_dismissed_per_account(store) {
+    let keys = some_papers(&store, 4);
+    let ada = sign_in(&store, "ada@example.org", "", 1_000).0.account;
+    let bob = sign_in(&store, "bob@example.org", "", 1_000).0.account;
+    let saved = store.collections(ada.id).unwrap()[0].id;
+    let other = store.create_collection(ada.id, "Other", 1_000).unwrap().unwrap().id;
+    let bobs = store.collections(bob.id).unwrap()[0].id;
+    // Dismissed first: saving a paper takes it off the "not interested" list.
+    assert!(store.dismiss(ada.id, keys[0], 1_500).unwrap());
+    assert!(!store.dismiss(ada.id, keys[0], 1_501).unwrap(), "once");
+    assert!(store.dismiss(ada.id, keys[3], 1_502).unwrap());
+    assert!(!store.dismiss(ada.id, 999_999, 1_502).unwrap(), "no such paper");
+    assert!(store.dismiss(bob.id, keys[0], 1_502).unwrap());
+    assert_eq!(store.dismissed(ada.id).unwrap(), vec![keys[3], keys[0]], "latest first");
+    assert_eq!(store.add_to_collection(ada.id, saved, &[keys[0], keys[1], 999_999], 2_000).unwrap(), 2);
+    assert_eq!(store.add_to_collection(ada.id, saved, &[keys[1], keys[2]], 2_001).unwrap(), 1);
+    assert_eq!(store.dismissed(ada.id).unwrap(), vec![keys[3]]);
+    assert_eq!(store.dismissed(bob.id).unwrap(), vec![keys[0]], "another account's list stays");
+    assert_eq!(store.add_to_collection(ada.id, other, &[keys[1]], 2_002).unwrap(), 1);
+    // Dismissing leaves the collections alone.
+    assert!(store.dismiss(ada.id, keys[2], 2_003).unwrap());
+    assert_eq!(
+        store.collection_papers(ada.id, saved).unwrap(),
+        vec![(keys[2], 2_001), (keys[1], 2_000), (keys[0], 2_000)],
+        "newest first"
+    );
+    assert_eq!(store.collection(ada.id, saved).unwrap().unwrap().papers, 3);
+    assert_eq!(
+        store.saved_in(ada.id, &keys).unwrap(),
+        HashMap::from([
+            (keys[0], vec![saved]),
+            (keys[1], vec![saved, other]),
+            (keys[2], vec![saved]),
+        ])
+    );
+    // Another account can neither see nor change them.
+    assert!(store.saved_in(bob.id, &keys).unwrap().is_empty());
+    assert!(store.collection_papers(bob.id, saved).unwrap().is_empty());
+    assert_eq!(store.add_to_collection(bob.id, saved, &[keys[3]], 2_004).unwrap(), 0);
+    assert!(!store.remove_from_collection(bob.id, saved, keys[0]).unwrap());
+    assert_eq!(store.add_to_collection(ada.id, bobs, &[keys[3]], 2_004).unwrap(), 0);
+    assert!(store.collection_papers(bob.id, bobs).unwrap().is_empty());
+    assert!(store.undismiss(ada.id, keys[2]).unwrap());
+    assert!(!store.undismiss(ada.id, keys[2]).unwrap());
+    assert!(!store.undismiss(bob.id, keys[3]).unwrap());
+    assert!(store.remove_from_collection(ada.id, saved, keys[0]).unwrap());
+    assert!(!store.remove_from_collection(ada.id, saved, keys[0]).unwrap());
+    assert_eq!(store.saved_in(ada.id, &[keys[0]]).unwrap(), HashMap::new());
+    // Deleting a collection takes its list, not the papers or the other lists.
+    assert!(store.delete_collection(ada.id, saved).unwrap());
+    assert_eq!(store.saved_in(ada.id, &keys).unwrap(), HashMap::from([(keys[1], vec![other])]));
+    assert_eq!(store.count().unwrap(), 4);
+}
+}
+
+on_both_backends! {
+fn a_collection_holds_at_most_max_collection_papers(store) {
+    // Many papers at once, in SQL: the cap is what is under test, not the ingest.
+    store.test_sql(
+        "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 10001)
+         INSERT INTO papers (id, title, abstract, authors, categories, links, source, content_hash,
+                             record_hash, generation, added_at, updated_at)
+         SELECT 'arxiv:2406.' || n, 'T', 'A', '[]', '[]', '{}', 'jsonl', 'c', 'r', 1,
+                '2024-06-01T00:00:00+00:00', '2024-06-01T00:00:00+00:00' FROM g;",
+        "INSERT INTO papers (id, title, abstract, authors, categories, links, source, content_hash,
+                             record_hash, generation, added_at, updated_at, listed_at)
+         SELECT 'arxiv:2406.' || n, 'T', 'A', '[]', '[]', '{}', 'jsonl', 'c', 'r', 1, 0, 0, 0
+         FROM generate_series(1, 10001) AS n;",
+    );
+    let keys = store.keys_after(0).unwrap();
+    assert_eq!(keys.len(), MAX_COLLECTION_PAPERS + 1);
+    let ada = sign_in(&store, "ada@example.org", "", 1_000).0.account;
+    let saved = store.collections(ada.id).unwrap()[0].id;
+    store.dismiss(ada.id, keys[MAX_COLLECTION_PAPERS], 1_500).unwrap();
+    assert_eq!(
+        store.add_to_collection(ada.id, saved, &keys[..MAX_COLLECTION_PAPERS], 2_000).unwrap(),
+        MAX_COLLECTION_PAPERS
+    );
+    let e = store
+        .add_to_collection(ada.id, saved, &keys[MAX_COLLECTION_PAPERS - 1..], 2_001)
+        .unwrap_err();
+    assert!(matches!(&e, Error::Refused(m) if m.contains("at most 10000 papers")), "{e}");
+    // Refused whole: nothing added, nothing taken off the dismissed list.
+    assert_eq!(store.collection(ada.id, saved).unwrap().unwrap().papers, MAX_COLLECTION_PAPERS);
+    assert_eq!(store.dismissed(ada.id).unwrap(), vec![keys[MAX_COLLECTION_PAPERS]]);
+    // Papers already in it can be added again (nothing grows).
+    assert_eq!(store.add_to_collection(ada.id, saved, &keys[..3], 2_002).unwrap(), 0);
+}
+}
+
+on_both_backends! {
+fn removing_a_source_takes_its_papers_out_of_collections_and_dismissals(store) {
+    let mut demo = paper("2401.09999", "A demo paper", "Bundled.");
+    demo.source = Source::Demo;
+    store.upsert(&[paper("2401.00001", "A real paper", "Harvested."), demo.clone()]).unwrap();
+    let real_key = store.get(&"2401.00001".parse().unwrap()).unwrap().unwrap().key;
+    let demo_key = store.get(&demo.id).unwrap().unwrap().key;
+    let ada = sign_in(&store, "ada@example.org", "", 1_000).0.account;
+    let saved = store.collections(ada.id).unwrap()[0].id;
+    store.add_to_collection(ada.id, saved, &[real_key, demo_key], 2_000).unwrap();
+    let other = store.create_collection(ada.id, "Other", 2_000).unwrap().unwrap().id;
+    store.add_to_collection(ada.id, other, &[demo_key], 2_000).unwrap();
+    store.dismiss(ada.id, demo_key, 2_001).unwrap();
+    assert_eq!(store.remove_source("demo").unwrap(), vec![demo_key]);
+    assert_eq!(store.collection_papers(ada.id, saved).unwrap(), vec![(real_key, 2_000)]);
+    assert!(store.collection_papers(ada.id, other).unwrap().is_empty());
+    assert!(store.dismissed(ada.id).unwrap().is_empty());
+    assert_eq!(store.test_count(&format!("SELECT COUNT(*) FROM collection_papers WHERE paper_key = {demo_key}")), 0);
+    assert_eq!(store.test_count(&format!("SELECT COUNT(*) FROM dismissed WHERE paper_key = {demo_key}")), 0);
+}
+}
+
+/// An account with a row in every table that holds personal data: what [`fill_account`] made.
+struct Filled {
+    account: Account,
+    subscriber_id: i64,
+    collections: Vec<i64>,
+}
+
+/// Signs `email` in (its visitor `voter` having voted) and gives it a second session, an API
+/// token, a pending sign-in link, a collection with papers, a feed and rules, a dismissed paper,
+/// and a confirmed digest subscription (under the address in lower case) with a day's digest.
+fn fill_account(store: &Store, email: &str, voter: &str, keys: &[PaperKey]) -> Filled {
+    store.vote(keys[0], voter, 900).unwrap();
+    let account = sign_in(store, email, voter, 1_000).0.account;
+    sign_in(store, email, voter, 1_100);
+    store.vote(keys[1], &account.voter(), 1_200).unwrap();
+    store
+        .create_api_token(
+            account.id,
+            "laptop",
+            format!("api {email}").as_bytes(),
+            1_300,
+        )
+        .unwrap();
+    assert!(store
+        .queue_signin(
+            email,
+            format!("pending {email}").as_bytes(),
+            voter,
+            1_400,
+            9_000,
+            0,
+            || { mail(MailKind::Signin, email) }
+        )
+        .unwrap());
+    let saved = store.collections(account.id).unwrap()[0].id;
+    store
+        .add_to_collection(account.id, saved, &keys[..2], 1_500)
+        .unwrap();
+    let list = store
+        .create_collection(account.id, "Reading group", 1_600)
+        .unwrap()
+        .unwrap()
+        .id;
+    store
+        .add_to_collection(account.id, list, &keys[2..3], 1_700)
+        .unwrap();
+    store
+        .set_rules(
+            account.id,
+            list,
+            &Rules {
+                must: vec!["retrieval".into()],
+                ..Rules::default()
+            },
+        )
+        .unwrap();
+    store.set_collection_digest(account.id, list, true).unwrap();
+    store
+        .set_feed_token(account.id, list, Some(format!("feed {email}").as_bytes()))
+        .unwrap();
+    store.dismiss(account.id, keys[3], 1_800).unwrap();
+    let request = Subscription {
+        email: email.to_lowercase(),
+        interests: "retrieval".into(),
+        categories: vec!["cs.IR".into()],
+        hour: 8,
+        timezone: "Europe/Paris".into(),
+    };
+    let SubscribeOutcome::Confirm(s) = store
+        .subscribe(
+            &request,
+            format!("handle {email}").as_bytes(),
+            1_900,
+            60,
+            |s, k| mail(k, &s.subscription.email),
+        )
+        .unwrap()
+    else {
+        panic!("a new subscriber")
+    };
+    store.confirm(&s.handle, 1_901, 0).unwrap().unwrap();
+    assert!(store
+        .claim_digest(
+            s.id,
+            "2024-05-01",
+            Some(&mail(MailKind::Digest, email)),
+            &keys[..2],
+            keys[1],
+            2_000
+        )
+        .unwrap());
+    Filled {
+        account,
+        subscriber_id: s.id,
+        collections: vec![saved, list],
+    }
+}
+
+/// The rows each table holds for `f`'s account, by table. Every table is named: one that
+/// holds no personal data counts nothing.
+fn personal_rows(store: &Store, f: &Filled) -> Vec<(String, i64)> {
+    let id = f.account.id;
+    let email = f.account.email.to_lowercase();
+    let collections = f
+        .collections
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let personal: Vec<(&str, String)> = vec![
+        ("accounts", format!("id = {id}")),
+        ("api_tokens", format!("account_id = {id}")),
+        (
+            "collection_papers",
+            format!("collection_id IN ({collections})"),
+        ),
+        ("collections", format!("account_id = {id}")),
+        (
+            "digest_papers",
+            format!("subscriber_id = {}", f.subscriber_id),
+        ),
+        ("dismissed", format!("account_id = {id}")),
+        (
+            "outbox",
+            format!(
+                "subscriber_id = {} OR lower(recipient) = '{email}'",
+                f.subscriber_id
+            ),
+        ),
+        ("sessions", format!("account_id = {id}")),
+        ("signin_tokens", format!("lower(email) = '{email}'")),
+        ("subscribers", format!("lower(email) = '{email}'")),
+        ("votes", format!("voter = 'account:{id}'")),
+    ];
+    // Papers and what is derived from them, and the store's own bookkeeping.
+    let impersonal = [
+        "embedding_leases",
+        "embeddings",
+        "harvest_state",
+        "harvests",
+        "meta",
+        "paper_ids",
+        "papers",
+        "removed_papers",
+        "schema_version",
+    ];
+    for table in store.test_tables() {
+        assert!(
+            impersonal.contains(&table.as_str()) || personal.iter().any(|(t, _)| *t == table),
+            "table {table}: personal or not? Add it to `personal_rows`, and to `delete_account` if it is"
+        );
+    }
+    personal
+        .into_iter()
+        .map(|(table, filter)| {
+            let n = store.test_count(&format!("SELECT COUNT(*) FROM {table} WHERE {filter}"));
+            (table.to_string(), n)
+        })
+        .collect()
+}
+
+on_both_backends! {
+fn deleting_an_account_leaves_none_of_its_rows(store) {
+    let keys = some_papers(&store, 4);
+    let ada = fill_account(&store, "Ada@Example.org", "visitor-a", &keys);
+    let bob = fill_account(&store, "bob@example.org", "visitor-b", &keys);
+    for (table, n) in personal_rows(&store, &ada) {
+        assert!(n > 0, "the test fills {table}");
+    }
+    let bob_before = personal_rows(&store, &bob);
+    assert!(store.delete_account(ada.account.id).unwrap());
+    for (table, n) in personal_rows(&store, &ada) {
+        assert_eq!(n, 0, "{table} still holds rows of the deleted account");
+    }
+    assert_eq!(personal_rows(&store, &bob), bob_before, "another account keeps everything");
+    assert!(!store.delete_account(ada.account.id).unwrap());
+    assert_eq!(store.account_by_email("ada@example.org").unwrap(), None);
+    assert_eq!(store.export_account(ada.account.id).unwrap(), None);
+    // The papers stay, with the other account's votes.
+    assert_eq!(store.count().unwrap(), 4);
+    assert_eq!(store.vote_counts(&keys[1..2]).unwrap()[&keys[1]], 1);
+    // The address may sign up again, from scratch.
+    let again = sign_in(&store, "ada@example.org", "", 10_000).0;
+    assert!(again.created);
+    assert_ne!(again.account.id, ada.account.id);
+}
+}
+
+on_both_backends! {
+fn an_export_holds_the_accounts_data_and_no_secret(store) {
+    let keys = some_papers(&store, 4);
+    let f = fill_account(&store, "Ada@Example.org", "visitor-a", &keys);
+    fill_account(&store, "bob@example.org", "visitor-b", &keys);
+    store.account_by_api_token(b"api Ada@Example.org", 5_000).unwrap().unwrap();
+    let id = |i: usize| store.get_by_key(keys[i]).unwrap().unwrap().paper.id.as_str().to_string();
+    let export = store.export_account(f.account.id).unwrap().unwrap();
+    assert_eq!(
+        export.account,
+        ExportedAccount { email: "Ada@Example.org".into(), created_at: 1_001 }
+    );
+    assert_eq!(
+        export.collections,
+        vec![
+            ExportedCollection {
+                name: DEFAULT_COLLECTION.into(),
+                created_at: 1_001,
+                rules: Rules::default(),
+                digest: false,
+                papers: vec![
+                    ExportedPaper { id: id(1), added_at: 1_500 },
+                    ExportedPaper { id: id(0), added_at: 1_500 },
+                ],
+            },
+            ExportedCollection {
+                name: "Reading group".into(),
+                created_at: 1_600,
+                rules: Rules { must: vec!["retrieval".into()], ..Rules::default() },
+                digest: true,
+                papers: vec![ExportedPaper { id: id(2), added_at: 1_700 }],
+            },
+        ]
+    );
+    assert_eq!(export.not_interested, vec![ExportedMark { id: id(3), at: 1_800 }]);
+    // The visitor's vote moved at sign-in, and one cast since.
+    assert_eq!(
+        export.votes,
+        vec![ExportedMark { id: id(1), at: 1_200 }, ExportedMark { id: id(0), at: 900 }]
+    );
+    assert_eq!(
+        export.api_tokens,
+        vec![ExportedToken { name: "laptop".into(), created_at: 1_300, last_used_at: Some(5_000) }]
+    );
+    assert_eq!(
+        export.subscription,
+        Some(ExportedSubscription {
+            interests: "retrieval".into(),
+            categories: vec!["cs.IR".into()],
+            hour: 8,
+            timezone: "Europe/Paris".into(),
+            status: "active".into(),
+        })
+    );
+    let json = serde_json::to_string(&export).unwrap();
+    assert!(!json.contains("bob@example.org"));
+    assert!(!json.contains("hash") && !json.contains("feed"), "{json}");
+}
+}
+
+#[test]
+fn migrating_a_version_8_store_keeps_its_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("papers.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &crate::sqlite::schema::MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO subscribers (id, handle, email, interests, categories, hour, timezone,
+                                      status, created_at)
+             VALUES (7, x'01', 'ada@example.org', '', '[]', 8, 'UTC', 'active', 1);
+             INSERT INTO outbox (id, subscriber_id, kind, local_date, state, recipient, message,
+                                 next_attempt_at, created_at)
+             VALUES (41, 7, 'digest', '2024-05-01', 'pending', 'ada@example.org', x'6869', 5, 5),
+                    (42, 7, 'digest', '2024-05-02', 'sent', 'ada@example.org', NULL, 6, 6);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let due = store.due_mail(10, 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (
+            due[0].id,
+            due[0].subscriber_id,
+            due[0].kind,
+            due[0].message.as_slice()
+        ),
+        (41, Some(7), MailKind::Digest, &b"hi"[..])
+    );
+    assert_eq!(store.outbox_stats().unwrap().sent, 1);
+    // The digest ledger still refuses a second digest for a claimed day.
+    assert!(store.digest_claimed(7, "2024-05-02").unwrap());
+    assert!(!store
+        .claim_digest(
+            7,
+            "2024-05-01",
+            Some(&mail(MailKind::Digest, "a")),
+            &[],
+            0,
+            20
+        )
+        .unwrap());
+    let indexes = store.test_count(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+         AND name IN ('outbox_digest', 'outbox_due', 'outbox_recipient')",
+    );
+    assert_eq!(indexes, 3);
+    // A new mail gets an id after the kept ones.
+    assert!(store
+        .queue_signin("ada@example.org", b"t", "", 100, 200, 60, || mail(
+            MailKind::Signin,
+            "ada@example.org"
+        ))
+        .unwrap());
+    assert_eq!(store.due_mail(100, 10).unwrap().last().unwrap().id, 43);
 }
