@@ -2027,3 +2027,94 @@ fn migrating_a_version_8_store_keeps_its_outbox() {
         .unwrap());
     assert_eq!(store.due_mail(100, 10).unwrap().last().unwrap().id, 43);
 }
+
+#[test]
+fn a_signin_link_redeemed_twice_at_once_signs_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, a, b) in two_processes(
+        "tests::a_signin_link_redeemed_twice_at_once_signs_in_once",
+        dir.path(),
+    ) {
+        for round in 0..20i64 {
+            let token = format!("link {round}").into_bytes();
+            assert!(a
+                .queue_signin("ada@example.org", &token, "", round, round + 900, 0, || {
+                    mail(MailKind::Signin, "ada@example.org")
+                })
+                .unwrap());
+            let barrier = std::sync::Barrier::new(2);
+            let won: Vec<bool> = std::thread::scope(|scope| {
+                let runs: Vec<_> = [(&a, "a"), (&b, "b")]
+                    .into_iter()
+                    .map(|(store, name)| {
+                        let (barrier, token) = (&barrier, &token);
+                        scope.spawn(move || {
+                            let session = format!("session {round} {name}").into_bytes();
+                            barrier.wait();
+                            store
+                                .redeem_signin(token, &session, round + 1)
+                                .unwrap()
+                                .is_some()
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert_eq!(
+                won.iter().filter(|&&w| w).count(),
+                1,
+                "{backend}: round {round}: {won:?}"
+            );
+        }
+        let ada = a.account_by_email("ada@example.org").unwrap().unwrap();
+        assert_eq!(
+            a.end_all_sessions(ada.id).unwrap(),
+            20,
+            "{backend}: one session a link"
+        );
+        // Two links of a new address redeemed at once: one account, made once.
+        for round in 0..10i64 {
+            let email = format!("new{round}@example.org");
+            for token in ["first", "second"] {
+                let token = format!("{token} {round}").into_bytes();
+                assert!(a
+                    .queue_signin(&email, &token, "", round, round + 900, 0, || {
+                        mail(MailKind::Signin, &email)
+                    })
+                    .unwrap());
+            }
+            let barrier = std::sync::Barrier::new(2);
+            let signed_in: Vec<SignIn> = std::thread::scope(|scope| {
+                let runs: Vec<_> = [(&a, "first"), (&b, "second")]
+                    .into_iter()
+                    .map(|(store, token)| {
+                        let barrier = &barrier;
+                        scope.spawn(move || {
+                            let token = format!("{token} {round}").into_bytes();
+                            barrier.wait();
+                            store
+                                .redeem_signin(&token, &token, round + 1)
+                                .unwrap()
+                                .unwrap()
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert_eq!(
+                signed_in[0].account, signed_in[1].account,
+                "{backend}: {email}"
+            );
+            assert_eq!(
+                signed_in.iter().filter(|s| s.created).count(),
+                1,
+                "{backend}: {email}"
+            );
+            assert_eq!(
+                a.collections(signed_in[0].account.id).unwrap().len(),
+                1,
+                "{backend}: one Saved"
+            );
+        }
+    }
+}
