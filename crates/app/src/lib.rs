@@ -8,6 +8,7 @@ mod error;
 pub mod eval;
 mod feed;
 pub mod harvest;
+pub mod library;
 mod progress;
 mod vectors;
 

@@ -79,6 +79,11 @@ pub struct Judged {
 }
 
 impl Judged {
+    /// The BEIR folder.
+    pub fn beir(&self) -> &std::path::Path {
+        &self.beir
+    }
+
     /// The corpus in its scratch engine (encoded if `encode`), the queries and the judgements.
     pub fn open(
         self,

@@ -4,6 +4,7 @@ mod digest;
 mod encode;
 mod feedback;
 mod lexical;
+mod library;
 mod query;
 mod sentences;
 mod snapshot;
@@ -36,6 +37,9 @@ pub enum Bench {
     /// Pseudo-relevance feedback: Rocchio on the query vector, per setting, hybrid and
     /// semantic
     Feedback(feedback::BenchFeedbackCmd),
+    /// Readers' libraries: the learned ranker against the library's centroid and
+    /// arxiv-sanity-lite's ranker (bench/library_peer.py) on readers simulated from judgements
+    Library(library::BenchLibraryCmd),
     /// Multi-vector papers: each abstract sentence embedded (with the title), a paper scored
     /// by its best sentence, against one vector per paper
     Sentences(sentences::BenchSentencesCmd),
@@ -54,6 +58,7 @@ impl Bench {
             Bench::Query(cmd) => cmd.run(g),
             Bench::Lexical(cmd) => cmd.run(g),
             Bench::Feedback(cmd) => cmd.run(g),
+            Bench::Library(cmd) => cmd.run(g),
             Bench::Sentences(cmd) => cmd.run(g),
             Bench::Vectors(cmd) => cmd.run(g),
         }
