@@ -45,6 +45,9 @@ pub enum Error {
     Busy(String),
     #[error("no paper with id {0}")]
     PaperNotFound(PaperId),
+    /// Something other than a paper that is not there (or not the caller's to see).
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Ingest(#[from] paperscout_ingest::Error),
     #[error(transparent)]
@@ -76,7 +79,7 @@ impl Error {
                 ErrorKind::NotFound
             }
             Error::Ingest(_) => ErrorKind::Invalid,
-            Error::PaperNotFound(_) => ErrorKind::NotFound,
+            Error::PaperNotFound(_) | Error::NotFound(_) => ErrorKind::NotFound,
             Error::Store(_) | Error::Index(_) | Error::Encoder(_) | Error::Io { .. } => {
                 ErrorKind::Internal
             }

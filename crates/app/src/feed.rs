@@ -270,7 +270,7 @@ impl Engine {
         Ok((self.feed_items(&page, |_| None)?, total))
     }
 
-    fn feed_items(
+    pub(crate) fn feed_items(
         &self,
         keys: &[Key],
         score: impl Fn(Key) -> Option<f64>,

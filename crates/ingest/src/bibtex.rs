@@ -15,6 +15,23 @@ pub fn parse_document(
     name: &str,
     bytes: &[u8],
 ) -> Result<Vec<Result<Paper, RecordError>>, RecordError> {
+    Ok(parse_entries(name, bytes)?
+        .into_iter()
+        .map(|e| e.paper)
+        .collect())
+}
+
+/// One entry of a BibTeX file: its key (when it has a readable one), the line it starts on,
+/// and its paper or what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: Option<String>,
+    pub line: usize,
+    pub paper: Result<Paper, RecordError>,
+}
+
+/// Every entry of a BibTeX file, in order (what a library import reports on, entry by entry).
+pub fn parse_entries(name: &str, bytes: &[u8]) -> Result<Vec<Entry>, RecordError> {
     let text = document_text(name, bytes)?;
     let chunks = split_entries(text);
     // `@string` abbreviations may be used by any entry: each entry is parsed after them.
@@ -51,12 +68,20 @@ pub fn parse_document(
         let bibliography = match parsed {
             Ok(b) => b,
             Err(e) => {
-                out.push(Err(e));
+                out.push(Entry {
+                    key: key.map(str::to_string),
+                    line,
+                    paper: Err(e),
+                });
                 continue;
             }
         };
         for entry in bibliography.iter() {
-            out.push(paper(entry).map_err(|f| f.record(Some(&entry.key)).at(name, line)));
+            out.push(Entry {
+                key: Some(entry.key.clone()),
+                line,
+                paper: paper(entry).map_err(|f| f.record(Some(&entry.key)).at(name, line)),
+            });
         }
     }
     Ok(out)

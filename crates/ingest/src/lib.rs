@@ -8,7 +8,7 @@
 pub mod arxiv_api;
 pub mod arxiv_rss;
 mod beir;
-mod bibtex;
+pub mod bibtex;
 mod common;
 mod error;
 pub mod hf_daily;

@@ -20,12 +20,17 @@
 //! in BENCHMARKS.md.
 
 pub mod logreg;
+mod reader;
 mod rules;
 pub mod simulate;
 pub mod tfidf;
 
 use std::time::Instant;
 
+pub use reader::{
+    bibtex_entry, ForYou, ImportMatch, ImportMiss, ImportReport, Near, Reasons, Recommendation,
+    MAX_TRAINING, POOL,
+};
 pub use rules::{matches_rules, RuleCheck};
 pub use tfidf::{TfIdf, TfIdfParams};
 
