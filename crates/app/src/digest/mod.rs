@@ -14,6 +14,7 @@ mod deliver;
 mod render;
 mod schedule;
 mod select;
+pub mod signin;
 mod token;
 
 use std::str::FromStr;

@@ -256,7 +256,7 @@ struct Content {
 /// mailto URL).
 fn message(
     d: &Digests,
-    s: &Subscriber,
+    recipient: &str,
     kind: MailKind,
     links: Option<&Links>,
     content: Content,
@@ -268,9 +268,9 @@ fn message(
         text,
         html,
     } = content;
-    let parsed = lettre::Address::from_str(&s.subscription.email)
+    let parsed = lettre::Address::from_str(recipient)
         .ok()
-        .filter(|_| super::plain_address(&s.subscription.email));
+        .filter(|_| super::plain_address(recipient));
     let to = match parsed {
         Some(a) => Mailbox::new(None, a),
         // Validated when stored; a row edited by hand (or stored before the check was this
@@ -307,7 +307,7 @@ fn message(
         .expect("a message with From, To and a body always builds");
     OutgoingMail {
         kind,
-        recipient: s.subscription.email.clone(),
+        recipient: recipient.to_string(),
         message_id: id,
         message: message.formatted(),
         papers,
@@ -323,7 +323,7 @@ pub(crate) fn digest_mail(
     let links = d.links(s);
     message(
         d,
-        s,
+        &s.subscription.email,
         MailKind::Digest,
         Some(&links),
         Content {
@@ -381,7 +381,7 @@ pub(crate) fn request_mail(
             );
             message(
                 d,
-                s,
+                &s.subscription.email,
                 kind,
                 Some(&links),
                 Content {
@@ -412,7 +412,7 @@ pub(crate) fn request_mail(
             );
             message(
                 d,
-                s,
+                &s.subscription.email,
                 MailKind::Confirm,
                 None,
                 Content {
@@ -425,4 +425,42 @@ pub(crate) fn request_mail(
             )
         }
     }
+}
+
+/// The mail with a sign-in link (`link` works once, for `valid_minutes`).
+pub(crate) fn signin_mail(
+    d: &Digests,
+    email: &str,
+    link: &str,
+    valid_minutes: i64,
+    now: DateTime<Utc>,
+) -> OutgoingMail {
+    let base = &d.config.base_url;
+    let title = "Sign in to paperscout";
+    let text = format!(
+        "Someone (perhaps you) asked to sign in to {base} with this address.\n\n\
+         To sign in, open this link within {valid_minutes} minutes (it works once):\n{link}\n\n\
+         If it was not you, ignore this mail: nobody can sign in without the link.\n"
+    );
+    let html = simple_html(
+        title,
+        &[
+            html! { "Someone (perhaps you) asked to sign in to " a href=(base) { (base) } " with this address." },
+            html! { a href=(link) style="display:inline-block;padding:8px 14px;background:#1a73e8;color:#ffffff;border-radius:4px;text-decoration:none;" { "Sign in" } },
+            html! { "The link works once, for " (valid_minutes) " minutes. If it was not you, ignore this mail: nobody can sign in without the link." },
+        ],
+    );
+    message(
+        d,
+        email,
+        MailKind::Signin,
+        None,
+        Content {
+            subject: "Your paperscout sign-in link".into(),
+            text,
+            html,
+        },
+        now,
+        0,
+    )
 }

@@ -122,7 +122,10 @@ pub struct Ranker {
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum()
 }
 
 impl Ranker {
@@ -266,7 +269,13 @@ mod tests {
             unit([0.8, 0.2, 0.1]),
             unit([0.95, 0.0, 0.1]),
         ];
-        let pool: Vec<Doc> = vs.iter().map(|v| Doc { vector: v, text: "" }).collect();
+        let pool: Vec<Doc> = vs
+            .iter()
+            .map(|v| Doc {
+                vector: v,
+                text: "",
+            })
+            .collect();
         let params = RankerParams {
             lexical: false,
             ..RankerParams::default()
@@ -278,6 +287,9 @@ mod tests {
         let r = Ranker::fit(&pool, &f, &[0, 1, 5], &[], &params);
         assert_eq!(r.method, Method::Learned);
         assert!(r.scores[4] > r.scores[2] && r.scores[4] > r.scores[3]);
-        assert_eq!(Ranker::fit(&pool, &f, &[], &[], &params).method, Method::Empty);
+        assert_eq!(
+            Ranker::fit(&pool, &f, &[], &[], &params).method,
+            Method::Empty
+        );
     }
 }

@@ -196,7 +196,10 @@ impl Engine {
             .collect();
         let at: HashMap<Key, usize> = papers.iter().enumerate().map(|(i, p)| (p.key, i)).collect();
         let positives: Vec<usize> = library.iter().filter_map(|k| at.get(k).copied()).collect();
-        let negatives: Vec<usize> = dismissed.iter().filter_map(|k| at.get(k).copied()).collect();
+        let negatives: Vec<usize> = dismissed
+            .iter()
+            .filter_map(|k| at.get(k).copied())
+            .collect();
         let params = RankerParams::default();
         let tfidf = features(&pool, &params);
         let ranker = Ranker::fit(&pool, &tfidf, &positives, &negatives, &params);
@@ -345,9 +348,9 @@ impl Engine {
                 }
             }
         }
-        report.added = self
-            .store
-            .add_to_collection(account_id, collection_id, &keys, now.timestamp())?;
+        report.added =
+            self.store
+                .add_to_collection(account_id, collection_id, &keys, now.timestamp())?;
         Ok(report)
     }
 
@@ -430,7 +433,10 @@ pub fn bibtex_entry(paper: &Paper, used: &mut HashSet<String>) -> String {
         })
         .find(|w| w.len() > 3)
         .unwrap_or_default();
-    let base = format!("{}{year}{word}", if surname.is_empty() { "anon" } else { &surname });
+    let base = format!(
+        "{}{year}{word}",
+        if surname.is_empty() { "anon" } else { &surname }
+    );
     let mut key = base.clone();
     let mut n = 0u32;
     while !used.insert(key.clone()) {

@@ -52,10 +52,19 @@ pub fn matches_rules(paper: &Paper, rules: &Rules) -> RuleCheck {
         }
     }
     let text = format!("{}\n{}", paper.title, paper.abstract_text).to_lowercase();
-    if let Some(k) = rules.never.iter().find(|k| mentions(&text, &k.to_lowercase())) {
+    if let Some(k) = rules
+        .never
+        .iter()
+        .find(|k| mentions(&text, &k.to_lowercase()))
+    {
         return RuleCheck::Excluded(format!("mentions \"{k}\""));
     }
-    if !rules.must.is_empty() && !rules.must.iter().any(|k| mentions(&text, &k.to_lowercase())) {
+    if !rules.must.is_empty()
+        && !rules
+            .must
+            .iter()
+            .any(|k| mentions(&text, &k.to_lowercase()))
+    {
         return RuleCheck::Excluded("mentions none of the required keywords".into());
     }
     if !rules.categories.is_empty()
@@ -101,12 +110,21 @@ mod tests {
         let ok = paper("Dense retrieval at scale", &["B. Smith"], &["cs.IR"]);
         assert_eq!(matches_rules(&ok, &rules), RuleCheck::Allowed);
         let survey = paper("A survey of retrieval", &[], &["cs.IR"]);
-        assert!(matches!(matches_rules(&survey, &rules), RuleCheck::Excluded(_)));
+        assert!(matches!(
+            matches_rules(&survey, &rules),
+            RuleCheck::Excluded(_)
+        ));
         // "rag" inside "fragment" is not the word RAG.
         let fragment = paper("Fragment assembly", &[], &["cs.IR"]);
-        assert!(matches!(matches_rules(&fragment, &rules), RuleCheck::Excluded(_)));
+        assert!(matches!(
+            matches_rules(&fragment, &rules),
+            RuleCheck::Excluded(_)
+        ));
         let physics = paper("Retrieval of spectra", &[], &["astro-ph.GA"]);
-        assert!(matches!(matches_rules(&physics, &rules), RuleCheck::Excluded(_)));
+        assert!(matches!(
+            matches_rules(&physics, &rules),
+            RuleCheck::Excluded(_)
+        ));
         let followed = paper("A survey of everything", &["ada lovelace"], &["math.HO"]);
         assert_eq!(
             matches_rules(&followed, &rules),

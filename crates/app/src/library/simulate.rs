@@ -29,7 +29,11 @@ pub struct Reader {
 /// relevant (grade > 0) and in the pool, sorted, shuffled with `seed`, the first half the
 /// library (rounded down).
 pub fn readers(ids: &[String], qrels: &Qrels, seed: u64) -> Vec<Reader> {
-    let at: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
+    let at: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i))
+        .collect();
     let mut queries: Vec<&String> = qrels.keys().collect();
     queries.sort();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -139,7 +143,11 @@ impl Tally {
 /// For each reader, the documents relevant to an unrelated query (one sharing no relevant
 /// document with the reader's), which is where their "not interested" marks come from.
 pub fn unrelated(readers: &[Reader], ids: &[String], qrels: &Qrels) -> Vec<Vec<usize>> {
-    let at: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
+    let at: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i))
+        .collect();
     let relevant: Vec<HashSet<usize>> = {
         let mut qs: Vec<&String> = qrels.keys().collect();
         qs.sort();
@@ -205,12 +213,20 @@ pub fn run(
 
         let t = std::time::Instant::now();
         let c = centroid_scores(pool, &r.library);
-        centroid.add(&top(&c, &library), &r.heldout, t.elapsed().as_secs_f64() * 1e3);
+        centroid.add(
+            &top(&c, &library),
+            &r.heldout,
+            t.elapsed().as_secs_f64() * 1e3,
+        );
 
         // The reader's five dismissals: the best-ranked unrelated papers in their feed.
         let unrelated: HashSet<usize> = unrelated[n].iter().copied().collect();
         let mut order: Vec<usize> = (0..pool.len()).filter(|i| !library.contains(i)).collect();
-        order.sort_by(|a, b| ranker.scores[*b].total_cmp(&ranker.scores[*a]).then(a.cmp(b)));
+        order.sort_by(|a, b| {
+            ranker.scores[*b]
+                .total_cmp(&ranker.scores[*a])
+                .then(a.cmp(b))
+        });
         let dismissed: Vec<usize> = order
             .into_iter()
             .filter(|i| unrelated.contains(i))
@@ -227,7 +243,10 @@ pub fn run(
         ours.row("paperscout", true),
         dense.row("paperscout, embeddings only", true),
         centroid.row("centroid", true),
-        removed.row("paperscout, 5 unrelated papers hidden (no retraining)", false),
+        removed.row(
+            "paperscout, 5 unrelated papers hidden (no retraining)",
+            false,
+        ),
         feedback.row("paperscout + 5 not interested", true),
     ]
 }
@@ -250,9 +269,15 @@ mod tests {
         let generic = ["study", "results", "method", "analysis", "data", "effect"];
         let (mut vectors, mut texts, mut ids) = (Vec::new(), Vec::new(), Vec::new());
         let mut qrels = Qrels::new();
-        let mut add = |direction: Vec<f32>, common: f32, topic_words: &[&str], id: String, q: Option<String>| {
+        let mut add = |direction: Vec<f32>,
+                       common: f32,
+                       topic_words: &[&str],
+                       id: String,
+                       q: Option<String>| {
             let mut v: Vec<f32> = (0..dim)
-                .map(|d| common * (d == 0) as u8 as f32 + direction[d] + rng.random_range(-0.45..0.45))
+                .map(|d| {
+                    common * (d == 0) as u8 as f32 + direction[d] + rng.random_range(-0.45..0.45)
+                })
                 .collect();
             let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             v.iter_mut().for_each(|x| *x /= n);
@@ -264,18 +289,36 @@ mod tests {
             }
             ids.push(id);
         };
-        for t in 0..4 {
+        for (t, word) in words.iter().take(4).enumerate() {
             for j in 0..30 {
                 let c = (j % 10) as f32 * 0.3;
-                add(axis(t + 1), c, &[words[t]], format!("d{t}-{j}"), Some(format!("q{t}")));
+                add(
+                    axis(t + 1),
+                    c,
+                    &[word],
+                    format!("d{t}-{j}"),
+                    Some(format!("q{t}")),
+                );
             }
         }
         for j in 0..20 {
-            let dir: Vec<f32> = axis(1).iter().zip(axis(5)).map(|(a, b)| 0.8 * a + 0.8 * b).collect();
-            add(dir, 0.5, &[words[0], words[4]], format!("sub-{j}"), Some("q5".into()));
+            let dir: Vec<f32> = axis(1)
+                .iter()
+                .zip(axis(5))
+                .map(|(a, b)| 0.8 * a + 0.8 * b)
+                .collect();
+            add(
+                dir,
+                0.5,
+                &[words[0], words[4]],
+                format!("sub-{j}"),
+                Some("q5".into()),
+            );
         }
         for j in 0..60 {
-            let dir: Vec<f32> = (0..dim).map(|d| if d == 6 + j % 10 { 0.6 } else { 0.0 }).collect();
+            let dir: Vec<f32> = (0..dim)
+                .map(|d| if d == 6 + j % 10 { 0.6 } else { 0.0 })
+                .collect();
             add(dir, 2.5, &[], format!("hub-{j}"), None);
         }
         (vectors, texts, ids, qrels)
@@ -291,9 +334,17 @@ mod tests {
             .collect();
         let readers = readers(&ids, &qrels, 0);
         assert_eq!(readers.len(), 5);
-        assert!(readers[..4].iter().all(|r| r.library.len() == 15 && r.heldout.len() == 15));
+        assert!(readers[..4]
+            .iter()
+            .all(|r| r.library.len() == 15 && r.heldout.len() == 15));
         let unrelated = unrelated(&readers, &ids, &qrels);
-        let rows = run(&docs, &readers, &unrelated, &RankerParams::default(), |_| {});
+        let rows = run(
+            &docs,
+            &readers,
+            &unrelated,
+            &RankerParams::default(),
+            |_| {},
+        );
         let row = |m: &str| rows.iter().find(|r| r.method == m).unwrap();
         let (ours, centroid) = (row("paperscout"), row("centroid"));
         assert!(
@@ -312,7 +363,10 @@ mod tests {
         let after = Ranker::fit(&docs, &tfidf, &library, &[sub.start], &params);
         let rank_of = |scores: &[f64], i: usize| scores.iter().filter(|s| **s > scores[i]).count();
         let mean_rank = |scores: &[f64]| {
-            (sub.start + 1..sub.end).map(|i| rank_of(scores, i) as f64).sum::<f64>() / 19.0
+            (sub.start + 1..sub.end)
+                .map(|i| rank_of(scores, i) as f64)
+                .sum::<f64>()
+                / 19.0
         };
         assert!(
             mean_rank(&after.scores) > mean_rank(&before.scores) + 1.5,

@@ -1,5 +1,6 @@
 mod digest;
 mod harvest;
+mod library;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

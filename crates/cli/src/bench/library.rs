@@ -156,8 +156,11 @@ fn peer(
             })
         })
         .collect();
-    std::fs::File::create(&split)?
-        .write_all(serde_json::json!({ "readers": readers_json }).to_string().as_bytes())?;
+    std::fs::File::create(&split)?.write_all(
+        serde_json::json!({ "readers": readers_json })
+            .to_string()
+            .as_bytes(),
+    )?;
     let status = Command::new("python3")
         .arg(script)
         .arg("--beir")
@@ -174,7 +177,11 @@ fn peer(
              python3 -m pip install -r bench/requirements-library.txt (or pass --no-peer)"
         );
     }
-    let at: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, d)| (d.as_str(), i)).collect();
+    let at: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.as_str(), i))
+        .collect();
     let by_query: HashMap<&str, &simulate::Reader> =
         readers.iter().map(|r| (r.query.as_str(), r)).collect();
     let mut tally = Tally::default();

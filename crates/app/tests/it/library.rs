@@ -1,0 +1,176 @@
+//! Libraries through the engine: a BibTeX import's report, entry by entry, and "For you" with
+//! reasons and rules, on the real model.
+
+use chrono::Utc;
+use paperscout_app::store::{OutgoingMail, Rules};
+use paperscout_app::{IngestOptions, Window};
+use paperscout_store::MailKind;
+
+use super::{input, jsonl, open};
+
+fn line(id: &str, doi: Option<&str>, title: &str, abstract_text: &str, author: &str) -> String {
+    let mut v = serde_json::json!({"id": id, "title": title, "abstract": abstract_text,
+        "authors": [author], "published": "2024-05-01", "source": "jsonl"});
+    if let Some(d) = doi {
+        v["aliases"] = serde_json::json!([format!("doi:{d}")]);
+    }
+    v.to_string()
+}
+
+#[test]
+fn a_bibtex_import_reports_every_entry_and_for_you_explains_and_obeys_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(&dir.path().join("data"), false);
+    let retrieval = [
+        "Dense passage retrieval for open-domain question answering",
+        "Sparse lexical retrieval with learned term weights",
+        "Re-ranking retrieved passages with cross-encoders",
+        "Query expansion for neural retrieval models",
+        "Hybrid retrieval fusing BM25 and dense vectors",
+        "A survey of neural information retrieval",
+    ];
+    let proteins = [
+        "Protein structure prediction from amino acid sequences",
+        "Enzyme kinetics of kinase inhibitors in cancer cells",
+        "Folding pathways of small globular proteins",
+        "Antibody binding affinity measured by calorimetry",
+        "Membrane protein crystallography at room temperature",
+        "Gene expression changes under heat shock in yeast",
+    ];
+    let mut lines = Vec::new();
+    for (i, t) in retrieval.iter().enumerate() {
+        let doi = (i == 1).then_some("10.1000/sparse");
+        lines.push(line(
+            &format!("arxiv:2401.0000{i}"),
+            doi,
+            t,
+            &format!("{t}. We study search engines, documents, queries and ranking."),
+            "Ada Lovelace",
+        ));
+    }
+    for (i, t) in proteins.iter().enumerate() {
+        let author = if i == 5 {
+            "Grace Hopper"
+        } else {
+            "Rosalind Franklin"
+        };
+        lines.push(line(
+            &format!("arxiv:2402.0000{i}"),
+            None,
+            t,
+            &format!("{t}. We study molecules, cells and biochemistry."),
+            author,
+        ));
+    }
+    let file = jsonl(dir.path(), "papers.jsonl", &lines);
+    let r = engine
+        .ingest(
+            &[input(&file)],
+            IngestOptions {
+                encode: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((r.added, r.encoded), (12, 12));
+
+    // An account, as a redeemed sign-in link makes one.
+    let store = engine.store();
+    let now = Utc::now().timestamp();
+    let mail = || OutgoingMail {
+        kind: MailKind::Signin,
+        recipient: "reader@example.org".into(),
+        message_id: "<x@example.org>".into(),
+        message: b"Subject: x\r\n\r\nx".to_vec(),
+        papers: 0,
+    };
+    assert!(store
+        .queue_signin("reader@example.org", b"t1", "v1", now, now + 600, 60, mail)
+        .unwrap());
+    let account = store
+        .redeem_signin(b"t1", b"s1", now)
+        .unwrap()
+        .unwrap()
+        .account;
+    let saved = store.collections(account.id).unwrap()[0].clone();
+    assert_eq!(saved.name, "Saved");
+
+    let bib = "@misc{dpr,\n  title = {Something else entirely},\n  eprint = {2401.00000},\n  archivePrefix = {arXiv}\n}\n\
+@article{sparse,\n  title = {Another title},\n  doi = {10.1000/SPARSE}\n}\n\
+@inproceedings{rerank,\n  title = {Re-Ranking Retrieved Passages with Cross-Encoders}\n}\n\
+@misc{missing,\n  title = {A paper we do not have},\n  eprint = {2501.99999},\n  archivePrefix = {arXiv}\n}\n\
+@article{broken,\n  title = {Unclosed\n\n";
+    let report = engine
+        .import_bibtex(account.id, saved.id, "mine.bib", bib.as_bytes(), Utc::now())
+        .unwrap();
+    let matched: Vec<(Option<&str>, &str, &str)> = report
+        .matched
+        .iter()
+        .map(|m| (m.key.as_deref(), m.id.as_str(), m.by))
+        .collect();
+    assert_eq!(
+        matched,
+        vec![
+            (Some("dpr"), "arxiv:2401.00000", "arXiv id"),
+            (Some("sparse"), "arxiv:2401.00001", "DOI"),
+            (Some("rerank"), "arxiv:2401.00002", "title"),
+        ]
+    );
+    assert_eq!(report.unmatched.len(), 1);
+    assert_eq!(report.unmatched[0].key.as_deref(), Some("missing"));
+    assert!(
+        report.unmatched[0].reason.contains("arxiv:2501.99999"),
+        "{:?}",
+        report.unmatched
+    );
+    assert_eq!(report.broken.len(), 1);
+    assert_eq!(
+        (report.broken[0].key.as_deref(), report.broken[0].line),
+        (Some("broken"), 18)
+    );
+    assert_eq!((report.entries, report.added), (5, 3));
+
+    // For you: the other retrieval papers first, each with its nearest library papers.
+    let page = engine
+        .for_you(account.id, Some(saved.id), Window::Month, Utc::now(), 20)
+        .unwrap();
+    assert_eq!((page.method, page.library), ("learned", 3));
+    let top: Vec<&str> = page.items[..3]
+        .iter()
+        .map(|i| i.item.paper.title.as_str())
+        .collect();
+    for t in &top {
+        assert!(retrieval.contains(t), "{top:?}");
+    }
+    assert_eq!(page.items[0].why.nearest.len(), 2);
+    assert!(page
+        .items
+        .iter()
+        .all(|i| !i.item.paper.title.starts_with("Dense passage")));
+
+    // Rules: never "survey"; a followed author's paper comes first whatever the model says.
+    let rules = Rules {
+        never: vec!["survey".into()],
+        authors: vec!["grace  hopper".into()],
+        ..Rules::default()
+    };
+    assert!(store.set_rules(account.id, saved.id, &rules).unwrap());
+    let page = engine
+        .for_you(account.id, Some(saved.id), Window::Month, Utc::now(), 20)
+        .unwrap();
+    assert_eq!(page.items[0].item.paper.title, proteins[5]);
+    assert_eq!(
+        page.items[0].why.followed_author.as_deref(),
+        Some("Grace Hopper")
+    );
+    assert!(page
+        .items
+        .iter()
+        .all(|i| !i.item.paper.title.contains("survey")));
+    assert_eq!(page.excluded_by_rules, 1);
+
+    // Export reads back as BibTeX with the same papers.
+    let bib = engine.export_bibtex(account.id, saved.id).unwrap();
+    let back = paperscout_ingest::bibtex::parse_entries("out.bib", bib.as_bytes()).unwrap();
+    assert_eq!(back.len(), 3);
+}
