@@ -15,7 +15,7 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TfIdfParams {
     /// A term must appear in at least this many documents (scaled down for small pools: see
-    /// [`TfIdfParams::min_df_for`]).
+    /// `TfIdfParams::min_df_for`).
     pub min_df: usize,
     /// A term in more than this fraction of the documents says nothing about a reader.
     pub max_df: f64,
