@@ -90,9 +90,15 @@ pub fn metrics(ranking: &[usize], heldout: &[usize]) -> (f64, f64) {
 
 /// The top 100 of `scores`, leaving out `skip`.
 pub fn top(scores: &[f64], skip: &HashSet<usize>) -> Vec<usize> {
+    let mut order = ranked(scores, skip);
+    order.truncate(100);
+    order
+}
+
+/// Every index of `scores` but `skip`, best first (ties by index).
+fn ranked(scores: &[f64], skip: &HashSet<usize>) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).filter(|i| !skip.contains(i)).collect();
     order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
-    order.truncate(100);
     order
 }
 
@@ -205,8 +211,10 @@ pub fn run(
     for (n, r) in readers.iter().enumerate() {
         let library: HashSet<usize> = r.library.iter().copied().collect();
         let ranker = Ranker::fit(pool, &tfidf, &r.library, &[], params);
-        let ranking = top(&ranker.scores, &library);
-        ours.add(&ranking, &r.heldout, ranker.train_ms);
+        // The reader's whole feed, sorted once: its top 100 is what is scored, and the
+        // dismissal rows below read it too.
+        let order = ranked(&ranker.scores, &library);
+        ours.add(&order[..order.len().min(100)], &r.heldout, ranker.train_ms);
 
         let d = Ranker::fit(pool, &no_terms, &r.library, &[], &dense_params);
         dense.add(&top(&d.scores, &library), &r.heldout, d.train_ms);
@@ -221,20 +229,21 @@ pub fn run(
 
         // The reader's five dismissals: the best-ranked unrelated papers in their feed.
         let unrelated: HashSet<usize> = unrelated[n].iter().copied().collect();
-        let mut order: Vec<usize> = (0..pool.len()).filter(|i| !library.contains(i)).collect();
-        order.sort_by(|a, b| {
-            ranker.scores[*b]
-                .total_cmp(&ranker.scores[*a])
-                .then(a.cmp(b))
-        });
         let dismissed: Vec<usize> = order
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|i| unrelated.contains(i))
             .take(DISMISSALS)
             .collect();
         let mut skip = library.clone();
         skip.extend(dismissed.iter().copied());
-        removed.add(&top(&ranker.scores, &skip), &r.heldout, 0.0);
+        let hidden: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|i| !dismissed.contains(i))
+            .take(100)
+            .collect();
+        removed.add(&hidden, &r.heldout, 0.0);
         let f = Ranker::fit(pool, &tfidf, &r.library, &dismissed, params);
         feedback.add(&top(&f.scores, &skip), &r.heldout, f.train_ms);
         on_reader(n + 1);
