@@ -832,8 +832,7 @@ impl Store {
 
     /// Records a request to sign in as `email` and queues the mail with its link, in one
     /// transaction. `token_hash` is the SHA-256 of the link's token (the token itself is never
-    /// stored); the link works until `expires_at`, once. `voter` is the anonymous visitor who
-    /// asked: their votes become the account's when the link is redeemed. At most one link per
+    /// stored); the link works until `expires_at`, once. At most one link per
     /// address (in any case) every `resend_after` seconds: a request sooner than that returns
     /// false and writes nothing. Used and expired links of the address older than a day are
     /// cleared away on the way.
@@ -842,7 +841,6 @@ impl Store {
         &self,
         email: &str,
         token_hash: &[u8],
-        voter: &str,
         now: i64,
         expires_at: i64,
         resend_after: i64,
@@ -853,7 +851,6 @@ impl Store {
             queue_signin(
                 email,
                 token_hash,
-                voter,
                 now,
                 expires_at,
                 resend_after,
@@ -865,16 +862,19 @@ impl Store {
     /// Redeems a sign-in link, in one transaction: `None`, changing nothing, unless the token
     /// exists, is unused and unexpired (of two redeems at once, one wins). Creates the account
     /// on the address's first sign-in, and its [`DEFAULT_COLLECTION`] when it has no
-    /// collection; moves the requesting visitor's votes to [`Account::voter`] (a paper the
-    /// account voted for already keeps one vote); opens a session named by `session_hash`.
+    /// collection; moves the votes of `voter`, the anonymous visitor who opened the link (not
+    /// whoever asked for it: anyone can ask for a link to any address), to [`Account::voter`]
+    /// (a paper the account voted for already keeps one vote); opens a session named by
+    /// `session_hash`.
     /// The digest subscriber with the same address, if any, is the account's subscription.
     pub fn redeem_signin(
         &self,
         token_hash: &[u8],
         session_hash: &[u8],
+        voter: &str,
         now: i64,
     ) -> Result<Option<SignIn>> {
-        dispatch!(self, redeem_signin(token_hash, session_hash, now))
+        dispatch!(self, redeem_signin(token_hash, session_hash, voter, now))
     }
 
     /// The account signed in with the session `session_hash`, unless the session began more

@@ -1378,13 +1378,13 @@ fn some_papers(store: &Store, n: usize) -> Vec<PaperKey> {
 fn sign_in(store: &Store, email: &str, voter: &str, now: i64) -> (SignIn, Vec<u8>) {
     let token = format!("link {email} {now}").into_bytes();
     assert!(store
-        .queue_signin(email, &token, voter, now, now + 900, 0, || {
+        .queue_signin(email, &token, now, now + 900, 0, || {
             mail(MailKind::Signin, email)
         })
         .unwrap());
     let session = format!("session {email} {now}").into_bytes();
     let signed_in = store
-        .redeem_signin(&token, &session, now + 1)
+        .redeem_signin(&token, &session, voter, now + 1)
         .unwrap()
         .unwrap();
     (signed_in, session)
@@ -1395,17 +1395,17 @@ fn a_signin_link_works_once_before_it_expires_and_is_not_resent_at_once(store) {
     let keys = some_papers(&store, 3);
     store.vote(keys[0], "visitor-1", 10).unwrap();
     store.vote(keys[1], "visitor-1", 11).unwrap();
-    let queue = |email: &str, token: &[u8], voter: &str, now: i64, expires_at: i64| {
+    let queue = |email: &str, token: &[u8], now: i64, expires_at: i64| {
         store
-            .queue_signin(email, token, voter, now, expires_at, 60, || {
+            .queue_signin(email, token, now, expires_at, 60, || {
                 mail(MailKind::Signin, email)
             })
             .unwrap()
     };
-    assert!(queue("Ada@Example.org", b"link-1", "visitor-1", 1_000, 1_900));
+    assert!(queue("Ada@Example.org", b"link-1", 1_000, 1_900));
     // The same address in another case, moments later: nothing is written.
-    assert!(!queue("ada@example.org", b"link-2", "visitor-1", 1_030, 1_930));
-    assert_eq!(store.redeem_signin(b"link-2", b"s", 1_031).unwrap(), None);
+    assert!(!queue("ada@example.org", b"link-2", 1_030, 1_930));
+    assert_eq!(store.redeem_signin(b"link-2", b"s", "visitor-1", 1_031).unwrap(), None);
     // The mail waits in the outbox, with no subscriber, deliverable.
     let due = store.due_mail(1_000, 10).unwrap();
     assert_eq!(due.len(), 1);
@@ -1418,13 +1418,13 @@ fn a_signin_link_works_once_before_it_expires_and_is_not_resent_at_once(store) {
     store.mark_sent(m.id, 1_001).unwrap();
     assert_eq!(store.outbox_stats().unwrap().sent, 1);
     // A link that expires unused signs no one in.
-    assert!(queue("ada@example.org", b"link-3", "visitor-1", 1_070, 1_100));
-    assert_eq!(store.redeem_signin(b"link-3", b"s", 1_100).unwrap(), None);
-    assert_eq!(store.redeem_signin(b"no such link", b"s", 1_100).unwrap(), None);
+    assert!(queue("ada@example.org", b"link-3", 1_070, 1_100));
+    assert_eq!(store.redeem_signin(b"link-3", b"s", "visitor-1", 1_100).unwrap(), None);
+    assert_eq!(store.redeem_signin(b"no such link", b"s", "visitor-1", 1_100).unwrap(), None);
     assert_eq!(store.account_by_email("ada@example.org").unwrap(), None);
 
     // The first sign-in makes the account, its "Saved" collection, and takes the visitor's votes.
-    let first = store.redeem_signin(b"link-1", b"session-1", 1_200).unwrap().unwrap();
+    let first = store.redeem_signin(b"link-1", b"session-1", "visitor-1", 1_200).unwrap().unwrap();
     assert!(first.created);
     assert_eq!(first.votes_moved, 2);
     let ada = first.account.clone();
@@ -1436,15 +1436,15 @@ fn a_signin_link_works_once_before_it_expires_and_is_not_resent_at_once(store) {
     assert_eq!(names, vec![DEFAULT_COLLECTION.to_string()]);
     assert_eq!(store.session(b"session-1", 1_201, DAY).unwrap(), Some(ada.clone()));
     // Once only, even within its time.
-    assert_eq!(store.redeem_signin(b"link-1", b"session-2", 1_300).unwrap(), None);
+    assert_eq!(store.redeem_signin(b"link-1", b"session-2", "visitor-1", 1_300).unwrap(), None);
     assert_eq!(store.session(b"session-2", 1_301, DAY).unwrap(), None);
 
     // Signing in again from another browser: the same account; of that visitor's votes, the
     // one for a paper the account voted for already is dropped, the other moves.
     store.vote(keys[0], "visitor-2", 20).unwrap();
     store.vote(keys[2], "visitor-2", 21).unwrap();
-    assert!(queue("ADA@example.org", b"link-4", "visitor-2", 2_000, 2_900));
-    let again = store.redeem_signin(b"link-4", b"session-3", 2_001).unwrap().unwrap();
+    assert!(queue("ADA@example.org", b"link-4", 2_000, 2_900));
+    let again = store.redeem_signin(b"link-4", b"session-3", "visitor-2", 2_001).unwrap().unwrap();
     assert_eq!((again.account.clone(), again.created, again.votes_moved), (ada.clone(), false, 1));
     assert_eq!(
         store.vote_counts(&keys).unwrap(),
@@ -1457,7 +1457,7 @@ fn a_signin_link_works_once_before_it_expires_and_is_not_resent_at_once(store) {
     };
     assert_eq!(count_links(), 3, "link-1, link-3 (expired) and link-4");
     // Used and expired links are cleared away a day on, by the address's next request.
-    assert!(queue("ada@example.org", b"link-5", "visitor-3", 2_000 + DAY, 2_900 + DAY));
+    assert!(queue("ada@example.org", b"link-5", 2_000 + DAY, 2_900 + DAY));
     assert_eq!(count_links(), 2, "link-4 (used less than a day ago) and link-5");
 }
 }
@@ -1746,7 +1746,6 @@ fn fill_account(store: &Store, email: &str, voter: &str, keys: &[PaperKey]) -> F
         .queue_signin(
             email,
             format!("pending {email}").as_bytes(),
-            voter,
             1_400,
             9_000,
             0,
@@ -2020,7 +2019,7 @@ fn migrating_a_version_8_store_keeps_its_outbox() {
     assert_eq!(indexes, 3);
     // A new mail gets an id after the kept ones.
     assert!(store
-        .queue_signin("ada@example.org", b"t", "", 100, 200, 60, || mail(
+        .queue_signin("ada@example.org", b"t", 100, 200, 60, || mail(
             MailKind::Signin,
             "ada@example.org"
         ))
@@ -2038,7 +2037,7 @@ fn a_signin_link_redeemed_twice_at_once_signs_in_once() {
         for round in 0..20i64 {
             let token = format!("link {round}").into_bytes();
             assert!(a
-                .queue_signin("ada@example.org", &token, "", round, round + 900, 0, || {
+                .queue_signin("ada@example.org", &token, round, round + 900, 0, || {
                     mail(MailKind::Signin, "ada@example.org")
                 })
                 .unwrap());
@@ -2052,7 +2051,7 @@ fn a_signin_link_redeemed_twice_at_once_signs_in_once() {
                             let session = format!("session {round} {name}").into_bytes();
                             barrier.wait();
                             store
-                                .redeem_signin(token, &session, round + 1)
+                                .redeem_signin(token, &session, "", round + 1)
                                 .unwrap()
                                 .is_some()
                         })
@@ -2078,7 +2077,7 @@ fn a_signin_link_redeemed_twice_at_once_signs_in_once() {
             for token in ["first", "second"] {
                 let token = format!("{token} {round}").into_bytes();
                 assert!(a
-                    .queue_signin(&email, &token, "", round, round + 900, 0, || {
+                    .queue_signin(&email, &token, round, round + 900, 0, || {
                         mail(MailKind::Signin, &email)
                     })
                     .unwrap());
@@ -2093,7 +2092,7 @@ fn a_signin_link_redeemed_twice_at_once_signs_in_once() {
                             let token = format!("{token} {round}").into_bytes();
                             barrier.wait();
                             store
-                                .redeem_signin(&token, &token, round + 1)
+                                .redeem_signin(&token, &token, "", round + 1)
                                 .unwrap()
                                 .unwrap()
                         })

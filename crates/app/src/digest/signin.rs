@@ -40,10 +40,9 @@ pub fn well_formed(token: &str, prefix: &str) -> bool {
 }
 
 impl Digests {
-    /// Mails a sign-in link to `email`, for the visitor `voter` (their votes become the
-    /// account's). The answer is the same whether the address has an account, and whether a
-    /// link went to it moments ago (then nothing is sent).
-    pub fn request_signin(&self, email: &str, voter: &str, now: DateTime<Utc>) -> Result<()> {
+    /// Mails a sign-in link to `email`. The answer is the same whether the address has an
+    /// account, and whether a link went to it moments ago (then nothing is sent).
+    pub fn request_signin(&self, email: &str, now: DateTime<Utc>) -> Result<()> {
         let email = email.trim();
         if email.is_empty() || email.len() > 254 || !plain_address(email) {
             return Err(Error::Invalid(format!(
@@ -59,7 +58,6 @@ impl Digests {
         let queued = self.engine.store.queue_signin(
             email,
             &secret_hash(&token),
-            voter,
             now.timestamp(),
             now.timestamp() + SIGNIN_VALID_S,
             SIGNIN_RESEND_S,
@@ -73,9 +71,15 @@ impl Digests {
         Ok(())
     }
 
-    /// Redeems a sign-in link: the account (made on first sign-in) and a new session's
-    /// secret. A link works once and until it expires; any other token is refused alike.
-    pub fn redeem_signin(&self, token: &str, now: DateTime<Utc>) -> Result<(SignIn, String)> {
+    /// Redeems a sign-in link for the anonymous visitor `voter` who opened it (their votes
+    /// become the account's): the account (made on first sign-in) and a new session's secret.
+    /// A link works once and until it expires; any other token is refused alike.
+    pub fn redeem_signin(
+        &self,
+        token: &str,
+        voter: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(SignIn, String)> {
         let refused = || {
             Error::Invalid(
                 "this sign-in link is not valid: it may have expired (links work for 30 \
@@ -90,7 +94,12 @@ impl Digests {
         let signin = self
             .engine
             .store
-            .redeem_signin(&secret_hash(token), &secret_hash(&session), now.timestamp())?
+            .redeem_signin(
+                &secret_hash(token),
+                &secret_hash(&session),
+                voter,
+                now.timestamp(),
+            )?
             .ok_or_else(refused)?;
         Ok((signin, session))
     }
@@ -105,6 +114,33 @@ impl crate::Engine {
         Ok(self
             .store
             .session(&secret_hash(secret), now.timestamp(), SESSION_MAX_AGE_S)?)
+    }
+
+    /// Signs the session `secret` out (nothing when there is none).
+    pub fn end_session(&self, secret: &str) -> Result<()> {
+        self.store.end_session(&secret_hash(secret))?;
+        Ok(())
+    }
+
+    /// Signs every session of the account out: how many there were.
+    pub fn end_all_sessions(&self, account_id: i64) -> Result<usize> {
+        Ok(self.store.end_all_sessions(account_id)?)
+    }
+
+    /// Everything held about the account, for its holder.
+    pub fn export_account(&self, account_id: i64) -> Result<paperscout_store::AccountExport> {
+        self.store
+            .export_account(account_id)?
+            .ok_or_else(|| Error::NotFound("there is no such account".into()))
+    }
+
+    /// Deletes the account and every personal row that goes with it (see
+    /// [`paperscout_store::Store::delete_account`]).
+    pub fn delete_account(&self, account_id: i64) -> Result<()> {
+        if !self.store.delete_account(account_id)? {
+            return Err(Error::NotFound("there is no such account".into()));
+        }
+        Ok(())
     }
 
     /// The account of API token `secret` (`ps_…`), if it is not revoked.

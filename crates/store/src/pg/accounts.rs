@@ -91,7 +91,6 @@ impl PgStore {
         &self,
         email: &str,
         token_hash: &[u8],
-        voter: &str,
         now: i64,
         expires_at: i64,
         resend_after: i64,
@@ -119,10 +118,11 @@ impl PgStore {
                 AND (used_at IS NOT NULL OR expires_at <= $2) AND created_at < $3",
             &[&email, &now, &(now - SIGNIN_TOKEN_KEEP_S)],
         )?;
+        // (`voter` is unused: votes move from the visitor who opens the link, not the asker.)
         tx.execute(
             "INSERT INTO signin_tokens (hash, email, voter, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&token_hash, &email, &voter, &now, &expires_at],
+             VALUES ($1, $2, '', $3, $4)",
+            &[&token_hash, &email, &now, &expires_at],
         )?;
         let mail = render();
         tx.execute(
@@ -145,6 +145,7 @@ impl PgStore {
         &self,
         token_hash: &[u8],
         session_hash: &[u8],
+        voter: &str,
         now: i64,
     ) -> Result<Option<SignIn>> {
         let mut conn = self.conn()?;
@@ -154,14 +155,13 @@ impl PgStore {
         let Some(token) = tx.query_opt(
             "UPDATE signin_tokens SET used_at = $2
              WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
-             RETURNING email, voter",
+             RETURNING email",
             &[&token_hash, &now],
         )?
         else {
             return Ok(None);
         };
         let email: String = get(&token, 0)?;
-        let voter: String = get(&token, 1)?;
         // Two first sign-ins of one address at once: the second insert waits for the first
         // and does nothing; the select then sees the committed account.
         let inserted = tx.query_opt(

@@ -72,7 +72,6 @@ impl SqliteStore {
         &self,
         email: &str,
         token_hash: &[u8],
-        voter: &str,
         now: i64,
         expires_at: i64,
         resend_after: i64,
@@ -94,10 +93,11 @@ impl SqliteStore {
                 AND created_at < ?3",
             params![email, now, now - SIGNIN_TOKEN_KEEP_S],
         )?;
+        // (`voter` is unused: votes move from the visitor who opens the link, not the asker.)
         tx.execute(
             "INSERT INTO signin_tokens (hash, email, voter, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![token_hash, email, voter, now, expires_at],
+             VALUES (?1, ?2, '', ?3, ?4)",
+            params![token_hash, email, now, expires_at],
         )?;
         let mail = render();
         tx.execute(
@@ -120,20 +120,21 @@ impl SqliteStore {
         &self,
         token_hash: &[u8],
         session_hash: &[u8],
+        voter: &str,
         now: i64,
     ) -> Result<Option<SignIn>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let token: Option<(String, String)> = tx
+        let email: Option<String> = tx
             .query_row(
                 "UPDATE signin_tokens SET used_at = ?2
                  WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2
-                 RETURNING email, voter",
+                 RETURNING email",
                 params![token_hash, now],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .optional()?;
-        let Some((email, voter)) = token else {
+        let Some(email) = email else {
             return Ok(None);
         };
         let created = tx.execute(
