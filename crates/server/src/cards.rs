@@ -1,13 +1,15 @@
 //! How a paper looks in a list, on every page that lists papers (trending, new, daily pages,
 //! author pages, search results, similar papers): title, authors (each a link to their page),
 //! date, votes, categories, PDF and code chips, the real id (arXiv, DOI) when there is one, and
-//! an excerpt or the search snippet. Math in titles and abstracts is shown as Unicode
+//! an excerpt or the search snippet; for a signed-in reader, save and "not interested" buttons,
+//! and on "For you" why each paper is there. Math in titles and abstracts is shown as Unicode
 //! ([`paperscout_app::math_to_unicode`]). Imports `respond`, `voter` and `state`.
 
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use maud::{html, Markup, PreEscaped};
+use paperscout_app::library::Reasons;
 use paperscout_app::{math_to_unicode, FeedItem, Hit, Links, PaperId, Snippet};
 
 use crate::respond::{escape, paper_path};
@@ -37,6 +39,8 @@ pub(crate) struct Card<'a> {
     pub links: &'a Links,
     pub votes: usize,
     pub text: Text<'a>,
+    /// Why it is recommended (on "For you").
+    pub why: Option<&'a Reasons>,
 }
 
 impl<'a> Card<'a> {
@@ -52,6 +56,7 @@ impl<'a> Card<'a> {
             links: &p.links,
             votes: item.votes,
             text: Text::Excerpt(&p.abstract_text),
+            why: None,
         }
     }
 
@@ -66,6 +71,7 @@ impl<'a> Card<'a> {
             links: &hit.links,
             votes: hit.votes,
             text: Text::Snippet(&hit.snippet),
+            why: None,
         }
     }
 }
@@ -182,11 +188,119 @@ pub(crate) fn vote_button(
     }
 }
 
-/// What a list needs to draw vote buttons: the visitor and what they voted for.
+/// What a list needs to draw vote buttons: the visitor and what they voted for; and for a
+/// signed-in reader, their shelf.
 pub(crate) struct Voting<'a> {
     pub state: &'a AppState,
     pub visitor: &'a Visitor,
     pub voted: &'a HashSet<i64>,
+    pub shelf: Option<&'a Shelf>,
+}
+
+/// A signed-in reader's marks on the papers of a list: which are saved (in any collection)
+/// and which are "not interested"; the cards then offer save and "not interested" in place.
+pub(crate) struct Shelf {
+    pub saved: HashSet<i64>,
+    pub dismissed: HashSet<i64>,
+    /// The path the buttons come back to.
+    pub back: String,
+}
+
+impl Shelf {
+    /// The signed-in visitor's marks on the papers `keys`, or none for a visitor who is not
+    /// signed in (or when the store cannot say: the list is shown without the buttons).
+    pub(crate) async fn of(
+        state: &AppState,
+        visitor: &Visitor,
+        keys: Vec<i64>,
+        back: String,
+    ) -> Option<Shelf> {
+        let account = visitor.account_id?;
+        let marks = state
+            .blocking(move |e| {
+                let saved: HashSet<i64> = e.store().saved_in(account, &keys)?.into_keys().collect();
+                let dismissed: HashSet<i64> = e.store().dismissed(account)?.into_iter().collect();
+                Ok((saved, dismissed))
+            })
+            .await;
+        match marks {
+            Ok((saved, dismissed)) => Some(Shelf {
+                saved,
+                dismissed,
+                back,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "a reader's marks could not be read");
+                None
+            }
+        }
+    }
+}
+
+/// Save / "not interested" buttons for one paper (forms: they work without JavaScript).
+pub(crate) fn shelf_buttons(
+    state: &AppState,
+    visitor: &Visitor,
+    shelf: &Shelf,
+    id: &PaperId,
+    key: Option<i64>,
+) -> Markup {
+    let path = paper_path(id);
+    let saved = key.is_some_and(|k| shelf.saved.contains(&k));
+    let dismissed = key.is_some_and(|k| shelf.dismissed.contains(&k));
+    let csrf = state.voters().csrf_token(visitor);
+    html! {
+        div.shelf {
+            form.inline method="post" action=(format!("{path}/save")) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="back" value=(shelf.back);
+                @if saved {
+                    input type="hidden" name="undo" value="1";
+                    button.save type="submit" aria-pressed="true" title="Take it out of your Saved collection" { "★ Saved" }
+                } @else {
+                    button.save type="submit" aria-pressed="false" title="Save it to your library" { "☆ Save" }
+                }
+            }
+            form.inline method="post" action=(format!("{path}/not-interested")) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="back" value=(shelf.back);
+                @if dismissed {
+                    input type="hidden" name="undo" value="1";
+                    button.dismiss type="submit" aria-pressed="true" title="Take back \"not interested\"" { "Not interested ✓ (undo)" }
+                } @else {
+                    button.dismiss type="submit" aria-pressed="false" title="Show fewer papers like this" { "Not interested" }
+                }
+            }
+        }
+    }
+}
+
+/// Why a paper is recommended: its nearest library papers, the terms that counted, a followed
+/// author.
+pub(crate) fn reasons(why: &Reasons) -> Markup {
+    html! {
+        p.why {
+            @if let Some(a) = &why.followed_author {
+                "By " a href=(author_path(a)) { (a) } ", whom you follow. "
+            }
+            @if !why.nearest.is_empty() {
+                "Near your "
+                @for (i, n) in why.nearest.iter().enumerate() {
+                    @if i > 0 { " and " }
+                    a href=(paper_path(&n.id)) { "“" (math_to_unicode(&excerpt(&n.title, 80))) "”" }
+                }
+                ". "
+            }
+            @if !why.terms.is_empty() {
+                "Terms: "
+                @for (i, t) in why.terms.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    span.term { (t) }
+                }
+                "."
+            }
+        }
+    }
 }
 
 /// A numbered list of cards, with vote buttons when `voting` is given (else the votes as a
@@ -207,6 +321,10 @@ pub(crate) fn list(cards: &[Card<'_>], first_rank: usize, voting: Option<&Voting
                             Text::Snippet(s) => p.excerpt { (PreEscaped(s.render("<mark>", "</mark>", |t| escape(&math_to_unicode(t))))) },
                         }
                         (chips(card, voting.is_none()))
+                        @if let Some(why) = card.why { (reasons(why)) }
+                        @if let Some((v, shelf)) = voting.and_then(|v| v.shelf.map(|s| (v, s))) {
+                            (shelf_buttons(v.state, v.visitor, shelf, card.id, card.key))
+                        }
                     }
                 }
             }

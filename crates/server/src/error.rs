@@ -18,6 +18,8 @@ pub enum ApiErrorKind {
     NotFound,
     /// Too many requests from this address (429, with Retry-After).
     RateLimited,
+    /// Signing in is needed: no session, or an API token that is not valid (401).
+    Unauthorized,
     /// A form token or cookie is missing or wrong, or another site sent the request (403).
     Forbidden,
     /// The request body is too large (413).
@@ -40,6 +42,7 @@ impl ApiErrorKind {
             ApiErrorKind::Invalid => "invalid",
             ApiErrorKind::NotFound => "not_found",
             ApiErrorKind::RateLimited => "rate_limited",
+            ApiErrorKind::Unauthorized => "unauthorized",
             ApiErrorKind::Forbidden => "forbidden",
             ApiErrorKind::TooLarge => "too_large",
             ApiErrorKind::UnsupportedMediaType => "unsupported_media_type",
@@ -95,6 +98,15 @@ impl ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
             kind: ApiErrorKind::NotFound,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            kind: ApiErrorKind::Unauthorized,
             message: message.into(),
             retry_after: None,
         }
@@ -163,8 +175,9 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => (
                 ApiErrorKind::TooLarge,
                 format!(
-                    "the request body is larger than {} bytes",
-                    crate::MAX_BODY_BYTES
+                    "the request body is larger than {} bytes ({} for a library import)",
+                    crate::MAX_BODY_BYTES,
+                    crate::MAX_IMPORT_BYTES
                 ),
             ),
             StatusCode::REQUEST_TIMEOUT => (
@@ -264,6 +277,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"paperscout\""),
+            );
         }
         response
     }

@@ -164,7 +164,7 @@ impl SearchParams {
 pub(crate) fn check_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     let refuse = || {
         Err(ApiError::forbidden(
-            "votes are only accepted from this site's own pages or from API clients",
+            "changes are only accepted from this site's own pages or from API clients",
         ))
     };
     if let Some(site) = headers.get("sec-fetch-site") {

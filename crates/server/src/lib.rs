@@ -10,11 +10,12 @@
 
 //!
 //! Modules, from the bottom up (each may import only those above it; ARCHITECTURE.md has the
-//! table): `error`, `respond`, `extract`; the layers `limit`, `voter`, `metrics`, `conn`;
-//! `state`; `cards` (how papers look in lists) and `atom` (feeds), shared by the routes; the `routes` (one file
+//! table): `error`, `respond`, `extract`; the layers `limit`, `voter`, `account` (who is
+//! signed in), `metrics`, `conn`; `state`; `cards` (how papers look in lists) and `atom` (feeds), shared by the routes; the `routes` (one file
 //! per part of the site, none importing another); and
 //! `background`, the work beside the requests.
 
+mod account;
 mod atom;
 mod background;
 mod cards;
@@ -41,6 +42,8 @@ pub use state::AppState;
 
 /// The largest request body accepted (forms and JSON are tiny).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The largest library import (a BibTeX file; ~2,000 entries).
+pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
 /// Requests taking longer than this get a 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \

@@ -21,6 +21,8 @@ pub(crate) enum Nav {
     Daily,
     Search,
     Subscribe,
+    ForYou,
+    Library,
     Sources,
     None,
 }
@@ -46,6 +48,7 @@ pub(crate) fn error_page(e: ApiError) -> Response {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::TOO_MANY_REQUESTS => "Slow down",
         StatusCode::FORBIDDEN => "Form expired",
+        StatusCode::UNAUTHORIZED => "Sign in",
         s if s.is_client_error() => "Bad request",
         _ => "Something went wrong",
     };
@@ -137,6 +140,8 @@ pub(crate) fn layout_with(
                         (item("/", "Trending", Nav::Trending))
                         (item("/new", "New", Nav::New))
                         (item("/papers", "Daily", Nav::Daily))
+                        (item("/for-you", "For you", Nav::ForYou))
+                        (item("/library", "Library", Nav::Library))
                         (item("/subscribe", "Daily digest", Nav::Subscribe))
                     }
                 }

@@ -36,6 +36,11 @@ impl Voters {
         &self.cookie_key
     }
 
+    /// Whether cookies are marked `Secure` (the site is served over HTTPS).
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.secure_cookies
+    }
+
     fn mac(&self, visitor: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("any key length");
         mac.update(visitor.as_bytes());
@@ -61,11 +66,24 @@ pub(crate) const COOKIE: &str = "paperscout_voter";
 const COOKIE_MAX_AGE_DAYS: i64 = 400;
 
 /// The visitor making a request. A visitor without a (validly signed) cookie gets a new id, and
-/// `jar` sets the cookie when it is part of the response.
+/// `jar` sets the cookie when it is part of the response. A signed-in reader votes (and signs
+/// forms) as their account, whichever browser they use: see [`SignedInVoter`].
 pub(crate) struct Visitor {
     pub id: String,
     pub jar: SignedCookieJar,
     pub is_new: bool,
+    /// The anonymous id of the voter cookie, whoever is signed in (whose votes a sign-in moves).
+    pub anonymous_id: Option<String>,
+    /// The signed-in account, if any.
+    pub account_id: Option<i64>,
+}
+
+/// Put in a request's extensions by the sign-in layer (`account::resolve`): the signed-in
+/// account and its voter id, which [`Visitor`] then is.
+#[derive(Clone)]
+pub(crate) struct SignedInVoter {
+    pub voter: String,
+    pub account_id: i64,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -95,8 +113,17 @@ pub(crate) async fn cookies(
     let had_cookie = !visit || has_cookie(request.headers(), &voters.cookie_key);
     let private = matches!(
         request.uri().path(),
-        "/subscription" | "/subscription/preview" | "/unsubscribe" | "/subscribe/confirm"
-    );
+        "/subscription"
+            | "/subscription/preview"
+            | "/unsubscribe"
+            | "/subscribe/confirm"
+            | "/signin/confirm"
+            | "/account"
+    ) || path.starts_with("/library")
+        || path.starts_with("/for-you")
+        || path.starts_with("/api/account")
+        || path.starts_with("/api/collections")
+        || path.starts_with("/api/for-you");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let sets_voter = headers
@@ -151,20 +178,35 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
         let voters = Arc::<Voters>::from_ref(state);
         let jar = SignedCookieJar::from_headers(&parts.headers, voters.cookie_key.clone());
-        if let Some(id) = jar.get(COOKIE).map(|c| c.value().to_string()) {
-            if valid_id(&id) {
-                return Ok(Visitor {
-                    id,
-                    jar,
-                    is_new: false,
-                });
-            }
+        let anonymous = jar
+            .get(COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|id| valid_id(id));
+        if let Some(signed_in) = parts.extensions.get::<SignedInVoter>() {
+            return Ok(Visitor {
+                id: signed_in.voter.clone(),
+                jar,
+                is_new: false,
+                anonymous_id: anonymous,
+                account_id: Some(signed_in.account_id),
+            });
+        }
+        if let Some(id) = anonymous {
+            return Ok(Visitor {
+                id: id.clone(),
+                jar,
+                is_new: false,
+                anonymous_id: Some(id),
+                account_id: None,
+            });
         }
         let (id, jar) = new_visitor_cookie(jar, voters.secure_cookies);
         Ok(Visitor {
-            id,
+            id: id.clone(),
             jar,
             is_new: true,
+            anonymous_id: Some(id),
+            account_id: None,
         })
     }
 }

@@ -848,14 +848,7 @@ impl Store {
     ) -> Result<bool> {
         dispatch!(
             self,
-            queue_signin(
-                email,
-                token_hash,
-                now,
-                expires_at,
-                resend_after,
-                render
-            )
+            queue_signin(email, token_hash, now, expires_at, resend_after, render)
         )
     }
 

@@ -25,6 +25,10 @@ const LEXICAL_DEPTH: usize = 1000;
 const DIRECT_LIMIT: usize = 5000;
 const SEMANTIC_DEPTH: usize = 1000;
 const ENCODE_CHUNK: usize = 64;
+/// New papers a collection in the digest adds, at most (its model's best).
+const COLLECTION_PICKS: usize = 5;
+/// How deep a collection's ranking is read for new papers.
+const COLLECTION_DEPTH: usize = 500;
 
 /// Why a paper is in a digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +37,8 @@ pub enum Reason {
     Trending { votes: usize },
     /// New, and matches these interests (or categories).
     Matches(Vec<String>),
+    /// New, and ranked high by the model of the reader's collection of this name.
+    Collection(String),
 }
 
 impl std::fmt::Display for Reason {
@@ -42,6 +48,7 @@ impl std::fmt::Display for Reason {
             Reason::Trending { votes: 1 } => f.write_str("trending · 1 upvote"),
             Reason::Trending { votes } => write!(f, "trending · {votes} upvotes"),
             Reason::Matches(what) => write!(f, "matches: {}", what.join(", ")),
+            Reason::Collection(name) => write!(f, "for your collection “{name}”"),
         }
     }
 }
@@ -92,6 +99,7 @@ struct Interest {
 pub(crate) struct Context<'a> {
     engine: &'a Engine,
     config: &'a DigestConfig,
+    now: DateTime<Utc>,
     max_key: Key,
     /// The day's trending papers, best first (shared by every digest of the run).
     trending: Vec<FeedItem>,
@@ -115,6 +123,7 @@ impl<'a> Context<'a> {
         let mut ctx = Context {
             engine,
             config,
+            now,
             max_key: engine.store.max_paper_key()?,
             trending: Vec::new(),
             new: Vec::new(),
@@ -258,7 +267,7 @@ impl<'a> Context<'a> {
             .into_iter()
             .map(|p| (p.key, p.paper))
             .collect();
-        let matches = matches
+        let mut matches: Vec<DigestItem> = matches
             .into_iter()
             .filter_map(|(key, reason)| {
                 papers
@@ -266,13 +275,62 @@ impl<'a> Context<'a> {
                     .map(|paper| DigestItem { key, paper, reason })
             })
             .collect();
+        // The reader's collections with the digest on (an account with this address): each
+        // adds its model's best new papers, none twice.
+        let collections = self
+            .engine
+            .store
+            .digest_collections(&s.subscription.email)?;
+        if !collections.is_empty() {
+            let fresh: HashSet<Key> = self
+                .new
+                .iter()
+                .copied()
+                .filter(|k| *k > s.since_key && !sent.contains(k) && !taken.contains(k))
+                .collect();
+            let mut chosen: HashSet<Key> = matches.iter().map(|m| m.key).collect();
+            for c in &collections {
+                let ranked = self.engine.for_you(
+                    c.account_id,
+                    Some(c.id),
+                    Window::Week,
+                    self.now,
+                    COLLECTION_DEPTH,
+                )?;
+                if ranked.method == "empty" {
+                    continue;
+                }
+                // In the model's order, only papers as close to one of the collection's as an
+                // interest match must be (`min_similarity` to the nearest library paper: the
+                // model's scores have no fixed scale), and followed authors' papers.
+                let floor = f64::from(self.config.min_similarity);
+                let best = ranked
+                    .items
+                    .into_iter()
+                    .filter(|r| fresh.contains(&r.item.key) && !chosen.contains(&r.item.key))
+                    .filter(|r| {
+                        r.why.followed_author.is_some()
+                            || r.why.nearest.first().is_some_and(|n| n.similarity >= floor)
+                    })
+                    .take(COLLECTION_PICKS)
+                    .collect::<Vec<_>>();
+                for r in best {
+                    chosen.insert(r.item.key);
+                    matches.push(DigestItem {
+                        key: r.item.key,
+                        paper: r.item.paper,
+                        reason: Reason::Collection(c.name.clone()),
+                    });
+                }
+            }
+        }
         Ok(Digest {
             local_date: date,
             trending,
             matches,
             new_papers: candidates.len(),
             since_key: self.max_key,
-            has_interests: !topics.is_empty() || !categories.is_empty(),
+            has_interests: !topics.is_empty() || !categories.is_empty() || !collections.is_empty(),
         })
     }
 

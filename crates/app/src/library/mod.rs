@@ -19,6 +19,7 @@
 //! (zotero-arxiv-daily) and arxiv-sanity-lite's tf-idf SVM; the table of alternatives tried is
 //! in BENCHMARKS.md.
 
+mod collections;
 pub mod logreg;
 mod reader;
 mod rules;
@@ -27,6 +28,9 @@ pub mod tfidf;
 
 use std::time::Instant;
 
+pub use collections::{
+    collection_name, tidy_rules, MAX_NAME_CHARS, MAX_RULE_CHARS, MAX_RULE_ITEMS,
+};
 pub use reader::{
     bibtex_entry, ForYou, ImportMatch, ImportMiss, ImportReport, Near, Reasons, Recommendation,
     MAX_TRAINING, POOL,

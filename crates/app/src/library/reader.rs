@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use paperscout_index::Key;
 use paperscout_model::{Paper, PaperId};
-use paperscout_store::{Collection, Rules, StoredPaper, MAX_COLLECTION_PAPERS};
+use paperscout_store::{Rules, StoredPaper, MAX_COLLECTION_PAPERS};
 use serde::Serialize;
 
 use paperscout_encoder::Encoder;
@@ -102,12 +102,6 @@ pub struct ImportReport {
 }
 
 impl Engine {
-    fn owned_collection(&self, account_id: i64, collection_id: i64) -> Result<Collection> {
-        self.store
-            .collection(account_id, collection_id)?
-            .ok_or_else(|| Error::NotFound(format!("no collection {collection_id}")))
-    }
-
     /// Recommendations for account `account_id` from one collection (or from all of them
     /// when `collection` is None: their papers together, and their followed authors; keyword
     /// and category rules belong to a collection's own page), among the latest [`POOL`]
@@ -122,7 +116,7 @@ impl Engine {
     ) -> Result<ForYou> {
         let (library, rules) = match collection {
             Some(cid) => {
-                let c = self.owned_collection(account_id, cid)?;
+                let c = self.owned(account_id, cid)?;
                 (self.store.collection_papers(account_id, cid)?, c.rules)
             }
             None => {
@@ -288,7 +282,7 @@ impl Engine {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<ImportReport> {
-        self.owned_collection(account_id, collection_id)?;
+        self.owned(account_id, collection_id)?;
         let entries = paperscout_ingest::bibtex::parse_entries(name, bytes)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         if entries.len() > MAX_COLLECTION_PAPERS {
@@ -371,7 +365,7 @@ impl Engine {
 
     /// Collection `collection_id` as a BibTeX file, most recently saved first.
     pub fn export_bibtex(&self, account_id: i64, collection_id: i64) -> Result<String> {
-        self.owned_collection(account_id, collection_id)?;
+        self.owned(account_id, collection_id)?;
         let mut saved = self.store.collection_papers(account_id, collection_id)?;
         saved.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let keys: Vec<Key> = saved.iter().map(|s| s.0).collect();

@@ -85,10 +85,10 @@ fn a_bibtex_import_reports_every_entry_and_for_you_explains_and_obeys_rules() {
         papers: 0,
     };
     assert!(store
-        .queue_signin("reader@example.org", b"t1", "v1", now, now + 600, 60, mail)
+        .queue_signin("reader@example.org", b"t1", now, now + 600, 60, mail)
         .unwrap());
     let account = store
-        .redeem_signin(b"t1", b"s1", now)
+        .redeem_signin(b"t1", b"s1", "v1", now)
         .unwrap()
         .unwrap()
         .account;
@@ -173,4 +173,184 @@ fn a_bibtex_import_reports_every_entry_and_for_you_explains_and_obeys_rules() {
     let bib = engine.export_bibtex(account.id, saved.id).unwrap();
     let back = paperscout_ingest::bibtex::parse_entries("out.bib", bib.as_bytes()).unwrap();
     assert_eq!(back.len(), 3);
+}
+
+#[test]
+fn a_collection_in_the_digest_adds_its_models_new_papers_and_never_one_twice() {
+    use paperscout_app::digest::DigestConfig;
+    use paperscout_app::{Digests, SmtpUrl, SubscriptionRequest};
+    use paperscout_mailsink::MailSink;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(open(&dir.path().join("data"), false));
+    let topics = [
+        (
+            "Dense passage retrieval for open-domain question answering",
+            "retrieval",
+        ),
+        (
+            "Sparse lexical retrieval with learned term weights",
+            "retrieval",
+        ),
+        (
+            "Re-ranking retrieved passages with cross-encoders",
+            "retrieval",
+        ),
+        (
+            "Hybrid retrieval fusing BM25 and dense vectors",
+            "retrieval",
+        ),
+        (
+            "Protein structure prediction from amino acid sequences",
+            "biology",
+        ),
+        (
+            "Enzyme kinetics of kinase inhibitors in cancer cells",
+            "biology",
+        ),
+        ("Folding pathways of small globular proteins", "biology"),
+        (
+            "Antibody binding affinity measured by calorimetry",
+            "biology",
+        ),
+    ];
+    let about = |t: &str, kind: &str| match kind {
+        "retrieval" => format!("{t}. We study search engines, documents, queries and ranking."),
+        _ => format!("{t}. We study molecules, cells and biochemistry."),
+    };
+    let lines: Vec<String> = topics
+        .iter()
+        .enumerate()
+        .map(|(i, (t, k))| {
+            line(
+                &format!("arxiv:2403.0000{i}"),
+                None,
+                t,
+                &about(t, k),
+                "A. Author",
+            )
+        })
+        .collect();
+    let encode = IngestOptions {
+        encode: true,
+        ..Default::default()
+    };
+    engine
+        .ingest(&[input(&jsonl(dir.path(), "old.jsonl", &lines))], encode)
+        .unwrap();
+
+    let sink = MailSink::start();
+    let d = Digests::new(
+        engine.clone(),
+        DigestConfig {
+            base_url: "https://papers.example.org".into(),
+            from: "paperscout <digest@papers.example.org>".into(),
+            smtp: Some(SmtpUrl::new(&sink.url()).unwrap()),
+            ..DigestConfig::default()
+        },
+        b"a test secret that is long enough for hmac keys",
+    )
+    .unwrap();
+    let t0 = (Utc::now().date_naive() + chrono::Duration::days(30))
+        .and_hms_opt(5, 0, 0)
+        .unwrap()
+        .and_utc();
+    // The reader: a digest subscriber with no typed interests, and an account of the same
+    // address whose "Saved" holds three retrieval papers, with the digest on.
+    let req = SubscriptionRequest {
+        email: "reader@example.org".into(),
+        interests: String::new(),
+        categories: Vec::new(),
+        hour: Some(8),
+        timezone: Some("UTC".into()),
+    };
+    d.subscribe(&req, t0).unwrap();
+    d.deliver(t0).unwrap();
+    assert!(sink.wait_for(1, Duration::from_secs(10)));
+    let text = sink.messages()[0].text();
+    let at = text.find("/subscribe/confirm?t=").unwrap() + 21;
+    let token: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    d.confirm(&token, t0).unwrap();
+    let store = engine.store();
+    let mail = || OutgoingMail {
+        kind: MailKind::Signin,
+        recipient: "reader@example.org".into(),
+        message_id: "<y@example.org>".into(),
+        message: b"Subject: x\r\n\r\nx".to_vec(),
+        papers: 0,
+    };
+    let now = t0.timestamp();
+    assert!(store
+        .queue_signin("Reader@example.org", b"t", now, now + 600, 60, mail)
+        .unwrap());
+    let account = store
+        .redeem_signin(b"t", b"s", "", now)
+        .unwrap()
+        .unwrap()
+        .account;
+    let saved = store.collections(account.id).unwrap()[0].clone();
+    let keys: Vec<i64> = (0..3)
+        .map(|i| {
+            engine
+                .paper(&format!("2403.0000{i}").parse().unwrap())
+                .unwrap()
+                .key
+        })
+        .collect();
+    store
+        .add_to_collection(account.id, saved.id, &keys, now)
+        .unwrap();
+    assert!(store
+        .set_collection_digest(account.id, saved.id, true)
+        .unwrap());
+
+    // New papers: two on retrieval, one on biology.
+    let new = [
+        (
+            "2404.00001",
+            "Learned dense retrieval with hard negative mining",
+            "retrieval",
+        ),
+        (
+            "2404.00002",
+            "Query-document ranking with neural rerankers",
+            "retrieval",
+        ),
+        (
+            "2404.00003",
+            "Heat shock proteins and cellular stress in yeast",
+            "biology",
+        ),
+    ];
+    let lines: Vec<String> = new
+        .iter()
+        .map(|(id, t, k)| line(&format!("arxiv:{id}"), None, t, &about(t, k), "B. Author"))
+        .collect();
+    engine
+        .ingest(&[input(&jsonl(dir.path(), "new.jsonl", &lines))], encode)
+        .unwrap();
+
+    let report = d.run(t0 + chrono::Duration::hours(3), false).unwrap();
+    assert_eq!(report.queued, 1, "{report:?}");
+    // (The run also delivers the stand-in sign-in mail queued above.)
+    assert!(sink.wait_for(3, Duration::from_secs(10)));
+    let digest = sink
+        .messages()
+        .iter()
+        .map(|m| m.text())
+        .find(|t| t.contains("collection"))
+        .expect("the digest");
+    assert!(digest.contains("for your collection “Saved”"), "{digest}");
+    for (_, t, kind) in &new {
+        assert_eq!(digest.contains(t), *kind == "retrieval", "{t} in {digest}");
+    }
+
+    // The next day: nothing new for the collection, and nothing sent twice.
+    let next = d.run(t0 + chrono::Duration::hours(27), false).unwrap();
+    assert_eq!(next.queued, 0, "{next:?}");
 }

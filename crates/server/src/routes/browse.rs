@@ -13,7 +13,7 @@ use paperscout_app::Neighbours;
 use serde::Deserialize;
 
 use crate::atom::{self, Entry, FeedMeta, FEED_SIZE};
-use crate::cards::{self, pager, Card, Voting, PAGE_SIZE};
+use crate::cards::{self, pager, Card, Shelf, Voting, PAGE_SIZE};
 use crate::error::ApiError;
 use crate::extract::{PagePath, PageQuery, Period};
 use crate::respond::{error_page, layout_with, Head, Nav};
@@ -148,10 +148,14 @@ async fn render_period(
     let today = Utc::now().date_naive();
     let title = format!("Papers of {}", period.label());
     let cards: Vec<Card<'_>> = items.iter().map(Card::of_item).collect();
+    let keys = items.iter().map(|i| i.key).collect();
+    let back = format!("{}?page={page}", period.path());
+    let shelf = Shelf::of(&state, &visitor, keys, back).await;
     let voting = Voting {
         state: &state,
         visitor: &visitor,
         voted: &voted,
+        shelf: shelf.as_ref(),
     };
     let next = period.next().filter(|n| n.range().0 <= today);
     let tabs = [
@@ -302,10 +306,13 @@ async fn render_author(state: AppState, visitor: Visitor, name: String, q: PageP
         .cloned()
         .unwrap_or(name.clone());
     let cards: Vec<Card<'_>> = items.iter().map(Card::of_item).collect();
+    let keys = items.iter().map(|i| i.key).collect();
+    let shelf = Shelf::of(&state, &visitor, keys, cards::author_path(&shown)).await;
     let voting = Voting {
         state: &state,
         visitor: &visitor,
         voted: &voted,
+        shelf: shelf.as_ref(),
     };
     let coauthors = coauthors(&items, &shown);
     let path = cards::author_path(&shown);

@@ -3,7 +3,7 @@
 //! error dressing, panics, security headers), and holds the OpenAPI document.
 //!
 //! Route modules may import `error`, `respond`, `extract`, `limit` (for `ClientIp`), `voter`
-//! (for `Visitor`) and `state`; never each other.
+//! (for `Visitor`), `account` (for `Reader`), `cards`, `atom` and `state`; never each other.
 
 mod api;
 mod assets;
@@ -11,12 +11,15 @@ mod browse;
 mod digest;
 mod feeds;
 mod harvest;
+mod library;
+mod library_api;
 mod ops;
+mod signin;
 mod web;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -34,7 +37,9 @@ use ops::__path_healthz;
 use crate::error::{ApiErrorKind, ErrorBody};
 use crate::extract::{ModeParam, SortParam, WindowParam};
 use crate::state::AppState;
-use crate::{limit, metrics, respond, voter, CSP, MAX_BODY_BYTES, REQUEST_TIMEOUT};
+use crate::{
+    account, limit, metrics, respond, voter, CSP, MAX_BODY_BYTES, MAX_IMPORT_BYTES, REQUEST_TIMEOUT,
+};
 
 /// Every route of the site and the API.
 pub fn router(state: AppState) -> Router {
@@ -85,6 +90,77 @@ pub fn router(state: AppState) -> Router {
             post(api::upvote).delete(api::unvote),
         )
         .route("/api/trending", get(api::trending))
+        .route("/signin", get(signin::form).post(signin::request))
+        .route(
+            "/signin/confirm",
+            get(signin::confirm_page).post(signin::confirm),
+        )
+        .route("/signout", post(signin::signout))
+        .route("/account", get(signin::account_page))
+        .route(
+            "/account/signout-everywhere",
+            post(signin::signout_everywhere),
+        )
+        .route("/account/export", get(signin::export))
+        .route("/account/tokens", post(signin::create_token))
+        .route("/account/tokens/{id}/revoke", post(signin::revoke_token))
+        .route("/account/delete", post(signin::delete))
+        .route("/library", get(library::library).post(library::create))
+        .route("/library/{cid}", get(library::collection))
+        .route("/library/{cid}/rename", post(library::rename))
+        .route("/library/{cid}/delete", post(library::delete))
+        .route("/library/{cid}/rules", post(library::rules))
+        .route("/library/{cid}/digest", post(library::digest))
+        .route("/library/{cid}/feed", post(library::feed))
+        .route("/library/{cid}/remove", post(library::remove))
+        .route("/library/{cid}/export.bib", get(library::export))
+        .route("/papers/{id}/save", post(library::save))
+        .route("/papers/{id}/not-interested", post(library::not_interested))
+        .route("/for-you", get(library::for_you_all))
+        .route("/for-you/{cid}", get(library::for_you_one))
+        .route("/feeds/{file}", get(library::private_feed))
+        .route("/api/signin", post(library_api::signin))
+        .route(
+            "/api/account",
+            get(library_api::account).delete(library_api::delete_account),
+        )
+        .route("/api/account/export", get(library_api::export))
+        .route("/api/account/signout", post(library_api::signout))
+        .route(
+            "/api/account/tokens",
+            get(library_api::tokens).post(library_api::create_token),
+        )
+        .route(
+            "/api/account/tokens/{token_id}",
+            delete(library_api::revoke_token),
+        )
+        .route(
+            "/api/collections",
+            get(library_api::collections).post(library_api::create_collection),
+        )
+        .route(
+            "/api/collections/{collection_id}",
+            get(library_api::collection)
+                .patch(library_api::patch_collection)
+                .delete(library_api::delete_collection),
+        )
+        .route(
+            "/api/collections/{collection_id}/papers/{id}",
+            put(library_api::save).delete(library_api::unsave),
+        )
+        .route(
+            "/api/collections/{collection_id}/export.bib",
+            get(library_api::export_bibtex),
+        )
+        .route(
+            "/api/collections/{collection_id}/feed",
+            post(library_api::feed_on).delete(library_api::feed_off),
+        )
+        .route(
+            "/api/papers/{id}/not-interested",
+            put(library_api::dismiss).delete(library_api::undismiss),
+        )
+        .route("/api/for-you", get(library_api::for_you))
         .route("/api/openapi.json", get(openapi))
         .route("/healthz", get(ops::healthz));
     let site = if state.metrics_elsewhere() {
@@ -92,7 +168,22 @@ pub fn router(state: AppState) -> Router {
     } else {
         site.route("/metrics", get(ops::metrics))
     };
-    site.fallback(web::not_found)
+    // Library imports carry files: a larger body limit of their own; everything else, 16 KiB.
+    let imports = Router::new()
+        .route("/library/{cid}/import", post(library::import))
+        .route(
+            "/api/collections/{collection_id}/import",
+            post(library_api::import),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_IMPORT_BYTES));
+    site.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(imports)
+        .fallback(web::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            (state.engine().clone(), state.voters().clone()),
+            account::resolve,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.limits().clone(),
             limit::reads,
@@ -105,7 +196,6 @@ pub fn router(state: AppState) -> Router {
             state.metrics().clone(),
             metrics::track,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -161,11 +251,64 @@ pub fn metrics_router(state: AppState) -> Router {
         unvote,
         digest::api_subscribe,
         harvest::api_harvests,
-        healthz
+        healthz,
+        library_api::signin,
+        library_api::account,
+        library_api::export,
+        library_api::delete_account,
+        library_api::signout,
+        library_api::tokens,
+        library_api::create_token,
+        library_api::revoke_token,
+        library_api::collections,
+        library_api::create_collection,
+        library_api::collection,
+        library_api::patch_collection,
+        library_api::delete_collection,
+        library_api::save,
+        library_api::unsave,
+        library_api::import,
+        library_api::export_bibtex,
+        library_api::feed_on,
+        library_api::feed_off,
+        library_api::dismiss,
+        library_api::undismiss,
+        library_api::for_you
     ),
-    components(schemas(ErrorBody, ApiErrorKind, ModeParam, WindowParam, SortParam))
+    components(schemas(ErrorBody, ApiErrorKind, ModeParam, WindowParam, SortParam)),
+    modifiers(&Security)
 )]
 pub struct ApiDoc;
+
+/// The two ways to be signed in: a personal API token, or the session cookie sign-in sets.
+#[derive(Debug)]
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A personal API token (`ps_…`), made on the account page or with POST /api/account/tokens",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::account::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
 
 /// `GET /api/openapi.json`.
 async fn openapi() -> impl IntoResponse {

@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use paperscout_app::{math_to_unicode, PaperId, SearchMode, Window, MAX_RESULTS};
 use serde::Deserialize;
 
-use crate::cards::{self, pager, safe_url, vote_button, Card, Voting, PAGE_SIZE};
+use crate::cards::{self, pager, safe_url, vote_button, Card, Shelf, Voting, PAGE_SIZE};
 use crate::error::ApiError;
 use crate::extract::{mode, paper_id, window, PagePath, PageQuery, SearchParams};
 use crate::limit::ClientIp;
@@ -134,10 +134,14 @@ async fn feed_page(state: AppState, visitor: Visitor, params: FeedParams, trendi
         )
     };
     let cards: Vec<Card<'_>> = items.iter().map(Card::of_item).collect();
+    let keys = items.iter().map(|i| i.key).collect();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let shelf = Shelf::of(&state, &visitor, keys, format!("{base}{sep}page={page}")).await;
     let voting = Voting {
         state: &state,
         visitor: &visitor,
         voted: &voted,
+        shelf: shelf.as_ref(),
     };
     let body = html! {
         div.heading {
@@ -439,6 +443,20 @@ pub(crate) async fn paper(
         .map_err(fail)?;
     let id = stored.paper.id.clone();
     let similar = state.blocking(move |e| e.similar(&id, SIMILAR)).await;
+    let shelf = Shelf::of(
+        &state,
+        &visitor,
+        vec![stored.key],
+        paper_path(&stored.paper.id),
+    )
+    .await;
+    let collections = match visitor.account_id {
+        Some(account) => state
+            .blocking(move |e| Ok(e.store().collections(account)?))
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let p = &stored.paper;
     // Where the paper lives at its sources: arXiv's abstract page, the DOI resolver.
     let at_source = |scheme: &str| p.ids().find(|i| i.scheme() == scheme).and_then(source_url);
@@ -462,6 +480,21 @@ pub(crate) async fn paper(
                 h1 { (title) }
             }
             (cards::meta(&p.authors, p.published, true))
+            @if let Some(shelf) = &shelf {
+                (cards::shelf_buttons(&state, &visitor, shelf, &p.id, Some(stored.key)))
+                @if collections.len() > 1 {
+                    form.inline.save-to method="post" action=(format!("{}/save", paper_path(&p.id))) {
+                        input type="hidden" name="csrf" value=(state.voters().csrf_token(&visitor));
+                        input type="hidden" name="back" value=(paper_path(&p.id));
+                        label { "Save to "
+                            select name="collection" {
+                                @for c in &collections { option value=(c.id) { (c.name) } }
+                            }
+                        }
+                        button type="submit" { "Save" }
+                    }
+                }
+            }
             @if let (Some(v), Some(updated)) = (p.version.filter(|v| *v > 1), p.updated) {
                 p.version { "Version " (v) ", " (updated.format("%-d %b %Y").to_string()) }
             }

@@ -4,6 +4,8 @@
 mod browser;
 mod digest;
 mod hardening;
+mod library;
+mod library_browser;
 mod site;
 
 use std::path::Path;

@@ -38,7 +38,7 @@ fn demo_and_real(dir: &Path) -> Arc<Engine> {
 /// Parses an Atom answer with `feed-rs`, as a feed reader would, and checks what readers rely
 /// on: the content type, the feed's id, title and `updated`, and each entry's stable id, link
 /// and `updated`.
-fn feed(answer: &Answer) -> feed_rs::model::Feed {
+pub(super) fn feed(answer: &Answer) -> feed_rs::model::Feed {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(
         answer.headers[header::CONTENT_TYPE],
