@@ -70,8 +70,6 @@ impl Error {
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Busy(_) => ErrorKind::Busy,
             Error::Store(e) if e.is_busy() || e.is_unavailable() => ErrorKind::Busy,
-            // A limit of the account's (tokens, collections, papers): said to the user.
-            Error::Store(paperscout_store::Error::Refused(_)) => ErrorKind::Invalid,
             Error::Index(paperscout_index::Error::Tantivy(
                 paperscout_index::TantivyError::LockFailure(..),
             )) => ErrorKind::Busy,

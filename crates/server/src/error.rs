@@ -215,6 +215,10 @@ pub(crate) const BUSY_RETRY_SECS: u64 = 2;
 
 impl From<paperscout_app::Error> for ApiError {
     fn from(e: paperscout_app::Error) -> ApiError {
+        // An account's limits (tokens, collections, papers per collection): the user's to fix.
+        if let paperscout_app::Error::Store(paperscout_app::store::Error::Refused(m)) = &e {
+            return ApiError::invalid(m.clone());
+        }
         match e.kind() {
             ErrorKind::Invalid => ApiError::invalid(e.to_string()),
             ErrorKind::NotFound => ApiError::not_found(e.to_string()),
