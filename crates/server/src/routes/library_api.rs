@@ -706,7 +706,7 @@ impl From<ImportReport> for ImportReportDto {
 
 /// Import a BibTeX file (as the body, up to 2 MiB) into a collection: entries are matched to
 /// the corpus by arXiv id, then DOI, then title; the report names each entry by key and line.
-#[utoipa::path(post, path = "/api/collections/{collection_id}/import", tag = "library", params(("collection_id" = i64, Path, description = "The collection's id")), request_body(content = String, content_type = "application/x-bibtex", description = "A BibTeX file"), security(("token" = []), ("session" = [])), responses(
+#[utoipa::path(post, path = "/api/collections/{collection_id}/import", tag = "library", params(("collection_id" = i64, Path, description = "The collection's id")), request_body(content = String, content_type = "text/plain", description = "A BibTeX file (any content type is read as BibTeX: text/plain, application/x-bibtex)"), security(("token" = []), ("session" = [])), responses(
     (status = 200, body = ImportReportDto),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
