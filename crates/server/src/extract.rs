@@ -161,6 +161,23 @@ impl SearchParams {
 /// visitors' browsers vote). The API takes no CSRF token, so it relies on what browsers say:
 /// `Sec-Fetch-Site` (every current browser), else `Origin` against `Host`. Clients that are
 /// not browsers (curl, scripts) send neither and are let through, rate-limited.
+/// A JSON body, or the error the API answers for it: 413 and 415 as such, anything else a 400
+/// naming what is wrong.
+pub(crate) fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    body.map(|axum::Json(b)| b).map_err(|e| {
+        let status = e.status();
+        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+            || status == axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        {
+            ApiError::from_status(status)
+        } else {
+            ApiError::invalid(format!("bad JSON body: {}", e.body_text()))
+        }
+    })
+}
+
 pub(crate) fn check_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     let refuse = || {
         Err(ApiError::forbidden(

@@ -291,14 +291,7 @@ pub(crate) async fn api_subscribe(
     ip: ClientIp,
     body: Result<Json<SubscriptionBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SubscriptionAccepted>), ApiError> {
-    let Json(body) = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            ApiError::from_status(status)
-        } else {
-            ApiError::invalid(format!("bad JSON body: {}", e.body_text()))
-        }
-    })?;
+    let body = crate::extract::json_body(body)?;
     state.limits().check_subscribe(ip)?;
     let request = SubscriptionRequest {
         email: body.email,

@@ -22,7 +22,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::account::{Reader, Via};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{limit_or_default, paper_id, window, ApiPath, ApiQuery, WindowParam};
+use crate::extract::{
+    json_body, limit_or_default, paper_id, window, ApiPath, ApiQuery, WindowParam,
+};
 use crate::limit::ClientIp;
 use crate::respond::paper_path;
 use crate::state::AppState;
@@ -31,17 +33,6 @@ fn rfc3339(ts: i64) -> String {
     DateTime::<Utc>::from_timestamp(ts, 0)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            ApiError::from_status(status)
-        } else {
-            ApiError::invalid(format!("bad JSON body: {}", e.body_text()))
-        }
-    })
 }
 
 /// A collection's rules: what its "For you", feed and digest keep to.
