@@ -145,6 +145,17 @@ impl std::fmt::Debug for PgLeader {
     }
 }
 
+impl Drop for PgLeader {
+    /// Unlocks before the connection closes: closing alone frees the lock only once the
+    /// server's backend notices the disconnect, so a replica taking over right after a
+    /// clean hand-off could still find the role taken (and CI once did).
+    fn drop(&mut self) {
+        if !self.client.is_closed() {
+            let _ = self.client.simple_query("SELECT pg_advisory_unlock_all()");
+        }
+    }
+}
+
 impl PgLeader {
     /// Whether the lock is still held: its connection still answers.
     pub(crate) fn still_held(&mut self) -> bool {
