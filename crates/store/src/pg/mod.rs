@@ -57,19 +57,33 @@ impl std::ops::DerefMut for Client {
     }
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        let Some(client) = self.0.take() else { return };
+impl Client {
+    /// Runs `last` on the connection, then closes it: on this thread, or inside a tokio
+    /// runtime on a thread of its own (see above).
+    fn close_with(&mut self, last: impl FnOnce(&mut postgres::Client) + Send + 'static) {
+        let Some(mut client) = self.0.take() else { return };
+        let close = move || {
+            if !client.is_closed() {
+                last(&mut client);
+            }
+            drop(client);
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             let spawned = std::thread::Builder::new()
                 .name("paperscout-pg-close".into())
-                .spawn(move || drop(client));
+                .spawn(close);
             if let Err(e) = spawned {
                 tracing::debug!(error = %e, "could not close a database connection cleanly");
             }
         } else {
-            drop(client);
+            close();
         }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.close_with(|_| {});
     }
 }
 
@@ -150,9 +164,9 @@ impl Drop for PgLeader {
     /// server's backend notices the disconnect, so a replica taking over right after a
     /// clean hand-off could still find the role taken (and CI once did).
     fn drop(&mut self) {
-        if !self.client.is_closed() {
-            let _ = self.client.simple_query("SELECT pg_advisory_unlock_all()");
-        }
+        self.client.close_with(|c| {
+            let _ = c.simple_query("SELECT pg_advisory_unlock_all()");
+        });
     }
 }
 
