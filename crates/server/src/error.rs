@@ -112,6 +112,14 @@ impl ApiError {
         }
     }
 
+    /// A form whose CSRF token is missing, stale or another visitor's: the one wording every
+    /// page uses.
+    pub fn stale_form() -> ApiError {
+        ApiError::forbidden(
+            "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        )
+    }
+
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::FORBIDDEN,

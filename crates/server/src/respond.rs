@@ -177,6 +177,17 @@ pub(crate) fn layout_with(
 }
 
 /// `s` escaped for HTML text and attributes.
+/// The note on a form that needs mail (subscribing, signing in) when no SMTP server is
+/// configured; `what` is the action that is not possible ("subscribing").
+pub(crate) fn mail_off_notice(what: &str) -> Markup {
+    html! {
+        p.notice role="note" {
+            strong { "Mail is not set up on this server. " }
+            "Its operator has not configured an SMTP server (PAPERSCOUT_SMTP_URL), so " (what) " is not possible here."
+        }
+    }
+}
+
 pub(crate) fn escape(s: &str) -> String {
     html! { (s) }.into_string()
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::limit::ClientIp;
-use crate::respond::{error_page, layout, Nav};
+use crate::respond::{error_page, layout, mail_off_notice, Nav};
 use crate::state::AppState;
 use crate::voter::Visitor;
 
@@ -59,10 +59,7 @@ fn form_body(
         h1 { "Trending papers in your inbox, once a day" }
         p { "Each morning (your hour, your time zone): the day's trending papers, and the new papers that match your interests. Confirm by mail first; every mail has a one-click unsubscribe link." }
         @if !can_send {
-            p.notice role="note" {
-                strong { "Mail is not set up on this server. " }
-                "Its operator has not configured an SMTP server (PAPERSCOUT_SMTP_URL), so subscribing is not possible here."
-            }
+            (mail_off_notice("subscribing"))
         }
         @if let Some(m) = message { (m) }
         form.subscribe method="post" action="/subscribe" {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::account::{end_session_cookie, start_session_cookie, MaybeReader, Reader, Via};
 use crate::error::ApiError;
 use crate::limit::ClientIp;
-use crate::respond::{error_page, layout, Nav};
+use crate::respond::{error_page, layout, mail_off_notice, Nav};
 use crate::state::AppState;
 use crate::voter::Visitor;
 
@@ -45,10 +45,7 @@ fn signin_form(
         h1 { "Sign in" }
         p { "No password: enter your address and open the link we mail you. Signing in keeps your library, your \"not interested\" marks and your votes on every device, and gives you a feed that learns from them." }
         @if !can_send {
-            p.notice role="note" {
-                strong { "Mail is not set up on this server. " }
-                "Its operator has not configured an SMTP server (PAPERSCOUT_SMTP_URL), so signing in is not possible here."
-            }
+            (mail_off_notice("signing in"))
         }
         @if let Some(m) = message { (m) }
         form.signin method="post" action="/signin" {
@@ -221,9 +218,7 @@ fn checked(
     if state.voters().csrf_ok(visitor, &form.csrf) {
         Ok(())
     } else {
-        Err(ApiError::forbidden(
-            "This form has expired or did not come from this site. Go back, reload the page and try again.",
-        ))
+        Err(ApiError::stale_form())
     }
 }
 
@@ -410,9 +405,7 @@ pub(crate) async fn create_token(
     let result = async {
         let Form(form) = form?;
         if !state.voters().csrf_ok(&visitor, &form.csrf) {
-            return Err(ApiError::forbidden(
-                "This form has expired or did not come from this site. Go back, reload the page and try again.",
-            ));
+            return Err(ApiError::stale_form());
         }
         let id = reader.account.id;
         state
@@ -477,9 +470,7 @@ pub(crate) async fn delete(
         let reader = reader?;
         let Form(form) = form?;
         if !state.voters().csrf_ok(&visitor, &form.csrf) {
-            return Err(ApiError::forbidden(
-                "This form has expired or did not come from this site. Go back, reload the page and try again.",
-            ));
+            return Err(ApiError::stale_form());
         }
         if !form
             .confirm_email

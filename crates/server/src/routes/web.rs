@@ -536,101 +536,10 @@ pub(crate) async fn paper(
     ))
 }
 
-/// A BibTeX entry for `p`: `@misc` with arXiv's eprint fields for an arXiv paper (as arXiv's
-/// own export does), `@article` with the DOI otherwise. Braces and backslashes in the text
-/// are escaped so the entry parses.
+/// The citation on a paper's page and in `/papers/{id}.bib`: the library export's entry
+/// ([`paperscout_app::library::bibtex_entry`]) without the abstract.
 pub(crate) fn bibtex(p: &paperscout_app::Paper) -> String {
-    // The text as the paper has it (TeX included, as arXiv's own export does), with braces
-    // that do not pair turned into parentheses so the entry still parses.
-    fn field(s: &str) -> String {
-        let mut depth = 0i32;
-        let balanced = s.chars().all(|c| {
-            match c {
-                '{' => depth += 1,
-                '}' => depth -= 1,
-                _ => {}
-            }
-            depth >= 0
-        }) && depth == 0;
-        let mut out: String = s
-            .chars()
-            .map(|c| match c {
-                '{' if !balanced => '(',
-                '}' if !balanced => ')',
-                c if c.is_control() => ' ',
-                c => c,
-            })
-            .collect();
-        // A trailing backslash would escape the entry's closing brace.
-        if out.ends_with('\\') {
-            out.push(' ');
-        }
-        out
-    }
-    let first_surname = p
-        .authors
-        .first()
-        .and_then(|a| a.split_whitespace().last())
-        .unwrap_or("anon")
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .collect::<String>()
-        .to_lowercase();
-    let year = p.published.map(|d| d.format("%Y").to_string());
-    let first_word = p
-        .title
-        .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .collect::<String>()
-                .to_lowercase()
-        })
-        .find(|w| w.len() > 3)
-        .unwrap_or_default();
-    let key = format!(
-        "{}{}{}",
-        if first_surname.is_empty() {
-            "anon"
-        } else {
-            &first_surname
-        },
-        year.as_deref().unwrap_or(""),
-        first_word
-    );
-    let arxiv = p
-        .ids()
-        .find(|i| i.scheme() == "arxiv")
-        .map(|i| i.value().to_string());
-    let doi = p
-        .ids()
-        .find(|i| i.scheme() == "doi")
-        .map(|i| i.value().to_string());
-    let mut fields = vec![("title", format!("{{{}}}", field(&p.title)))];
-    if !p.authors.is_empty() {
-        fields.push(("author", format!("{{{}}}", field(&p.authors.join(" and ")))));
-    }
-    if let Some(y) = &year {
-        fields.push(("year", format!("{{{y}}}")));
-    }
-    if let Some(a) = &arxiv {
-        fields.push(("eprint", format!("{{{}}}", field(a))));
-        fields.push(("archivePrefix", "{arXiv}".to_string()));
-        if let Some(c) = p.categories.first() {
-            fields.push(("primaryClass", format!("{{{}}}", field(c))));
-        }
-        fields.push(("url", format!("{{https://arxiv.org/abs/{}}}", field(a))));
-    }
-    if let Some(d) = &doi {
-        fields.push(("doi", format!("{{{}}}", field(d))));
-    }
-    let kind = if arxiv.is_none() && doi.is_some() {
-        "article"
-    } else {
-        "misc"
-    };
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("  {k} = {v}")).collect();
-    format!("@{kind}{{{key},\n{}\n}}\n", body.join(",\n"))
+    paperscout_app::library::bibtex_entry(p, &mut std::collections::HashSet::new(), false)
 }
 
 /// `GET /papers/{id}.bib`: the paper's BibTeX entry, as a file.
@@ -696,9 +605,7 @@ async fn vote_form(
     let result = async {
         let Form(form) = form.map_err(ApiError::from)?;
         if !state.voters().csrf_ok(&visitor, &form.csrf) {
-            return Err(ApiError::forbidden(
-                "This form has expired or did not come from this site. Go back, reload the page and try again.",
-            ));
+            return Err(ApiError::stale_form());
         }
         let id = paper_id(&raw)?;
         state.vote(ip, &visitor, id.clone(), up).await?;
