@@ -21,14 +21,7 @@ pub fn parse_document(
         .collect())
 }
 
-/// One entry of a BibTeX file: its key (when it has a readable one), the line it starts on,
-/// and its paper or what is wrong with it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub key: Option<String>,
-    pub line: usize,
-    pub paper: Result<Paper, RecordError>,
-}
+pub use crate::reference::Entry;
 
 /// Every entry of a BibTeX file, in order (what a library import reports on, entry by entry).
 pub fn parse_entries(name: &str, bytes: &[u8]) -> Result<Vec<Entry>, RecordError> {

@@ -10,6 +10,7 @@ pub mod arxiv_rss;
 mod beir;
 pub mod bibtex;
 mod common;
+pub mod csl_json;
 mod error;
 pub mod hf_daily;
 mod json_doc;
@@ -18,6 +19,8 @@ mod lines;
 mod listing;
 pub mod oai;
 mod openalex;
+pub mod reference;
+pub mod ris;
 mod s2;
 mod snapshot;
 mod xml;
@@ -55,10 +58,14 @@ pub enum Format {
     SemanticScholar,
     /// BibTeX.
     Bibtex,
+    /// RIS (`TY  - JOUR` … `ER  - `), as Zotero, Mendeley and EndNote export.
+    Ris,
+    /// CSL-JSON, as Zotero and Mendeley export ("CSL JSON").
+    CslJson,
 }
 
 impl Format {
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 13] = [
         Format::Listing,
         Format::Beir,
         Format::Jsonl,
@@ -70,6 +77,8 @@ impl Format {
         Format::OpenAlex,
         Format::SemanticScholar,
         Format::Bibtex,
+        Format::Ris,
+        Format::CslJson,
     ];
 
     /// The format's name, which is also the [`Source`] its papers are recorded under.
@@ -91,6 +100,8 @@ impl Format {
             Format::OpenAlex => Source::OpenAlex,
             Format::SemanticScholar => Source::SemanticScholar,
             Format::Bibtex => Source::Bibtex,
+            Format::Ris => Source::Ris,
+            Format::CslJson => Source::CslJson,
         }
     }
 
@@ -242,6 +253,8 @@ pub fn parse_document(
         Format::OpenAlex => openalex::parse_document(name, bytes),
         Format::SemanticScholar => s2::parse_document(name, bytes),
         Format::Bibtex => bibtex::parse_document(name, bytes),
+        Format::Ris => ris::parse_document(name, bytes),
+        Format::CslJson => csl_json::parse_document(name, bytes),
         Format::Listing | Format::Beir | Format::Jsonl | Format::ArxivSnapshot => {
             let text = common::document_text(name, bytes)?;
             Ok(parse(format, name, text.as_bytes(), format.source()).collect())
@@ -344,7 +357,7 @@ pub fn detect(path: &Path) -> Result<Format> {
     })
 }
 
-fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
+pub(crate) fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
     let text = String::from_utf8_lossy(head);
     let text = text.trim_start_matches('\u{feff}').trim_start();
     let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
@@ -372,9 +385,17 @@ fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
             Ok(Format::HfDaily)
         } else if has("\"paperId\"") || items.trim_start().starts_with("null") {
             Ok(Format::SemanticScholar)
+        } else if has("\"type\"") && (has("\"issued\"") || has("\"author\"") || has("\"title\"")) {
+            // CSL items all have a `type` ("article-journal", "article", "book"…).
+            Ok(Format::CslJson)
+        } else if items.trim_start().starts_with(']') {
+            Err("an empty JSON array: nothing to read".into())
         } else {
             Err("a JSON array that is neither Hugging Face daily papers nor a Semantic Scholar batch; pass --format".into())
         };
+    }
+    if first.starts_with("TY ") && first[2..].trim_start().starts_with('-') {
+        return Ok(Format::Ris);
     }
     if !text.starts_with('{') {
         return Ok(Format::Listing);
@@ -426,6 +447,19 @@ mod tests {
             detect_bytes(b"A Title\nAn abstract.\n"),
             Ok(Format::Listing)
         );
+        assert_eq!(
+            detect_bytes(b"\r\nTY  - JOUR\r\nTI  - A title\r\nER  - \r\n"),
+            Ok(Format::Ris)
+        );
+        assert_eq!(
+            detect_bytes(
+                b"[\n\t{\n\t\t\"id\": \"x\",\n\t\t\"type\": \"article\",\n\t\t\"title\": \"A\"}]"
+            ),
+            Ok(Format::CslJson)
+        );
+        assert!(detect_bytes(b"[ ]")
+            .unwrap_err()
+            .contains("empty JSON array"));
         assert!(detect_bytes(b"  \n \n").unwrap_err().contains("empty"));
         assert!(detect_bytes(b"{\"foo\": 1}")
             .unwrap_err()

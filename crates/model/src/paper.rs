@@ -41,10 +41,14 @@ pub enum Source {
     SemanticScholar,
     /// A BibTeX file.
     Bibtex,
+    /// A RIS file (Zotero, Mendeley, EndNote).
+    Ris,
+    /// A CSL-JSON file (Zotero, Mendeley).
+    CslJson,
 }
 
 impl Source {
-    pub const ALL: [Source; 12] = [
+    pub const ALL: [Source; 14] = [
         Source::Demo,
         Source::Listing,
         Source::Beir,
@@ -57,6 +61,8 @@ impl Source {
         Source::OpenAlex,
         Source::SemanticScholar,
         Source::Bibtex,
+        Source::Ris,
+        Source::CslJson,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +79,8 @@ impl Source {
             Source::OpenAlex => "openalex",
             Source::SemanticScholar => "semantic-scholar",
             Source::Bibtex => "bibtex",
+            Source::Ris => "ris",
+            Source::CslJson => "csl-json",
         }
     }
 

@@ -91,6 +91,8 @@ pub struct ImportMiss {
 /// What an import did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
+    /// What the file was: `bibtex`, `ris` or `csl-json` (told from its content).
+    pub format: &'static str,
     pub entries: usize,
     pub matched: Vec<ImportMatch>,
     /// Entries with no matching paper in the corpus.
@@ -270,11 +272,12 @@ impl Engine {
         })
     }
 
-    /// Adds the papers of a BibTeX file to collection `collection_id`, matching each entry
-    /// to a corpus paper by its arXiv id, then its DOI, then its normalised title, and
-    /// reports entry by entry (a broken entry is named by key and line; the others still
-    /// count).
-    pub fn import_bibtex(
+    /// Adds the papers of a reference file (BibTeX, RIS or CSL-JSON, as Zotero and the other
+    /// reference managers export; told from the content) to collection `collection_id`,
+    /// matching each entry to a corpus paper by its arXiv id, then its DOI, then its
+    /// normalised title, and reports entry by entry (a broken entry is named by key and line;
+    /// the others still count).
+    pub fn import_references(
         &self,
         account_id: i64,
         collection_id: i64,
@@ -283,7 +286,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<ImportReport> {
         self.owned(account_id, collection_id)?;
-        let entries = paperscout_ingest::bibtex::parse_entries(name, bytes)
+        let (format, entries) = paperscout_ingest::reference::parse_entries(name, bytes)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         if entries.len() > MAX_COLLECTION_PAPERS {
             return Err(Error::Invalid(format!(
@@ -292,6 +295,7 @@ impl Engine {
             )));
         }
         let mut report = ImportReport {
+            format: format.as_str(),
             entries: entries.len(),
             ..ImportReport::default()
         };
@@ -379,7 +383,7 @@ impl Engine {
         let mut out = String::new();
         for k in keys {
             if let Some(p) = by_key.remove(&k) {
-                out.push_str(&bibtex_entry(&p.paper, &mut used));
+                out.push_str(&bibtex_entry(&p.paper, &mut used, true));
                 out.push('\n');
             }
         }
@@ -387,22 +391,41 @@ impl Engine {
     }
 }
 
-/// A field value inside braces: braces that could unbalance the entry become parentheses.
+/// A field value inside braces. The text stays as the paper has it (TeX included, as arXiv's
+/// own export does); braces that do not pair become parentheses so the entry still parses,
+/// control characters become spaces, and a trailing backslash (which would escape the
+/// closing brace) gets a space after it.
 fn braced(s: &str) -> String {
-    let s: String = s
+    let mut depth = 0i32;
+    let balanced = s.chars().all(|c| {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        depth >= 0
+    }) && depth == 0;
+    let mut out: String = s
+        .trim()
         .chars()
         .map(|c| match c {
-            '{' => '(',
-            '}' => ')',
+            '{' if !balanced => '(',
+            '}' if !balanced => ')',
             c if c.is_control() => ' ',
             c => c,
         })
         .collect();
-    format!("{{{}}}", s.trim())
+    if out.ends_with('\\') {
+        out.push(' ');
+    }
+    format!("{{{out}}}")
 }
 
-/// One BibTeX entry for `paper`, keyed `surnameYEARword` (made unique with a letter).
-pub fn bibtex_entry(paper: &Paper, used: &mut HashSet<String>) -> String {
+/// One BibTeX entry for `paper`, keyed `surnameYEARword` (made unique against `used` with a
+/// letter): `@misc` with `eprint`/`archivePrefix`/`primaryClass`/`url` for an arXiv paper,
+/// `@article` for one known only by DOI. The library export adds the abstract
+/// (`with_abstract`); a paper page's citation leaves it out, as arXiv's does.
+pub fn bibtex_entry(paper: &Paper, used: &mut HashSet<String>, with_abstract: bool) -> String {
     let surname: String = paper
         .authors
         .first()
@@ -440,6 +463,8 @@ pub fn bibtex_entry(paper: &Paper, used: &mut HashSet<String>) -> String {
         }
         n += 1;
     }
+    let arxiv = paper.ids().find(|i| i.scheme() == "arxiv");
+    let doi = paper.ids().find(|i| i.scheme() == "doi");
     let mut fields = vec![("title", braced(&paper.title))];
     if !paper.authors.is_empty() {
         fields.push(("author", braced(&paper.authors.join(" and "))));
@@ -447,32 +472,31 @@ pub fn bibtex_entry(paper: &Paper, used: &mut HashSet<String>) -> String {
     if !year.is_empty() {
         fields.push(("year", braced(&year)));
     }
-    for id in paper.ids() {
-        match id.scheme() {
-            "arxiv" if !fields.iter().any(|f| f.0 == "eprint") => {
-                fields.push(("eprint", braced(id.value())));
-                fields.push(("archivePrefix", braced("arXiv")));
-                if let Some(c) = paper.categories.first() {
-                    fields.push(("primaryClass", braced(c)));
-                }
-            }
-            "doi" if !fields.iter().any(|f| f.0 == "doi") => {
-                fields.push(("doi", braced(id.value())))
-            }
-            _ => {}
+    if let Some(a) = &arxiv {
+        fields.push(("eprint", braced(a.value())));
+        fields.push(("archivePrefix", braced("arXiv")));
+        if let Some(c) = paper.categories.first() {
+            fields.push(("primaryClass", braced(c)));
         }
+        fields.push((
+            "url",
+            braced(&format!("https://arxiv.org/abs/{}", a.value())),
+        ));
     }
-    if !paper.abstract_text.is_empty() {
+    if let Some(d) = &doi {
+        fields.push(("doi", braced(d.value())));
+    }
+    if with_abstract && !paper.abstract_text.is_empty() {
         fields.push(("abstract", braced(&paper.abstract_text)));
     }
     let body: Vec<String> = fields
         .into_iter()
         .map(|(k, v)| format!("  {k} = {v}"))
         .collect();
-    let kind = if paper.ids().any(|i| i.scheme() == "arxiv") {
-        "misc"
-    } else {
+    let kind = if arxiv.is_none() && doi.is_some() {
         "article"
+    } else {
+        "misc"
     };
     format!("@{kind}{{{key},\n{}\n}}\n", body.join(",\n"))
 }
@@ -493,8 +517,8 @@ mod tests {
         p.published = chrono::NaiveDate::from_ymd_opt(2017, 6, 12);
         p.add_alias(PaperId::doi("10.1000/xyz").unwrap());
         let mut used = HashSet::new();
-        let a = bibtex_entry(&p, &mut used);
-        let b = bibtex_entry(&p, &mut used);
+        let a = bibtex_entry(&p, &mut used, true);
+        let b = bibtex_entry(&p, &mut used, true);
         assert!(a.starts_with("@misc{vaswani2017attention,"), "{a}");
         assert!(b.starts_with("@misc{vaswani2017attentiona,"), "{b}");
         let both = format!("{a}\n{b}");
@@ -503,6 +527,7 @@ mod tests {
         let first = back[0].paper.as_ref().unwrap();
         assert_eq!(first.id, p.id);
         assert!(first.ids().any(|i| i.scheme() == "doi"));
-        assert_eq!(first.title, "Attention (is) all you need");
+        assert_eq!(first.title, "Attention {is} all you need");
+        assert!(a.contains("abstract = {We propose ) a thing.}"), "{a}");
     }
 }

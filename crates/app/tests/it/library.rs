@@ -101,7 +101,7 @@ fn a_bibtex_import_reports_every_entry_and_for_you_explains_and_obeys_rules() {
 @misc{missing,\n  title = {A paper we do not have},\n  eprint = {2501.99999},\n  archivePrefix = {arXiv}\n}\n\
 @article{broken,\n  title = {Unclosed\n\n";
     let report = engine
-        .import_bibtex(account.id, saved.id, "mine.bib", bib.as_bytes(), Utc::now())
+        .import_references(account.id, saved.id, "mine.bib", bib.as_bytes(), Utc::now())
         .unwrap();
     let matched: Vec<(Option<&str>, &str, &str)> = report
         .matched
@@ -173,6 +173,57 @@ fn a_bibtex_import_reports_every_entry_and_for_you_explains_and_obeys_rules() {
     let bib = engine.export_bibtex(account.id, saved.id).unwrap();
     let back = paperscout_ingest::bibtex::parse_entries("out.bib", bib.as_bytes()).unwrap();
     assert_eq!(back.len(), 3);
+    // The same references from Zotero as RIS and as CSL-JSON match the same papers.
+    let ris = "TY  - PREPRINT\r\nTI  - Something else entirely\r\nUR  - http://arxiv.org/abs/2401.00000\r\nER  - \r\n\r\n\
+TY  - JOUR\r\nTI  - Another title\r\nDO  - 10.1000/sparse\r\nER  - \r\n\r\n\
+TY  - CONF\r\nTI  - Re-Ranking Retrieved Passages with Cross-Encoders\r\nER  - \r\n\r\n\
+TY  - JOUR\r\nAU  - Nobody, A.\r\nER  - \r\n";
+    let csl = r#"[
+  {"id": "dpr", "type": "article", "title": "Something else entirely", "number": "arXiv:2401.00000"},
+  {"id": "sparse", "type": "article-journal", "title": "Another title", "DOI": "10.1000/SPARSE"},
+  {"id": "rerank", "type": "paper-conference", "title": "Re-ranking retrieved passages with cross-encoders"},
+  {"id": "broken", "type": "article", "title": "   "}
+]"#;
+    let mine = engine
+        .create_collection(account.id, "From Zotero", Utc::now())
+        .unwrap();
+    for (name, file, format, broken_line) in [
+        ("zotero.ris", ris, "ris", 15),
+        ("zotero.json", csl, "csl-json", 5),
+    ] {
+        let report = engine
+            .import_references(account.id, mine.id, name, file.as_bytes(), Utc::now())
+            .unwrap();
+        assert_eq!(report.format, format);
+        let by: Vec<(&str, &str)> = report
+            .matched
+            .iter()
+            .map(|m| (m.id.as_str(), m.by))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("arxiv:2401.00000", "arXiv id"),
+                ("arxiv:2401.00001", "DOI"),
+                ("arxiv:2401.00002", "title")
+            ],
+            "{name}"
+        );
+        assert_eq!(report.broken.len(), 1, "{name}");
+        assert_eq!(report.broken[0].line, broken_line, "{name}");
+        assert_eq!(report.added, if format == "ris" { 3 } else { 0 }, "{name}");
+    }
+    // Something that is no reference list is refused whole, saying what it looks like.
+    let err = engine
+        .import_references(
+            account.id,
+            mine.id,
+            "notes.txt",
+            b"A title\nAn abstract\n",
+            Utc::now(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("BibTeX, RIS or CSL-JSON"), "{err}");
 }
 
 #[test]

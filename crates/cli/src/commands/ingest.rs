@@ -14,7 +14,8 @@ pub struct IngestCmd {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// listing, beir, jsonl, arxiv-api, arxiv-oai, arxiv-snapshot, arxiv-rss, hf-daily,
-    /// openalex, semantic-scholar (or s2), bibtex [default: detected from the content]
+    /// openalex, semantic-scholar (or s2), bibtex, ris, csl-json [default: detected from the
+    /// content]
     #[arg(long, value_name = "F")]
     format: Option<Format>,
     /// Ingest the good records and list the bad ones instead of refusing the whole ingest

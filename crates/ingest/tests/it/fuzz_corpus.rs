@@ -19,6 +19,8 @@ fn format(target: &str) -> Format {
         "openalex" => Format::OpenAlex,
         "semantic_scholar" => Format::SemanticScholar,
         "bibtex" => Format::Bibtex,
+        "ris" => Format::Ris,
+        "csl_json" => Format::CslJson,
         "jsonl" => Format::Jsonl,
         "beir" => Format::Beir,
         "listing" => Format::Listing,

@@ -144,6 +144,8 @@ fn source_label(source: &str) -> String {
         "openalex" => "OpenAlex".into(),
         "semantic-scholar" => "Semantic Scholar".into(),
         "bibtex" => "BibTeX files".into(),
+        "ris" => "RIS files".into(),
+        "csl-json" => "CSL-JSON files".into(),
         "beir" => "BEIR dataset".into(),
         "jsonl" => "JSON lines".into(),
         "listing" => "Papers listings".into(),

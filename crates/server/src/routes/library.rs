@@ -39,12 +39,6 @@ fn page(title: &str, nav: Nav, body: Markup) -> Markup {
     layout(title, nav, "", None, body)
 }
 
-fn forbidden() -> ApiError {
-    ApiError::forbidden(
-        "This form has expired or did not come from this site. Go back, reload the page and try again.",
-    )
-}
-
 /// Where a visitor who is not signed in goes (`visitor.account_id.ok_or_else(to_signin)?`).
 fn to_signin() -> Response {
     Redirect::to("/signin").into_response()
@@ -100,7 +94,7 @@ fn checked(
     if state.voters().csrf_ok(visitor, &form.csrf) {
         Ok(form)
     } else {
-        Err(forbidden())
+        Err(ApiError::stale_form())
     }
 }
 
@@ -256,8 +250,8 @@ async fn collection_page(
             h2 { "Import" }
             form method="post" action=(format!("{base}/import")) enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(csrf);
-                label { "A BibTeX file (Zotero, Mendeley, Google Scholar, arXiv all export it)"
-                    input type="file" name="file" accept=".bib,.bibtex,text/x-bibtex,application/x-bibtex,text/plain" required;
+                label { "A BibTeX, RIS or CSL-JSON file (Zotero, Mendeley, JabRef, Google Scholar and arXiv export one of them)"
+                    input type="file" name="file" accept=".bib,.bibtex,.ris,.json,text/x-bibtex,application/x-bibtex,application/x-research-info-systems,application/vnd.citationstyles.csl+json,application/json,text/plain" required;
                 }
                 button type="submit" { "Import into " (c.name) }
             }
@@ -330,7 +324,8 @@ fn import_report(r: &ImportReport) -> Markup {
         section.import-report role="status" {
             h2 { "What the import did" }
             p.result {
-                (r.entries) " entr" @if r.entries == 1 { "y" } @else { "ies" } " read: "
+                (r.entries) " entr" @if r.entries == 1 { "y" } @else { "ies" } " read ("
+                (match r.format { "ris" => "RIS", "csl-json" => "CSL-JSON", _ => "BibTeX" }) "): "
                 (r.matched.len()) " matched (" (r.added) " new to this collection), "
                 (r.unmatched.len()) " not in this corpus, "
                 (r.broken.len()) " could not be read."
@@ -424,7 +419,7 @@ pub(crate) async fn rules(
     let account = visitor.account_id.ok_or_else(to_signin)?;
     let Form(form) = form.map_err(|e| error_page(e.into()))?;
     if !state.voters().csrf_ok(&visitor, &form.csrf) {
-        return Err(error_page(forbidden()));
+        return Err(error_page(ApiError::stale_form()));
     }
     let rules = rules_of_form(&form.must, &form.never, &form.categories, &form.authors);
     let result = state
@@ -502,7 +497,7 @@ pub(crate) async fn import(
     let bad = |m: String| error_page(ApiError::invalid(m));
     let mut multipart =
         multipart.map_err(|e| bad(format!("the import is not a file upload: {e}")))?;
-    let (mut csrf, mut file, mut name) = (String::new(), None, String::from("upload.bib"));
+    let (mut csrf, mut file, mut name) = (String::new(), None, String::from("upload"));
     while let Some(field) = multipart
         .next_field()
         .await
@@ -525,11 +520,11 @@ pub(crate) async fn import(
         }
     }
     if !state.voters().csrf_ok(&visitor, &csrf) {
-        return Err(error_page(forbidden()));
+        return Err(error_page(ApiError::stale_form()));
     }
     let file = file.ok_or_else(|| bad("choose a BibTeX file to import".into()))?;
     let report = state
-        .blocking(move |e| e.import_bibtex(account, cid, &name, &file, Utc::now()))
+        .blocking(move |e| e.import_references(account, cid, &name, &file, Utc::now()))
         .await
         .map_err(error_page)?;
     let notice = Notice {

@@ -656,6 +656,8 @@ pub(crate) struct MissDto {
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ImportReportDto {
+    /// What the file was, told from its content: `bibtex`, `ris` or `csl-json`.
+    format: String,
     /// Entries read.
     entries: usize,
     matched: Vec<MatchDto>,
@@ -676,6 +678,7 @@ impl From<ImportReport> for ImportReportDto {
             reason: m.reason,
         };
         ImportReportDto {
+            format: r.format.to_string(),
             entries: r.entries,
             matched: r
                 .matched
@@ -695,9 +698,10 @@ impl From<ImportReport> for ImportReportDto {
     }
 }
 
-/// Import a BibTeX file (as the body, up to 2 MiB) into a collection: entries are matched to
-/// the corpus by arXiv id, then DOI, then title; the report names each entry by key and line.
-#[utoipa::path(post, path = "/api/collections/{collection_id}/import", tag = "library", params(("collection_id" = i64, Path, description = "The collection's id")), request_body(content = String, content_type = "text/plain", description = "A BibTeX file (any content type is read as BibTeX: text/plain, application/x-bibtex)"), security(("token" = []), ("session" = [])), responses(
+/// Import a reference file (as the body, up to 2 MiB: BibTeX, RIS or CSL-JSON, told from the
+/// content) into a collection: entries are matched to the corpus by arXiv id, then DOI, then
+/// title; the report names each entry by key and line.
+#[utoipa::path(post, path = "/api/collections/{collection_id}/import", tag = "library", params(("collection_id" = i64, Path, description = "The collection's id")), request_body(content = String, content_type = "text/plain", description = "A BibTeX, RIS or CSL-JSON file, as Zotero, Mendeley or JabRef export it (the format is told from the content, whatever the content type)"), security(("token" = []), ("session" = [])), responses(
     (status = 200, body = ImportReportDto),
     (status = 400, body = ErrorBody),
     (status = 401, body = ErrorBody),
@@ -715,7 +719,7 @@ pub(crate) async fn import(
     reader.check_write(&headers)?;
     let id = reader.account.id;
     let report = state
-        .blocking(move |e| e.import_bibtex(id, cid, "request body", &body, Utc::now()))
+        .blocking(move |e| e.import_references(id, cid, "request body", &body, Utc::now()))
         .await?;
     Ok(Json(report.into()))
 }

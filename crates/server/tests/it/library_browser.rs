@@ -190,7 +190,7 @@ async fn sign_in_save_dismiss_for_you_import_and_feed_in_a_real_browser() {
     click(&client, "section.import button[type=submit]").await;
     let report = text(&client, "section.import-report p.result").await;
     assert!(
-        report.contains("2 entries read: 1 matched (1 new to this collection), 1 not in this corpus, 0 could not be read"),
+        report.contains("2 entries read (BibTeX): 1 matched (1 new to this collection), 1 not in this corpus, 0 could not be read"),
         "{report}"
     );
     let missing = text(&client, "table.unmatched td").await;
