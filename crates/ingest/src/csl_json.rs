@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::common::{arxiv_pdf, date_prefix, document_text, finish, join_name};
 use crate::json_doc::{self, str_field, url_field, Top};
 use crate::lines::Fault;
-use crate::reference::{arxiv_ids_in, Entry};
+use crate::reference::{arxiv_ids_in, starts_with_arxiv_label, Entry};
 use crate::RecordError;
 
 pub fn parse_document(
@@ -34,8 +34,9 @@ pub fn parse_entries(name: &str, bytes: &[u8]) -> Result<Vec<Entry>, RecordError
             .map_err(|e| RecordError::new(name, e.line().max(1), e.to_string()))?],
     };
     let mut out = Vec::new();
+    let mut lines = json_doc::Lines::new(text);
     for raw in items {
-        let line = json_doc::line(text, raw);
+        let line = lines.of(raw);
         let entry = match json_doc::value(name, text, raw) {
             Ok(v) => {
                 let key = match v.get("id") {
@@ -62,14 +63,20 @@ fn paper(v: &Value) -> Result<Paper, Fault> {
         return Err(Fault::new("expected an object (a CSL item)"));
     }
     let title = str_field(v, "title").ok_or_else(|| Fault::field("title", "missing or empty"))?;
+    // Only the fields that carry the item's own identifiers (an abstract or note may cite
+    // another paper's arXiv id); a note counts when it starts with the label, as Zotero
+    // writes `arXiv:1706.03762 [cs]` there.
     let mut ids: Vec<PaperId> = Vec::new();
-    for field in ["number", "URL", "archive_location", "note", "DOI"] {
+    for field in ["number", "URL", "archive_location", "DOI"] {
         if let Some(value) = str_field(v, field) {
             arxiv_ids_in(value, &mut ids);
         }
     }
-    if let Some(doi) = str_field(v, "DOI") {
-        let doi = PaperId::doi(doi).map_err(|e| Fault::field("DOI", e.to_string()))?;
+    if let Some(note) = str_field(v, "note").filter(|n| starts_with_arxiv_label(n)) {
+        arxiv_ids_in(note, &mut ids);
+    }
+    // A DOI that cannot be read is left out (the entry may still match by title).
+    if let Some(doi) = str_field(v, "DOI").and_then(|d| PaperId::doi(d).ok()) {
         if !ids.contains(&doi) {
             ids.push(doi);
         }

@@ -33,10 +33,11 @@ pub fn parse_document(
             return Ok(vec![paper(&v).map_err(|f| f.at(name, 1))]);
         }
     };
+    let mut lines = json_doc::Lines::new(text);
     Ok(items
         .into_iter()
         .map(|raw| {
-            let line = json_doc::line(text, raw);
+            let line = lines.of(raw);
             let v = json_doc::value(name, text, raw)?;
             paper(&v).map_err(|f| f.at(name, line))
         })

@@ -39,6 +39,40 @@ pub(crate) fn line(text: &str, raw: &RawValue) -> usize {
     line_of(text, offset)
 }
 
+/// The lines of records met in file order, counted from the previous record on: a document
+/// of many records costs one pass, where [`line`] for each would rescan from the start.
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Lines {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line where `raw` starts.
+    pub(crate) fn of(&mut self, raw: &RawValue) -> usize {
+        let offset = (raw.get().as_ptr() as usize)
+            .saturating_sub(self.text.as_ptr() as usize)
+            .min(self.text.len());
+        if offset < self.offset {
+            return line(self.text, raw);
+        }
+        self.line += self.text.as_bytes()[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.offset = offset;
+        self.line
+    }
+}
+
 /// Parses one record into a `Value`.
 pub(crate) fn value(name: &str, text: &str, raw: &RawValue) -> Result<Value, RecordError> {
     serde_json::from_str(raw.get())

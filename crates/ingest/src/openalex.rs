@@ -44,9 +44,10 @@ pub fn parse_document(
                         format!("field `results`: {e}"),
                     )
                 })?;
+            let mut lines = json_doc::Lines::new(text);
             items
                 .into_iter()
-                .map(|raw| Ok((json_doc::line(text, raw), json_doc::value(name, text, raw)?)))
+                .map(|raw| Ok((lines.of(raw), json_doc::value(name, text, raw)?)))
                 .collect::<Result<_, RecordError>>()?
         }
         None if top.contains_key("id") => {

@@ -7,9 +7,9 @@
 use chrono::NaiveDate;
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_pdf, document_text, finish, given_first, line_of};
+use crate::common::{arxiv_pdf, document_text, finish, given_first};
 use crate::lines::Fault;
-use crate::reference::{arxiv_ids_in, Entry};
+use crate::reference::{arxiv_ids_in, starts_with_arxiv_label, Entry};
 use crate::RecordError;
 
 pub fn parse_document(
@@ -22,21 +22,25 @@ pub fn parse_document(
         .collect())
 }
 
-/// `TY  - JOUR` → (`TY`, `JOUR`): two capitals or a capital and a digit, two spaces (some
-/// exporters write one), a hyphen, then the value.
+/// `TY  - JOUR` → (`TY`, `JOUR`): two capitals or a capital and a digit, two spaces, a
+/// hyphen, then (after a space) the value, as the specification has it. Only that exact
+/// shape is a tag: a wrapped abstract line such as `AI - based methods …` stays text.
 fn tag_line(line: &str) -> Option<(&str, &str)> {
     let b = line.as_bytes();
     if b.len() < 5
         || !b[0].is_ascii_uppercase()
         || !(b[1].is_ascii_uppercase() || b[1].is_ascii_digit())
+        || &b[2..5] != b"  -"
+        || b.get(5).is_some_and(|&c| c != b' ')
     {
         return None;
     }
-    let rest = line[2..].trim_start_matches(' ');
-    if rest.len() == line.len() - 2 || !rest.starts_with('-') {
-        return None;
-    }
-    Some((&line[..2], rest[1..].trim()))
+    Some((&line[..2], line[5..].trim()))
+}
+
+/// Whether `line` opens a RIS entry (`TY  - …`).
+pub(crate) fn starts_entry(line: &str) -> bool {
+    tag_line(line).is_some_and(|(tag, _)| tag == "TY")
 }
 
 /// One entry's fields in file order, with the line `TY` is on.
@@ -68,12 +72,12 @@ pub fn parse_entries(name: &str, bytes: &[u8]) -> Result<Vec<Entry>, RecordError
     let text = document_text(name, bytes)?;
     let mut out = Vec::new();
     let mut current: Option<Raw> = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let at = line_of(text, offset);
-        offset += line.len();
-        let line = line.trim_end_matches(['\r', '\n']);
-        match tag_line(line) {
+    for (i, line) in text.split('\n').enumerate() {
+        let at = i + 1;
+        let line = line.trim_end_matches('\r');
+        // Some exporters end an entry with a bare `ER`.
+        let tagged = tag_line(line).or_else(|| (line.trim_end() == "ER").then_some(("ER", "")));
+        match tagged {
             Some(("TY", kind)) => {
                 if let Some(open) = current.take() {
                     // A `TY` before the last entry's `ER`: that entry ended without it.
@@ -141,12 +145,18 @@ fn paper(raw: &Raw) -> Result<Paper, Fault> {
     let title = raw
         .first(&["TI", "T1", "CT", "BT"])
         .ok_or_else(|| Fault::field("TI", "missing: the entry has no title (TI or T1)"))?;
+    // The entry's own identifiers only, in this order: links, arXiv's DOI, report numbers,
+    // then a note that is an arXiv label (Zotero writes `N1  - arXiv:1706.03762 [cs]`). An
+    // abstract or a longer note may cite other papers' ids, which must not become this one's.
     let mut ids: Vec<PaperId> = Vec::new();
-    for (_, value) in &raw.fields {
+    for value in raw.all(&["UR", "L1", "L2", "LK", "DO", "M1", "SN"]) {
         arxiv_ids_in(value, &mut ids);
     }
-    if let Some(doi) = raw.first(&["DO"]) {
-        let doi = PaperId::doi(doi).map_err(|e| Fault::field("DO", e.to_string()))?;
+    for note in raw.all(&["N1"]).filter(|n| starts_with_arxiv_label(n)) {
+        arxiv_ids_in(note, &mut ids);
+    }
+    // A DOI that cannot be read is left out (the entry may still match by title).
+    if let Some(doi) = raw.first(&["DO"]).and_then(|d| PaperId::doi(d).ok()) {
         if !ids.contains(&doi) {
             ids.push(doi);
         }
@@ -170,7 +180,10 @@ fn paper(raw: &Raw) -> Result<Paper, Fault> {
         .map(given_first)
         .filter(|n| !n.is_empty())
         .collect();
-    paper.published = raw.first(&["DA", "PY", "Y1"]).and_then(ris_date);
+    // EndNote writes `DA  - Jun 12` next to `PY  - 2017`: the first date that reads.
+    paper.published = ["DA", "PY", "Y1"]
+        .iter()
+        .find_map(|t| raw.all(&[t]).find_map(ris_date));
     paper.links.pdf = arxiv_pdf(&paper.id).or_else(|| {
         raw.all(&["L1", "UR"])
             .find(|u| u.starts_with("https://") || u.starts_with("http://"))
@@ -210,9 +223,24 @@ mod tests {
             "trailing space trimmed by an editor"
         );
         assert_eq!(tag_line("ER -"), None, "five characters at least");
-        assert_eq!(tag_line("A1 - Smith, J."), Some(("A1", "Smith, J.")));
+        assert_eq!(tag_line("AI - based methods"), None, "one space: text");
+        assert_eq!(tag_line("AU  -Smith"), None);
         assert_eq!(tag_line("Ty  - x"), None);
         assert_eq!(tag_line("continued text - here"), None);
+    }
+
+    #[test]
+    fn ids_come_from_the_entrys_own_fields_never_its_abstract() {
+        let text = "TY  - JOUR\r\nTI  - Retrieval for all\r\nAB  - We build on arXiv:2005.11401 and\r\nAI - based readers.\r\nN1  - <p>Compare arXiv:1706.03762</p>\r\nDA  - Jun 12\r\nPY  - 2021\r\nDO  - https://dx.doi.org/10.1000/ABC\r\nER\r\nTY  - JOUR\r\nTI  - Second\r\nDO  - not a doi\r\nER  - \r\n";
+        let entries = parse_entries("r.ris", text.as_bytes()).unwrap();
+        assert_eq!(entries.len(), 2, "a bare `ER` ends the first entry");
+        let first = entries[0].paper.as_ref().unwrap();
+        assert_eq!(first.id.to_string(), "doi:10.1000/abc");
+        assert_eq!(first.ids().count(), 1, "{:?}", first);
+        assert!(first.abstract_text.ends_with("and AI - based readers."));
+        assert_eq!(first.published, NaiveDate::from_ymd_opt(2021, 1, 1));
+        let second = entries[1].paper.as_ref().unwrap();
+        assert!(second.id.is_title(), "an unreadable DOI is left out");
     }
 
     #[test]

@@ -53,8 +53,9 @@ pub fn parse_document(
         }
     };
     let mut out = Vec::new();
+    let mut lines = json_doc::Lines::new(text);
     for raw in items {
-        let line = json_doc::line(text, raw);
+        let line = lines.of(raw);
         let v = json_doc::value(name, text, raw)?;
         // A batch answers `null` for an id it does not know: nothing to ingest.
         if v.is_null() {

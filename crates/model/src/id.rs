@@ -49,6 +49,8 @@ impl PaperId {
         let doi = doi
             .strip_prefix("https://doi.org/")
             .or_else(|| doi.strip_prefix("http://doi.org/"))
+            .or_else(|| doi.strip_prefix("https://dx.doi.org/"))
+            .or_else(|| doi.strip_prefix("http://dx.doi.org/"))
             .or_else(|| doi.strip_prefix("doi:"))
             .unwrap_or(doi);
         if !doi.starts_with("10.") || !doi.contains('/') || doi.chars().any(char::is_whitespace) {
@@ -343,6 +345,7 @@ mod tests {
         );
         check("doi:10.1000/xyz", "doi:10.1000/xyz");
         check("10.48550/arXiv.2312.07559", "arxiv:2312.07559");
+        check("https://dx.doi.org/10.1000/XYZ", "doi:10.1000/xyz");
     }
 
     #[test]

@@ -176,7 +176,6 @@ pub(crate) fn layout_with(
     }
 }
 
-/// `s` escaped for HTML text and attributes.
 /// The note on a form that needs mail (subscribing, signing in) when no SMTP server is
 /// configured; `what` is the action that is not possible ("subscribing").
 pub(crate) fn mail_off_notice(what: &str) -> Markup {
@@ -188,6 +187,7 @@ pub(crate) fn mail_off_notice(what: &str) -> Markup {
     }
 }
 
+/// `s` escaped for HTML text and attributes.
 pub(crate) fn escape(s: &str) -> String {
     html! { (s) }.into_string()
 }

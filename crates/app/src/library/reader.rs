@@ -391,26 +391,41 @@ impl Engine {
     }
 }
 
-/// A field value inside braces. The text stays as the paper has it (TeX included, as arXiv's
-/// own export does); braces that do not pair become parentheses so the entry still parses,
-/// control characters become spaces, and a trailing backslash (which would escape the
-/// closing brace) gets a space after it.
-fn braced(s: &str) -> String {
+/// Whether the braces of `s` pair up; with `escapes`, as a BibTeX parser reads them (the
+/// character after a backslash does not count).
+fn braces_pair(s: &str, escapes: bool) -> bool {
     let mut depth = 0i32;
-    let balanced = s.chars().all(|c| {
+    let mut escaped = false;
+    for c in s.chars() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if escapes => escaped = true,
             '{' => depth += 1,
-            '}' => depth -= 1,
+            '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
             _ => {}
         }
-        depth >= 0
-    }) && depth == 0;
+    }
+    depth == 0
+}
+
+/// A field value inside braces. The text stays as the paper has it (TeX included, as arXiv's
+/// own export does) when its braces pair up however a reader counts them (`\{` is a brace to
+/// some and an escape to others); otherwise braces become parentheses so the entry still
+/// parses. Control characters become spaces, and a trailing backslash (which would escape
+/// the closing brace) gets a space after it.
+fn braced(s: &str) -> String {
+    let s = s.trim();
+    let keep = braces_pair(s, false) && braces_pair(s, true);
     let mut out: String = s
-        .trim()
         .chars()
         .map(|c| match c {
-            '{' if !balanced => '(',
-            '}' if !balanced => ')',
+            '{' if !keep => '(',
+            '}' if !keep => ')',
             c if c.is_control() => ' ',
             c => c,
         })
@@ -529,5 +544,13 @@ mod tests {
         assert!(first.ids().any(|i| i.scheme() == "doi"));
         assert_eq!(first.title, "Attention {is} all you need");
         assert!(a.contains("abstract = {We propose ) a thing.}"), "{a}");
+        // `\{` is an escape to biblatex: kept, the entry would end early.
+        let mut q = p.clone();
+        q.title = "Sets \\{a, b} of papers\\".into();
+        let e = bibtex_entry(&q, &mut HashSet::new(), false);
+        assert!(e.contains("title = {Sets \\(a, b) of papers\\ }"), "{e}");
+        let back = paperscout_ingest::bibtex::parse_entries("q.bib", e.as_bytes()).unwrap();
+        assert_eq!(back.len(), 1);
+        assert!(back[0].paper.is_ok(), "{:?}", back[0].paper);
     }
 }

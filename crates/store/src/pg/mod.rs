@@ -59,9 +59,15 @@ impl std::ops::DerefMut for Client {
 
 impl Client {
     /// Runs `last` on the connection, then closes it: on this thread, or inside a tokio
-    /// runtime on a thread of its own (see above).
-    fn close_with(&mut self, last: impl FnOnce(&mut postgres::Client) + Send + 'static) {
-        let Some(mut client) = self.0.take() else { return };
+    /// runtime on a thread of its own (see above), which `wait` joins before returning.
+    fn close_with(
+        &mut self,
+        wait: bool,
+        last: impl FnOnce(&mut postgres::Client) + Send + 'static,
+    ) {
+        let Some(mut client) = self.0.take() else {
+            return;
+        };
         let close = move || {
             if !client.is_closed() {
                 last(&mut client);
@@ -69,11 +75,19 @@ impl Client {
             drop(client);
         };
         if tokio::runtime::Handle::try_current().is_ok() {
-            let spawned = std::thread::Builder::new()
+            // The closing thread runs the client's own runtime, never the caller's: joining
+            // it from a runtime thread cannot deadlock.
+            match std::thread::Builder::new()
                 .name("paperscout-pg-close".into())
-                .spawn(close);
-            if let Err(e) = spawned {
-                tracing::debug!(error = %e, "could not close a database connection cleanly");
+                .spawn(close)
+            {
+                Ok(closing) if wait => {
+                    let _ = closing.join();
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not close a database connection cleanly")
+                }
             }
         } else {
             close();
@@ -83,7 +97,7 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        self.close_with(|_| {});
+        self.close_with(false, |_| {});
     }
 }
 
@@ -164,7 +178,8 @@ impl Drop for PgLeader {
     /// server's backend notices the disconnect, so a replica taking over right after a
     /// clean hand-off could still find the role taken (and CI once did).
     fn drop(&mut self) {
-        self.client.close_with(|c| {
+        // Waits for the unlock: whoever takes over next must find the role free.
+        self.client.close_with(true, |c| {
             let _ = c.simple_query("SELECT pg_advisory_unlock_all()");
         });
     }
