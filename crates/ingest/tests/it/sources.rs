@@ -527,26 +527,14 @@ fn bibtex_files() {
     assert!(d2l.len() > 450, "{}", d2l.len());
 }
 
-/// Every entry of a reference file, detected from the content, as (key, line, id or error).
-fn reference_entries(
-    rel: &str,
-) -> (
-    Format,
-    Vec<(Option<String>, usize, Result<Paper, RecordError>)>,
-) {
+/// Every entry of a reference file, detected from the content.
+fn reference_entries(rel: &str) -> (Format, Vec<paperscout_ingest::reference::Entry>) {
     assert!(matches!(
         detect(&fixture(rel)).unwrap(),
         Format::Ris | Format::CslJson
     ));
     let bytes = std::fs::read(fixture(rel)).unwrap();
-    let (format, entries) = paperscout_ingest::reference::parse_entries(rel, &bytes).unwrap();
-    (
-        format,
-        entries
-            .into_iter()
-            .map(|e| (e.key, e.line, e.paper))
-            .collect(),
-    )
+    paperscout_ingest::reference::parse_entries(rel, &bytes).unwrap()
 }
 
 #[test]
@@ -554,7 +542,7 @@ fn ris_files_as_zotero_exports_them() {
     let (format, entries) = reference_entries("reference-managers/zotero.ris");
     assert_eq!(format, Format::Ris);
     assert_eq!(entries.len(), 5);
-    let ok = |i: usize| entries[i].2.as_ref().unwrap();
+    let ok = |i: usize| entries[i].paper.as_ref().unwrap();
     let attention = ok(0);
     assert_eq!(attention.id.to_string(), "arxiv:1706.03762");
     assert_eq!(attention.source, Source::Ris);
@@ -572,8 +560,8 @@ fn ris_files_as_zotero_exports_them() {
     assert_eq!(ok(2).authors, ["Stephen E. Robertson", "Steve Walker"]);
     assert_eq!(ok(2).published, date(1994, 1, 1));
     // No title: named by the line its `TY` is on and the missing tag.
-    let broken = entries[3].2.as_ref().unwrap_err();
-    assert_eq!((entries[3].1, broken.line), (38, 38));
+    let broken = entries[3].paper.as_ref().unwrap_err();
+    assert_eq!((entries[3].line, broken.line), (38, 38));
     assert!(broken.to_string().contains("TI"), "{broken}");
     // A wrapped abstract goes on with its field.
     let sbert = ok(4);
@@ -593,26 +581,29 @@ fn csl_json_files_as_zotero_exports_them() {
     let (format, entries) = reference_entries("reference-managers/zotero-csl.json");
     assert_eq!(format, Format::CslJson);
     assert_eq!(entries.len(), 5);
-    let bert = entries[0].2.as_ref().unwrap();
+    let bert = entries[0].paper.as_ref().unwrap();
     assert_eq!(bert.id.to_string(), "arxiv:1810.04805");
     assert_eq!(bert.source, Source::CslJson);
     assert_eq!(bert.authors.len(), 4);
     assert_eq!(bert.authors[1], "Ming-Wei Chang");
     assert_eq!(bert.published, date(2019, 5, 24));
-    assert_eq!(entries[0].1, 2, "an item's line is where its object opens");
-    let dpr = entries[1].2.as_ref().unwrap();
+    assert_eq!(
+        entries[0].line, 2,
+        "an item's line is where its object opens"
+    );
+    let dpr = entries[1].paper.as_ref().unwrap();
     assert_eq!(dpr.id.to_string(), "doi:10.18653/v1/2020.emnlp-main.550");
     assert_eq!(dpr.published, date(2020, 11, 1));
-    let bm25 = entries[2].2.as_ref().unwrap();
+    let bm25 = entries[2].paper.as_ref().unwrap();
     assert!(bm25.id.is_title());
     assert_eq!(bm25.published, date(2009, 1, 1));
     // Broken items are named by their id and line; the others still parse.
-    let authors = entries[3].2.as_ref().unwrap_err();
-    assert_eq!(entries[3].0.as_deref(), Some("broken-authors"));
+    let authors = entries[3].paper.as_ref().unwrap_err();
+    assert_eq!(entries[3].key.as_deref(), Some("broken-authors"));
     assert!(authors.to_string().contains("author"), "{authors}");
-    assert_eq!(authors.line, entries[3].1);
-    let untitled = entries[4].2.as_ref().unwrap_err();
-    assert_eq!(entries[4].0.as_deref(), Some("42"));
+    assert_eq!(authors.line, entries[3].line);
+    let untitled = entries[4].paper.as_ref().unwrap_err();
+    assert_eq!(entries[4].key.as_deref(), Some("42"));
     assert!(untitled.to_string().contains("title"), "{untitled}");
     // Not JSON at all: one error naming the line.
     let err =
