@@ -225,6 +225,9 @@ pub struct Engine {
     vectors_origin: Mutex<Option<&'static str>>,
     /// Recent query embeddings by model and normalised query.
     query_cache: Mutex<lru::LruCache<(String, String), Vec<f32>>>,
+    /// Fitted "For you" models by library (see `library::reader`).
+    pub(crate) fitted_cache:
+        Mutex<lru::LruCache<crate::library::reader::FitKey, Arc<crate::library::reader::Fitted>>>,
     /// The store generation and embedding stamp at which every paper was last seen to have a
     /// current embedding: while the store stays at them, the scan for pending embeddings is
     /// skipped (a re-encode elsewhere deletes embeddings and moves the stamp).
@@ -467,6 +470,10 @@ impl Engine {
             vectors_saved_at: Mutex::new(Instant::now()),
             vectors_origin: Mutex::new(None),
             query_cache: Mutex::new(query_cache),
+            fitted_cache: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(crate::library::reader::FITTED_CACHE)
+                    .expect("at least 1"),
+            )),
             embedded_at: Mutex::new(None),
             model_state: Mutex::new(ModelState::NotLoaded),
             seen_at: Mutex::new(None),

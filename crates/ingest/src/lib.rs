@@ -381,7 +381,12 @@ pub(crate) fn detect_bytes(head: &[u8]) -> std::result::Result<Format, String> {
         return Ok(Format::Bibtex);
     }
     if let Some(items) = text.strip_prefix('[') {
-        return if has("\"submittedOnDailyAt\"") || has("\"paper\"") {
+        // Hugging Face's items hold a `"paper": {…}` object; a `"paper"` string elsewhere
+        // (a CSL item's `"genre": "paper"`) is not one.
+        let hf_paper_key = text
+            .match_indices("\"paper\"")
+            .any(|(i, m)| text[i + m.len()..].trim_start().starts_with(':'));
+        return if has("\"submittedOnDailyAt\"") || hf_paper_key {
             Ok(Format::HfDaily)
         } else if has("\"paperId\"") || items.trim_start().starts_with("null") {
             Ok(Format::SemanticScholar)
@@ -460,6 +465,14 @@ mod tests {
         assert!(detect_bytes(b"[ ]")
             .unwrap_err()
             .contains("empty JSON array"));
+        assert_eq!(
+            detect_bytes(b"[{\"type\": \"report\", \"genre\": \"paper\", \"title\": \"T\"}]"),
+            Ok(Format::CslJson)
+        );
+        assert_eq!(
+            detect_bytes(b"[{\"paper\" : {\"id\": \"2401.00001\"}, \"title\": \"T\"}]"),
+            Ok(Format::HfDaily)
+        );
         assert!(detect_bytes(b"  \n \n").unwrap_err().contains("empty"));
         assert!(detect_bytes(b"{\"foo\": 1}")
             .unwrap_err()

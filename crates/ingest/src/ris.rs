@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_pdf, document_text, finish, given_first};
+use crate::common::{arxiv_pdf, document_text, finish, join_name};
 use crate::lines::Fault;
 use crate::reference::{arxiv_ids_in, starts_with_arxiv_label, Entry};
 use crate::RecordError;
@@ -174,10 +174,9 @@ fn paper(raw: &Raw) -> Result<Paper, Fault> {
     for alias in ids.into_iter().skip(1) {
         paper.add_alias(alias);
     }
-    // `AU  - Vaswani, Ashish` (family first, as the specification asks).
     paper.authors = raw
         .all(&["AU", "A1"])
-        .map(given_first)
+        .map(person)
         .filter(|n| !n.is_empty())
         .collect();
     // EndNote writes `DA  - Jun 12` next to `PY  - 2017`: the first date that reads.
@@ -190,6 +189,18 @@ fn paper(raw: &Raw) -> Result<Paper, Fault> {
             .map(str::to_string)
     });
     finish(paper)
+}
+
+/// `Vaswani, Ashish` or `King, Martin Luther, Jr.` (family, given, suffix, as the
+/// specification asks) → `Ashish Vaswani`; a name without commas stays as written.
+fn person(name: &str) -> String {
+    let mut parts = name.splitn(3, ',').map(str::trim);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(family), Some(given), suffix) => {
+            join_name(&[given, family, suffix.unwrap_or_default()])
+        }
+        _ => join_name(&[name]),
+    }
 }
 
 /// `2017/06/12/`, `2017/06//`, `2017///note`, `2017`: the most the date gives (a year alone
@@ -241,6 +252,13 @@ mod tests {
         assert_eq!(first.published, NaiveDate::from_ymd_opt(2021, 1, 1));
         let second = entries[1].paper.as_ref().unwrap();
         assert!(second.id.is_title(), "an unreadable DOI is left out");
+    }
+
+    #[test]
+    fn names_are_family_given_suffix() {
+        assert_eq!(person("Vaswani, Ashish"), "Ashish Vaswani");
+        assert_eq!(person("King, Martin Luther, Jr."), "Martin Luther King Jr.");
+        assert_eq!(person("The BEIR team"), "The BEIR team");
     }
 
     #[test]

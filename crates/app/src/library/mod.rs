@@ -21,7 +21,7 @@
 
 mod collections;
 pub mod logreg;
-mod reader;
+pub(crate) mod reader;
 mod rules;
 pub mod simulate;
 pub mod tfidf;

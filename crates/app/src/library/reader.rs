@@ -1,7 +1,11 @@
 //! A reader's library inside the engine: "For you" (the ranker over recent papers, with
-//! reasons and rules), and BibTeX import and export of a collection.
+//! reasons and rules; fitted models cached per library), and reference import and BibTeX
+//! export of a collection.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use paperscout_model::sync::MutexExt;
 
 use chrono::{DateTime, Utc};
 use paperscout_index::Key;
@@ -11,7 +15,9 @@ use serde::Serialize;
 
 use paperscout_encoder::Encoder;
 
-use super::{features, matches_rules, nearest, Doc, Method, Ranker, RankerParams, RuleCheck};
+use super::{
+    features, matches_rules, nearest, Doc, Method, Ranker, RankerParams, RuleCheck, TfIdf,
+};
 use crate::{Engine, Error, FeedItem, Result, Window};
 
 /// The most recent papers a "For you" page ranks (and trains against as background).
@@ -63,6 +69,8 @@ pub struct ForYou {
     pub candidates: usize,
     /// Papers the rules left out.
     pub excluded_by_rules: usize,
+    /// Milliseconds the model in use took to fit and score its pool, when it was fitted (a
+    /// fitted model is reused while the library, the dismissals and the papers stay the same).
     pub train_ms: f64,
     pub items: Vec<Recommendation>,
 }
@@ -101,6 +109,40 @@ pub struct ImportReport {
     pub broken: Vec<ImportMiss>,
     /// Papers newly added to the collection (matched ones already in it are not counted).
     pub added: usize,
+}
+
+/// How many fitted library models [`Engine::for_you`] keeps (each holds its pool's
+/// embeddings, texts and tf-idf rows: about 10 MB at the [`POOL`] of 3,000 papers).
+pub(crate) const FITTED_CACHE: usize = 16;
+
+/// What a fitted model depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct FitKey {
+    library: Vec<Key>,
+    dismissed: Vec<Key>,
+    generation: u64,
+    embeddings: u64,
+    model: String,
+}
+
+/// A library's model over its pool: the pool's papers with their embeddings and texts (in
+/// the same order), the tf-idf rows, the ranker and which pool papers trained it.
+pub(crate) struct Fitted {
+    papers: Vec<StoredPaper>,
+    vectors: Vec<Vec<f32>>,
+    texts: Vec<String>,
+    tfidf: TfIdf,
+    ranker: Ranker,
+    positives: Vec<usize>,
+    negatives: Vec<usize>,
+}
+
+fn docs<'a>(vectors: &'a [Vec<f32>], texts: &'a [String]) -> Vec<Doc<'a>> {
+    vectors
+        .iter()
+        .zip(texts)
+        .map(|(v, t)| Doc { vector: v, text: t })
+        .collect()
 }
 
 impl Engine {
@@ -148,16 +190,21 @@ impl Engine {
         self.recommend(&library, &dismissed, &rules, window, now, limit)
     }
 
-    /// Ranks the latest papers for a library (see [`Engine::for_you`]).
-    pub(crate) fn recommend(
-        &self,
-        library: &[Key],
-        dismissed: &[Key],
-        rules: &Rules,
-        window: Window,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<ForYou> {
+    /// The model fitted for a library over the latest papers: from the cache while the
+    /// library, the dismissals, the store's papers and its embeddings stay as they were (a
+    /// reader paging through windows, or coming back, costs no refit), fitted otherwise.
+    fn fitted(&self, library: &[Key], dismissed: &[Key]) -> Result<Arc<Fitted>> {
+        let model = self.request_encoder()?.model_key().to_string();
+        let key = FitKey {
+            library: library.to_vec(),
+            dismissed: dismissed.to_vec(),
+            generation: self.store.generation()?,
+            embeddings: self.store.embedding_stamp()?,
+            model,
+        };
+        if let Some(hit) = self.fitted_cache.lock_unpoisoned().get(&key) {
+            return Ok(Arc::clone(hit));
+        }
         let mut keys: Vec<Key> = Vec::new();
         let mut seen = HashSet::new();
         for k in library
@@ -170,26 +217,22 @@ impl Engine {
                 keys.push(k);
             }
         }
-        let model = self.request_encoder()?.model_key().to_string();
-        let vectors = self.store.embeddings(&model, &keys)?;
+        let mut vectors = self.store.embeddings(&key.model, &keys)?;
         let papers: Vec<StoredPaper> = self
             .store
             .get_many(&keys)?
             .into_iter()
             .filter(|p| vectors.contains_key(&p.key))
             .collect();
+        let vectors: Vec<Vec<f32>> = papers
+            .iter()
+            .map(|p| vectors.remove(&p.key).unwrap_or_default())
+            .collect();
         let texts: Vec<String> = papers
             .iter()
             .map(|p| format!("{} {}", p.paper.title, p.paper.abstract_text))
             .collect();
-        let pool: Vec<Doc> = papers
-            .iter()
-            .zip(&texts)
-            .map(|(p, t)| Doc {
-                vector: &vectors[&p.key],
-                text: t,
-            })
-            .collect();
+        let pool = docs(&vectors, &texts);
         let at: HashMap<Key, usize> = papers.iter().enumerate().map(|(i, p)| (p.key, i)).collect();
         let positives: Vec<usize> = library.iter().filter_map(|k| at.get(k).copied()).collect();
         let negatives: Vec<usize> = dismissed
@@ -199,8 +242,45 @@ impl Engine {
         let params = RankerParams::default();
         let tfidf = features(&pool, &params);
         let ranker = Ranker::fit(&pool, &tfidf, &positives, &negatives, &params);
+        drop(pool);
+        let fitted = Arc::new(Fitted {
+            papers,
+            vectors,
+            texts,
+            tfidf,
+            ranker,
+            positives,
+            negatives,
+        });
+        self.fitted_cache
+            .lock_unpoisoned()
+            .put(key, Arc::clone(&fitted));
+        Ok(fitted)
+    }
+
+    /// Ranks the latest papers for a library (see [`Engine::for_you`]).
+    pub(crate) fn recommend(
+        &self,
+        library: &[Key],
+        dismissed: &[Key],
+        rules: &Rules,
+        window: Window,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<ForYou> {
+        let fitted = self.fitted(library, dismissed)?;
+        let Fitted {
+            papers,
+            vectors,
+            texts,
+            tfidf,
+            ranker,
+            positives,
+            negatives,
+        } = &*fitted;
+        let pool = docs(vectors, texts);
         let since = now.timestamp() - window.hours() * 3600;
-        let skip: HashSet<usize> = positives.iter().chain(&negatives).copied().collect();
+        let skip: HashSet<usize> = positives.iter().chain(negatives).copied().collect();
         let mut excluded = 0;
         let mut ranked: Vec<(usize, bool, Option<String>)> = Vec::new();
         for (i, p) in papers.iter().enumerate() {
@@ -242,7 +322,7 @@ impl Engine {
             .filter_map(|(i, in_window, followed)| {
                 let item = items.remove(&papers[i].key)?;
                 let why = Reasons {
-                    nearest: nearest(&pool, &positives, i, 2)
+                    nearest: nearest(&pool, positives, i, 2)
                         .into_iter()
                         .map(|(j, similarity)| Near {
                             id: papers[j].paper.id.clone(),
@@ -250,7 +330,7 @@ impl Engine {
                             similarity,
                         })
                         .collect(),
-                    terms: ranker.top_terms(&tfidf, i, 3),
+                    terms: ranker.top_terms(tfidf, i, 3),
                     followed_author: followed,
                 };
                 Some(Recommendation {

@@ -169,6 +169,39 @@ fn a_bibtex_import_reports_every_entry_and_for_you_explains_and_obeys_rules() {
         .all(|i| !i.item.paper.title.contains("survey")));
     assert_eq!(page.excluded_by_rules, 1);
 
+    // The fitted model is kept while nothing it learned from changes, and refitted when the
+    // library or the dismissals do: the same page twice, then each change shows at once.
+    let again = engine
+        .for_you(account.id, Some(saved.id), Window::Month, Utc::now(), 20)
+        .unwrap();
+    let ids = |p: &paperscout_app::library::ForYou| -> Vec<String> {
+        p.items
+            .iter()
+            .map(|i| i.item.paper.id.to_string())
+            .collect()
+    };
+    assert_eq!(ids(&again), ids(&page));
+    assert_eq!(again.train_ms, page.train_ms, "the same fit, not a new one");
+    let next = page.items[1].item.paper.id.clone();
+    assert!(engine
+        .save_paper(account.id, saved.id, &next, Utc::now())
+        .unwrap());
+    let saved_more = engine
+        .for_you(account.id, Some(saved.id), Window::Month, Utc::now(), 20)
+        .unwrap();
+    assert_eq!(saved_more.library, 4);
+    assert!(!ids(&saved_more).contains(&next.to_string()));
+    let dismiss = saved_more.items[1].item.paper.id.clone();
+    assert!(engine
+        .set_not_interested(account.id, &dismiss, true, Utc::now())
+        .unwrap());
+    let dismissed = engine
+        .for_you(account.id, Some(saved.id), Window::Month, Utc::now(), 20)
+        .unwrap();
+    assert_eq!(dismissed.dismissed, 1);
+    assert!(!ids(&dismissed).contains(&dismiss.to_string()));
+    assert!(engine.unsave_paper(account.id, saved.id, &next).unwrap());
+
     // Export reads back as BibTeX with the same papers.
     let bib = engine.export_bibtex(account.id, saved.id).unwrap();
     let back = paperscout_ingest::bibtex::parse_entries("out.bib", bib.as_bytes()).unwrap();
