@@ -7,7 +7,9 @@ use biblatex::{Bibliography, ChunksExt};
 use chrono::NaiveDate;
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_id, arxiv_pdf, document_text, finish, join_name, line_of};
+use crate::common::{
+    arxiv_id, arxiv_pdf, document_text, finish, join_name, line_of, paper_with_ids,
+};
 use crate::lines::Fault;
 use crate::RecordError;
 
@@ -143,19 +145,12 @@ fn paper(entry: &biblatex::Entry) -> Result<Paper, Fault> {
     if let Some(doi) = field(entry, "doi") {
         ids.push(PaperId::doi(&doi).map_err(|e| Fault::field("doi", e.to_string()))?);
     }
-    let id = ids
-        .first()
-        .cloned()
-        .unwrap_or_else(|| PaperId::from_title(&title));
-    let mut paper = Paper::new(
-        id,
-        title,
+    let mut paper = paper_with_ids(
+        ids,
+        &title,
         field(entry, "abstract").unwrap_or_default(),
         Source::Bibtex,
     );
-    for alias in ids.into_iter().skip(1) {
-        paper.add_alias(alias);
-    }
     paper.authors = match entry.author() {
         Ok(people) => people
             .iter()

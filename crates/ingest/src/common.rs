@@ -2,7 +2,7 @@
 //! input.
 
 use chrono::{DateTime, NaiveDate};
-use paperscout_model::{clean_text, Paper, PaperId};
+use paperscout_model::{clean_text, Paper, PaperId, Source};
 
 use crate::lines::Fault;
 use crate::RecordError;
@@ -120,6 +120,25 @@ pub(crate) fn categories(s: &str) -> Vec<String> {
 
 pub(crate) fn arxiv_pdf(id: &PaperId) -> Option<String> {
     (id.scheme() == "arxiv").then(|| format!("https://arxiv.org/pdf/{}", id.value()))
+}
+
+/// A paper known by `ids` (the first is its id, the others its aliases) or, without any, by
+/// its title.
+pub(crate) fn paper_with_ids(
+    ids: Vec<PaperId>,
+    title: &str,
+    abstract_text: String,
+    source: Source,
+) -> Paper {
+    let id = ids
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PaperId::from_title(title));
+    let mut paper = Paper::new(id, title.to_string(), abstract_text, source);
+    for alias in ids.into_iter().skip(1) {
+        paper.add_alias(alias);
+    }
+    paper
 }
 
 /// Checks the parts every paper needs and tidies the text: the title must not be empty.

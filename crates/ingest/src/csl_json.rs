@@ -9,7 +9,7 @@ use paperscout_model::{Paper, PaperId, Source};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::common::{arxiv_pdf, date_prefix, document_text, finish, join_name};
+use crate::common::{arxiv_pdf, date_prefix, document_text, finish, join_name, paper_with_ids};
 use crate::json_doc::{self, str_field, url_field, Top};
 use crate::lines::Fault;
 use crate::reference::{arxiv_ids_in, starts_with_arxiv_label, Entry};
@@ -81,19 +81,12 @@ fn paper(v: &Value) -> Result<Paper, Fault> {
             ids.push(doi);
         }
     }
-    let id = ids
-        .first()
-        .cloned()
-        .unwrap_or_else(|| PaperId::from_title(title));
-    let mut paper = Paper::new(
-        id,
-        title.to_string(),
+    let mut paper = paper_with_ids(
+        ids,
+        title,
         str_field(v, "abstract").unwrap_or_default().to_string(),
         Source::CslJson,
     );
-    for alias in ids.into_iter().skip(1) {
-        paper.add_alias(alias);
-    }
     paper.authors = match v.get("author") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(people)) => people

@@ -6,7 +6,7 @@
 use paperscout_model::{Paper, PaperId, Source};
 use serde_json::Value;
 
-use crate::common::{arxiv_id, date, document_text, finish};
+use crate::common::{arxiv_id, date, document_text, finish, paper_with_ids};
 use crate::json_doc::{self, path, str_field, url_field, Top};
 use crate::lines::Fault;
 use crate::RecordError;
@@ -105,14 +105,7 @@ fn work_paper(work: &Value) -> Result<Paper, Fault> {
             }
         }
     }
-    let id = ids
-        .first()
-        .cloned()
-        .unwrap_or_else(|| PaperId::from_title(title));
-    let mut paper = Paper::new(id, title.to_string(), abstract_text, Source::OpenAlex);
-    for alias in ids.into_iter().skip(1) {
-        paper.add_alias(alias);
-    }
+    let mut paper = paper_with_ids(ids, title, abstract_text, Source::OpenAlex);
     if let Some(d) = str_field(work, "publication_date") {
         paper.published = Some(date("publication_date", d)?);
     }

@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 use paperscout_model::{Paper, PaperId, Source};
 
-use crate::common::{arxiv_pdf, document_text, finish, join_name};
+use crate::common::{arxiv_pdf, document_text, finish, join_name, paper_with_ids};
 use crate::lines::Fault;
 use crate::reference::{arxiv_ids_in, starts_with_arxiv_label, Entry};
 use crate::RecordError;
@@ -161,19 +161,12 @@ fn paper(raw: &Raw) -> Result<Paper, Fault> {
             ids.push(doi);
         }
     }
-    let id = ids
-        .first()
-        .cloned()
-        .unwrap_or_else(|| PaperId::from_title(title));
-    let mut paper = Paper::new(
-        id,
-        title.to_string(),
+    let mut paper = paper_with_ids(
+        ids,
+        title,
         raw.first(&["AB", "N2"]).unwrap_or_default().to_string(),
         Source::Ris,
     );
-    for alias in ids.into_iter().skip(1) {
-        paper.add_alias(alias);
-    }
     paper.authors = raw
         .all(&["AU", "A1"])
         .map(person)

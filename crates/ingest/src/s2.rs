@@ -7,7 +7,7 @@ use paperscout_model::{Paper, PaperId, Source};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::common::{arxiv_id, date, document_text, finish};
+use crate::common::{arxiv_id, date, document_text, finish, paper_with_ids};
 use crate::json_doc::{self, str_field, url_field, Top};
 use crate::lines::Fault;
 use crate::RecordError;
@@ -92,19 +92,12 @@ fn paper(v: &Value) -> Result<Paper, Fault> {
     if let Some(doi) = external.and_then(|e| str_field(e, "DOI")) {
         ids.push(PaperId::doi(doi).map_err(|e| Fault::field("externalIds.DOI", e.to_string()))?);
     }
-    let id = ids
-        .first()
-        .cloned()
-        .unwrap_or_else(|| PaperId::from_title(title));
-    let mut paper = Paper::new(
-        id,
-        title.to_string(),
+    let mut paper = paper_with_ids(
+        ids,
+        title,
         str_field(v, "abstract").unwrap_or_default().to_string(),
         Source::SemanticScholar,
     );
-    for alias in ids.into_iter().skip(1) {
-        paper.add_alias(alias);
-    }
     paper.published = match (
         str_field(v, "publicationDate"),
         v.get("year").and_then(Value::as_i64),
