@@ -84,17 +84,19 @@ pub(crate) struct ChangeForm {
     back: String,
 }
 
-/// The form, once its CSRF token is checked.
-fn checked(
+/// The signed-in reader's account and the form, once its CSRF token is checked; a visitor
+/// goes to the sign-in page, a bad form gets an error page.
+fn signed_in(
     state: &AppState,
     visitor: &Visitor,
     form: Result<Form<ChangeForm>, FormRejection>,
-) -> Result<ChangeForm, ApiError> {
-    let Form(form) = form?;
+) -> Result<(i64, ChangeForm), Response> {
+    let account = visitor.account_id.ok_or_else(to_signin)?;
+    let Form(form) = form.map_err(|e| error_page(e.into()))?;
     if state.voters().csrf_ok(visitor, &form.csrf) {
-        Ok(form)
+        Ok((account, form))
     } else {
-        Err(ApiError::stale_form())
+        Err(error_page(ApiError::stale_form()))
     }
 }
 
@@ -163,8 +165,7 @@ pub(crate) async fn create(
     visitor: Visitor,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     let c = state
         .blocking(move |e| e.create_collection(account, &form.name, Utc::now()))
         .await
@@ -370,8 +371,7 @@ pub(crate) async fn rename(
     PagePath(cid): PagePath<i64>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     state
         .blocking(move |e| e.rename_collection(account, cid, &form.name))
         .await
@@ -386,8 +386,7 @@ pub(crate) async fn delete(
     PagePath(cid): PagePath<i64>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, _) = signed_in(&state, &visitor, form)?;
     state
         .blocking(move |e| e.delete_collection(account, cid))
         .await
@@ -447,8 +446,7 @@ pub(crate) async fn digest(
     PagePath(cid): PagePath<i64>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     let on = form.on == "1";
     state
         .blocking(move |e| e.set_collection_digest(account, cid, on))
@@ -464,8 +462,7 @@ pub(crate) async fn feed(
     PagePath(cid): PagePath<i64>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     let on = form.on == "1";
     let secret = state
         .blocking(move |e| e.set_feed(account, cid, on))
@@ -573,8 +570,7 @@ pub(crate) async fn remove(
     PagePath(cid): PagePath<i64>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     let id = paper_id(&form.id).map_err(error_page)?;
     state
         .blocking(move |e| e.unsave_paper(account, cid, &id))
@@ -591,8 +587,7 @@ pub(crate) async fn save(
     PagePath(raw): PagePath<String>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     let id = paper_id(&raw).map_err(error_page)?;
     let chosen: Option<i64> = match form.collection.trim() {
         "" => None,
@@ -641,8 +636,7 @@ pub(crate) async fn not_interested(
     PagePath(raw): PagePath<String>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Page {
-    let account = visitor.account_id.ok_or_else(to_signin)?;
-    let form = checked(&state, &visitor, form).map_err(error_page)?;
+    let (account, form) = signed_in(&state, &visitor, form)?;
     let id = paper_id(&raw).map_err(error_page)?;
     let on = form.undo != "1";
     let back = back_to(&form.back, &paper_path(&id));
